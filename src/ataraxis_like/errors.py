@@ -1,0 +1,76 @@
+"""The library's exceptions and warnings.
+
+Every exception derives from ``AtaraxisError`` and from the builtin a caller would already catch
+(``FileExistsError``, ``TimeoutError``, ``ValueError`` ...), so ``except TimeoutError`` keeps working.
+Messages are one line: what failed, what was expected, what came, and the fix. Structured details
+are keyword attributes that survive pickling, so errors raised in a worker reach the parent intact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _rebuild(cls: type[AtaraxisError], message: str, details: dict[str, Any]) -> AtaraxisError:
+    return cls(message, **details)
+
+
+class AtaraxisError(Exception):
+    """Root of every error this library raises."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+        for key, value in details.items():
+            setattr(self, key, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), str(self), self.details)
+
+
+class InvalidNameError(AtaraxisError, ValueError):
+    """A shared-memory name is empty, too long or holds characters a segment name cannot."""
+
+
+class SegmentExistsError(AtaraxisError, FileExistsError):
+    """A segment of that name exists and its creator is alive."""
+
+
+class SegmentNotFoundError(AtaraxisError, FileNotFoundError):
+    """No segment of that name exists (or it was replaced since this handle was made)."""
+
+
+class ForeignSegmentError(AtaraxisError, ValueError):
+    """A segment exists under that name but was not written by this library (or this version)."""
+
+
+class NotConnectedError(AtaraxisError, RuntimeError):
+    """An operation needs a connected handle; call ``connect()`` first."""
+
+
+class CreatorOnlyError(AtaraxisError, PermissionError):
+    """Only the process that created a segment may destroy it."""
+
+
+class LockTimeoutError(AtaraxisError, TimeoutError):
+    """A lock was not acquired within the requested timeout."""
+
+
+class LockReentryError(AtaraxisError, RuntimeError):
+    """The calling thread already holds the lock it asked for."""
+
+
+class ArrayIndexError(AtaraxisError, IndexError):
+    """An index does not address the shared array."""
+
+
+class DataMismatchError(AtaraxisError, ValueError):
+    """Written data cannot be stored without loss (shape, dtype or value range)."""
+
+
+class UnsupportedPlatformError(AtaraxisError, OSError):
+    """The platform lacks what the shared-memory layer needs (Linux with /dev/shm and robust mutexes)."""
+
+
+class LockOwnerDiedWarning(UserWarning):
+    """The previous lock holder died while holding the lock: the data it guarded may be half-updated."""

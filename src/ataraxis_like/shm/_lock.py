@@ -1,0 +1,100 @@
+"""A cross-process lock that survives the death of its holder.
+
+The lock is a robust, process-shared pthread mutex stored inside a shared-memory segment. Every
+process that maps the segment shares it; threads exclude each other too (ownership is per thread).
+When a holder dies (even by SIGKILL) the kernel marks the mutex and wakes one waiter, which takes
+the lock with ``EOWNERDEAD``: we then mark the mutex consistent, count the recovery in the segment
+header and warn, because the data it guarded may be half-updated. See docs/locking.md.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..errors import LockOwnerDiedWarning, LockReentryError, LockTimeoutError
+from . import _posix
+
+_WAIT_SLICE_SECONDS = 0.1
+"""Blocking waits are cut into slices so Ctrl-C and closed segments are noticed promptly."""
+
+
+class RobustLock:
+    """The lock living at ``address`` inside a mapped segment; ``label`` names it in errors."""
+
+    __slots__ = ("_address", "_label", "_on_recovered")
+
+    def __init__(self, address: int, label: str, on_recovered: Callable[[], None]) -> None:
+        self._address = address
+        self._label = label
+        self._on_recovered = on_recovered
+
+    @property
+    def address(self) -> int:
+        return self._address
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Take the lock; return True when it was recovered from a dead holder.
+
+        Raises LockTimeoutError when ``timeout`` seconds pass first and LockReentryError when
+        the calling thread already holds it.
+        """
+        result = _posix.mutex_trylock(self._address)
+        if result == 0:
+            return False
+        return self._acquire_slow(result, timeout)
+
+    def _acquire_slow(self, first_result: int, timeout: float | None) -> bool:
+        result = first_result
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while result == _posix.EBUSY or result == _posix.ETIMEDOUT or result == _posix.EINTR:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise LockTimeoutError(
+                    f"lock of {self._label} not acquired within {timeout} s: another process "
+                    "holds it; pass a longer timeout or find the holder with 'ataraxis-like shm ls'",
+                    label=self._label,
+                    timeout=timeout,
+                )
+            slice_end = now + _WAIT_SLICE_SECONDS
+            if deadline is not None:
+                slice_end = min(slice_end, deadline)
+            result = _posix.mutex_lock_until(self._address, slice_end)
+        if result == 0:
+            return False
+        if result == _posix.EOWNERDEAD:
+            _posix.mutex_make_consistent(self._address)
+            self._on_recovered()
+            warnings.warn(
+                f"lock of {self._label} recovered from a holder that died while holding it: "
+                "the data it guarded may be half-updated; check it before trusting it",
+                LockOwnerDiedWarning,
+                stacklevel=4,
+            )
+            return True
+        if result == _posix.EDEADLK:
+            raise LockReentryError(
+                f"this thread already holds the lock of {self._label}: pass with_lock=False "
+                "to calls made inside 'with ... array()'",
+                label=self._label,
+            )
+        raise OSError(result, f"locking {self._label} failed: {_posix.os.strerror(result)}")
+
+    def release(self) -> None:
+        result = _posix.mutex_unlock(self._address)
+        if result != 0:
+            raise LockReentryError(
+                f"lock of {self._label} released by a thread that does not hold it "
+                f"(errno {result}); release only what this thread acquired",
+                label=self._label,
+            )
+
+    @contextmanager
+    def held(self, timeout: float | None = None) -> Iterator[bool]:
+        recovered = self.acquire(timeout)
+        try:
+            yield recovered
+        finally:
+            self.release()

@@ -1,0 +1,156 @@
+"""Thin ctypes bindings to the libc calls the shared-memory layer is built on.
+
+Robust, process-shared pthread mutexes give a lock that the kernel hands on (with ``EOWNERDEAD``)
+when its holder dies, and futex wait/wake give blocking without polling. Non-blocking calls go
+through ``PyDLL`` (the GIL is kept: cheaper for a call that cannot block); blocking calls go
+through ``CDLL`` so other threads run while one waits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import sys
+import time
+
+from ..errors import UnsupportedPlatformError
+
+MUTEX_BYTES = 64
+"""Room reserved for one ``pthread_mutex_t`` (40 bytes on x86_64, 48 on aarch64)."""
+
+EOWNERDEAD = errno.EOWNERDEAD
+EBUSY = errno.EBUSY
+ETIMEDOUT = errno.ETIMEDOUT
+EDEADLK = errno.EDEADLK
+EAGAIN = errno.EAGAIN
+EINTR = errno.EINTR
+ENOTRECOVERABLE = errno.ENOTRECOVERABLE
+
+_PTHREAD_PROCESS_SHARED = 1
+_PTHREAD_MUTEX_ROBUST = 1
+_PTHREAD_MUTEX_ERRORCHECK = 2
+_CLOCK_MONOTONIC = 1
+_FUTEX_WAIT = 0
+_FUTEX_WAKE = 1
+_SYS_FUTEX = {"x86_64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine())
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def _load() -> tuple[ctypes.PyDLL, ctypes.CDLL]:
+    if not sys.platform.startswith("linux") or _SYS_FUTEX is None:
+        raise UnsupportedPlatformError(
+            f"shared memory needs Linux on x86_64 or aarch64 (got {sys.platform} on "
+            f"{platform.machine()}); run on a supported machine"
+        )
+    return ctypes.PyDLL(None, use_errno=True), ctypes.CDLL(None, use_errno=True)
+
+
+_keep_gil, _free_gil = _load()
+
+_trylock = _keep_gil.pthread_mutex_trylock
+_trylock.argtypes = [ctypes.c_void_p]
+_trylock.restype = ctypes.c_int
+_unlock = _keep_gil.pthread_mutex_unlock
+_unlock.argtypes = [ctypes.c_void_p]
+_unlock.restype = ctypes.c_int
+_consistent = _keep_gil.pthread_mutex_consistent
+_consistent.argtypes = [ctypes.c_void_p]
+_consistent.restype = ctypes.c_int
+
+try:
+    _clocklock = _free_gil.pthread_mutex_clocklock
+    _clocklock.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(_Timespec)]
+    _clocklock.restype = ctypes.c_int
+    _HAS_CLOCKLOCK = True
+except AttributeError:  # glibc older than 2.30: fall back to the realtime clock
+    _timedlock = _free_gil.pthread_mutex_timedlock
+    _timedlock.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Timespec)]
+    _timedlock.restype = ctypes.c_int
+    _HAS_CLOCKLOCK = False
+
+_syscall_free = _free_gil.syscall
+_syscall_free.restype = ctypes.c_long
+_syscall_keep = _keep_gil.syscall
+_syscall_keep.restype = ctypes.c_long
+
+
+def mutex_init(address: int) -> None:
+    """Initialise a robust, process-shared, error-checking mutex at ``address``."""
+    attr = ctypes.create_string_buffer(64)
+    calls = (
+        ("pthread_mutexattr_init", (attr,)),
+        ("pthread_mutexattr_setpshared", (attr, _PTHREAD_PROCESS_SHARED)),
+        ("pthread_mutexattr_setrobust", (attr, _PTHREAD_MUTEX_ROBUST)),
+        ("pthread_mutexattr_settype", (attr, _PTHREAD_MUTEX_ERRORCHECK)),
+    )
+    for function_name, arguments in calls:
+        result = getattr(_keep_gil, function_name)(*arguments)
+        if result != 0:
+            raise OSError(result, f"{function_name}: {os.strerror(result)}")
+    result = _keep_gil.pthread_mutex_init(ctypes.c_void_p(address), attr)
+    _keep_gil.pthread_mutexattr_destroy(attr)
+    if result != 0:
+        raise OSError(result, f"pthread_mutex_init: {os.strerror(result)}")
+
+
+def mutex_trylock(address: int) -> int:
+    """Try once: 0 when taken, EBUSY when held, EOWNERDEAD when taken from a dead holder."""
+    return int(_trylock(address))
+
+
+def mutex_lock_until(address: int, deadline: float) -> int:
+    """Block until the mutex is taken or ``time.monotonic()`` passes ``deadline``; errno-style result."""
+    remaining = max(0.0, deadline - time.monotonic())
+    if _HAS_CLOCKLOCK:
+        now = time.clock_gettime(time.CLOCK_MONOTONIC)
+        target = now + remaining
+        spec = _Timespec(int(target), int((target % 1.0) * 1e9))
+        return int(_clocklock(address, _CLOCK_MONOTONIC, ctypes.byref(spec)))
+    target = time.time() + remaining
+    spec = _Timespec(int(target), int((target % 1.0) * 1e9))
+    return int(_timedlock(address, ctypes.byref(spec)))
+
+
+def mutex_unlock(address: int) -> int:
+    return int(_unlock(address))
+
+
+def mutex_make_consistent(address: int) -> int:
+    return int(_consistent(address))
+
+
+def futex_wait(address: int, expected: int, timeout: float) -> None:
+    """Sleep while the 32-bit word at ``address`` equals ``expected``, at most ``timeout`` seconds.
+
+    Returns on a wake, a changed word, a signal or the timeout alike: callers re-check their
+    condition in a loop, so the reason never matters.
+    """
+    seconds = max(0.0, timeout)
+    spec = _Timespec(int(seconds), int((seconds % 1.0) * 1e9))
+    _syscall_free(
+        _SYS_FUTEX,
+        ctypes.c_void_p(address),
+        ctypes.c_int(_FUTEX_WAIT),
+        ctypes.c_uint32(expected & 0xFFFFFFFF),
+        ctypes.byref(spec),
+        None,
+        ctypes.c_int(0),
+    )
+
+
+def futex_wake_all(address: int) -> None:
+    """Wake every process sleeping on the 32-bit word at ``address``."""
+    _syscall_keep(
+        _SYS_FUTEX,
+        ctypes.c_void_p(address),
+        ctypes.c_int(_FUTEX_WAKE),
+        ctypes.c_int(2**31 - 1),
+        None,
+        None,
+        ctypes.c_int(0),
+    )

@@ -1,0 +1,336 @@
+"""SharedMemoryArray: a named numpy array in shared memory, guarded by a robust lock.
+
+A creator makes the segment from a prototype array; child processes receive the handle through
+``Process(args=...)`` (spawn or fork) and call ``connect()``; any other process attaches knowing
+only the name, because shape and dtype live in the segment header. Every access takes the
+segment's lock by default, and reads always return copies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..errors import (
+    ArrayIndexError,
+    CreatorOnlyError,
+    DataMismatchError,
+    NotConnectedError,
+)
+from . import _posix, _segment
+from ._coerce import lossless
+
+Index = int | tuple[int] | tuple[int, int] | slice
+
+
+class SharedMemoryArray:
+    """A handle to a named shared array. Make one with ``create_array`` or ``attach``."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], datatype: np.dtype[Any], token: int):
+        self._name = _segment.validate_name(name)
+        self._shape = tuple(shape)
+        self._datatype = np.dtype(datatype)
+        self._token = token
+        self._segment: _segment.Segment | None = None
+        self._array: np.ndarray | None = None
+        self._lock_address = 0
+        self._integer_bounds: tuple[int, int] | None = None
+        if self._datatype.kind in "iu":
+            info = np.iinfo(self._datatype)
+            self._integer_bounds = (int(info.min), int(info.max))
+        self._last_acquire_recovered = False
+
+    # ----------------------------------------------------------------- lifetime
+    @classmethod
+    def create_array(
+        cls, name: str, prototype: Any, exist_ok: bool = False
+    ) -> SharedMemoryArray:
+        """Create segment ``name`` holding a copy of ``prototype`` and return a connected handle.
+
+        With ``exist_ok=True`` a segment of that name whose creator is dead is replaced; one whose
+        creator lives is never touched (SegmentExistsError).
+        """
+        source = np.asarray(prototype)
+        if source.dtype.hasobject:
+            raise DataMismatchError(
+                f"shared array {name!r} needs a fixed-size dtype (got {source.dtype} holding "
+                "Python objects); convert the prototype to numeric, string or structured data",
+                name=name,
+            )
+        meta = {
+            "descr": np.lib.format.dtype_to_descr(source.dtype),
+            "shape": tuple(int(n) for n in source.shape),
+        }
+        segment = _segment.create(name, _segment.KIND_ARRAY, meta, source.nbytes, exist_ok)
+        handle = cls(name, source.shape, source.dtype, segment.header.token)
+        handle._bind(segment)
+        assert handle._array is not None
+        handle._array[...] = source
+        return handle
+
+    @classmethod
+    def attach(cls, name: str) -> SharedMemoryArray:
+        """Connect to the existing array ``name`` from any process, knowing only its name."""
+        segment = _segment.attach(name, _segment.KIND_ARRAY)
+        meta = segment.header.meta
+        datatype = np.lib.format.descr_to_dtype(meta["descr"])
+        handle = cls(name, tuple(meta["shape"]), datatype, segment.header.token)
+        handle._bind(segment)
+        return handle
+
+    def connect(self) -> None:
+        """Map the segment in this process (a no-op when already connected here)."""
+        if self._segment is not None:
+            return
+        self._bind(_segment.attach(self._name, _segment.KIND_ARRAY, self._token))
+
+    def _bind(self, segment: _segment.Segment) -> None:
+        self._segment = segment
+        self._array = np.ndarray(self._shape, self._datatype, buffer=segment.data())
+        self._lock_address = segment.lock.address
+
+    def disconnect(self) -> None:
+        """Unmap the segment here; the data stays for every other process."""
+        segment, self._segment, self._array = self._segment, None, None
+        if segment is not None:
+            segment.close()
+
+    def destroy(self) -> None:
+        """Disconnect and remove the segment. Only its creating process may do this."""
+        segment = self._require()
+        if segment.header.creator_pid != os.getpid():
+            raise CreatorOnlyError(
+                f"shared array {self._name!r} was created by pid {segment.header.creator_pid}, "
+                f"not this process ({os.getpid()}); call disconnect() here and destroy() there",
+                name=self._name,
+            )
+        segment.unlink()
+        self.disconnect()
+
+    def __enter__(self) -> SharedMemoryArray:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        segment = self._segment
+        if segment is not None and segment.header.creator_pid == os.getpid():
+            self.destroy()
+        else:
+            self.disconnect()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "name": self._name,
+            "shape": self._shape,
+            "descr": np.lib.format.dtype_to_descr(self._datatype),
+            "token": self._token,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        datatype = np.lib.format.descr_to_dtype(state["descr"])
+        self.__init__(state["name"], state["shape"], datatype, state["token"])  # type: ignore[misc]
+
+    # --------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def datatype(self) -> np.dtype[Any]:
+        return self._datatype
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self._shape, dtype=np.int64)) * self._datatype.itemsize
+
+    @property
+    def is_connected(self) -> bool:
+        return self._segment is not None
+
+    @property
+    def is_creator(self) -> bool:
+        """True in the process that created the segment (and so may destroy it)."""
+        segment = self._segment
+        return segment is not None and segment.header.creator_pid == os.getpid()
+
+    @property
+    def lock_recoveries(self) -> int:
+        """How many times a dead lock holder has been recovered from, over the segment's life."""
+        return self._require().recoveries
+
+    @property
+    def holder_died(self) -> bool:
+        """True when this handle's latest lock acquisition took the lock from a dead holder."""
+        return self._last_acquire_recovered
+
+    def __repr__(self) -> str:
+        state = "connected" if self.is_connected else "disconnected"
+        return (
+            f"SharedMemoryArray(name={self._name!r}, shape={self._shape}, "
+            f"datatype={self._datatype}, {state})"
+        )
+
+    def __len__(self) -> int:
+        return self._shape[0] if self._shape else 0
+
+    # ------------------------------------------------------------------- access
+    def _require(self) -> _segment.Segment:
+        if self._segment is None:
+            raise NotConnectedError(
+                f"shared array {self._name!r} is not connected in this process; "
+                "call connect() first",
+                name=self._name,
+            )
+        return self._segment
+
+    def _acquire(self, timeout: float | None) -> None:
+        result = _posix.mutex_trylock(self._lock_address)
+        if result == 0:
+            self._last_acquire_recovered = False
+            return
+        segment = self._require()
+        self._last_acquire_recovered = segment.lock._acquire_slow(result, timeout)
+
+    def _live(self) -> np.ndarray:
+        if self._array is None:
+            self._require()
+        assert self._array is not None
+        return self._array
+
+    def _key(self, index: Any) -> Any:
+        """Turn the reference library's index forms into a numpy key, bounds-checked on axis 0."""
+        length = self._shape[0] if self._shape else 0
+        if isinstance(index, bool) or (not isinstance(index, int | np.integer | tuple | slice)):
+            raise self._index_error(index, "an int, (start,) or (start, stop)")
+        if isinstance(index, int | np.integer):
+            if not -length <= index < length:
+                raise self._index_error(index, f"an int in [{-length}, {length})")
+            return int(index)
+        if isinstance(index, slice):
+            return index
+        if len(index) not in (1, 2) or not all(
+            isinstance(i, int | np.integer) and not isinstance(i, bool) for i in index
+        ):
+            raise self._index_error(index, "(start,) or (start, stop) of ints")
+        start = int(index[0]) + (length if index[0] < 0 else 0)
+        stop = length if len(index) == 1 else int(index[1]) + (length if index[1] < 0 else 0)
+        if not 0 <= start <= stop <= length:
+            raise self._index_error(index, f"0 <= start <= stop <= {length}")
+        return slice(start, stop)
+
+    def _index_error(self, index: Any, expected: str) -> ArrayIndexError:
+        return ArrayIndexError(
+            f"index {index!r} does not address shared array {self._name!r} of shape "
+            f"{self._shape}: expected {expected}; fix the index",
+            name=self._name,
+            index=index,
+        )
+
+    def _value(self, data: Any) -> Any:
+        bounds = self._integer_bounds
+        if type(data) is int and bounds is not None and bounds[0] <= data <= bounds[1]:
+            return data
+        if type(data) is float and self._datatype.kind == "f":
+            return data
+        return lossless(data, self._datatype, f"shared array {self._name!r}")
+
+    def read_data(
+        self,
+        index: Index = (0,),
+        convert_output: bool = False,
+        with_lock: bool = True,
+        timeout: float | None = None,
+    ) -> Any:
+        """Copy out ``index`` (int, ``(start,)`` or ``(start, stop)`` along the first axis).
+
+        Returns numpy data, or Python scalars and lists with ``convert_output=True``.
+        """
+        array = self._live()
+        key = self._key(index)
+        if with_lock:
+            self._acquire(timeout)
+            try:
+                value = array[key]
+                if isinstance(value, np.ndarray | np.void):
+                    value = value.copy()
+            finally:
+                _posix.mutex_unlock(self._lock_address)
+        else:
+            value = array[key]
+            if isinstance(value, np.ndarray | np.void):
+                value = value.copy()
+        return value.tolist() if convert_output else value
+
+    def write_data(
+        self, index: Index, data: Any, with_lock: bool = True, timeout: float | None = None
+    ) -> None:
+        """Store ``data`` at ``index``; values that would not fit without loss are refused."""
+        array = self._live()
+        key = self._key(index)
+        value = self._value(data)
+        if with_lock:
+            self._acquire(timeout)
+            try:
+                self._assign(array, key, value)
+            finally:
+                _posix.mutex_unlock(self._lock_address)
+        else:
+            self._assign(array, key, value)
+
+    def _assign(self, array: np.ndarray, key: Any, value: Any) -> None:
+        try:
+            array[key] = value
+        except ValueError as error:
+            raise DataMismatchError(
+                f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
+                f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
+                name=self._name,
+            ) from None
+
+    def __getitem__(self, key: Any) -> Any:
+        array = self._live()
+        self._acquire(None)
+        try:
+            value = array[key]
+            if isinstance(value, np.ndarray | np.void):
+                value = value.copy()
+        except IndexError as error:
+            raise self._index_error(key, str(error)) from None
+        finally:
+            _posix.mutex_unlock(self._lock_address)
+        return value
+
+    def __setitem__(self, key: Any, data: Any) -> None:
+        array = self._live()
+        value = self._value(data)
+        self._acquire(None)
+        try:
+            self._assign(array, key, value)
+        except IndexError as error:
+            raise self._index_error(key, str(error)) from None
+        finally:
+            _posix.mutex_unlock(self._lock_address)
+
+    @contextmanager
+    def array(self, with_lock: bool = True, timeout: float | None = None) -> Iterator[np.ndarray]:
+        """Yield the live array for several steps under one lock (atomic read-modify-write).
+
+        The view turns read-only when the block ends; do not keep it past the block.
+        """
+        view = self._live().view()
+        if with_lock:
+            self._acquire(timeout)
+        try:
+            yield view
+        finally:
+            view.flags.writeable = False
+            if with_lock:
+                _posix.mutex_unlock(self._lock_address)

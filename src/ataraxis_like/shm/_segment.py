@@ -292,7 +292,7 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
     if header.kind != expected_kind:
         mapping.close()
         raise ForeignSegmentError(
-            f"shared memory {name!r} holds a {kind_name}, not a {KIND_NAMES[expected_kind]}; "
+            f"shared memory {name!r} holds a {kind_name}, not an {KIND_NAMES[expected_kind]}; "
             "attach it with the matching class",
             name=name,
         )

@@ -1,0 +1,123 @@
+"""The ``ataraxis-like`` command line.
+
+Exit codes scripts can rely on: 0 success, 1 the job ran but found a problem (lost data, a failed
+check), 2 bad usage, 3 an error stopped the job (printed as one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .errors import AtaraxisError
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _shm_ls(arguments: argparse.Namespace) -> int:
+    from .shm import list_segments
+
+    segments = list_segments()
+    if arguments.json:
+        print(json.dumps([_segment_row(info) for info in segments], indent=2))
+        return EXIT_OK
+    if not segments:
+        print("no ataraxis-like shared memory segments")
+        return EXIT_OK
+    print(f"{'name':<32} {'kind':<6} {'state':<10} {'creator':>8} {'bytes':>12}  layout")
+    for info in segments:
+        row = _segment_row(info)
+        print(
+            f"{row['name']:<32} {row['kind'] or '?':<6} {row['state']:<10} "
+            f"{row['creator_pid'] or '?':>8} {row['size_bytes']:>12}  {row['layout']}"
+        )
+    return EXIT_OK
+
+
+def _segment_row(info: object) -> dict[str, object]:
+    from .shm import SegmentInfo
+
+    assert isinstance(info, SegmentInfo)
+    meta = info.meta or {}
+    layout = ""
+    if "shape" in meta:
+        layout = f"shape={tuple(meta['shape'])} descr={meta['descr']!r}"
+    elif meta:
+        layout = ", ".join(f"{key}={value}" for key, value in meta.items())
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "state": info.state,
+        "creator_pid": info.creator_pid,
+        "size_bytes": info.size_bytes,
+        "layout": layout,
+    }
+
+
+def _shm_clean(arguments: argparse.Namespace) -> int:
+    from .shm import cleanup_stale
+
+    removed = cleanup_stale(incomplete_grace=arguments.grace)
+    for name in removed:
+        print(f"removed {name}")
+    print(f"{len(removed)} stale segment(s) removed; live segments are never touched")
+    return EXIT_OK
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(arguments)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ataraxis-like",
+        description="Live data between processes through shared memory, safely onto disk.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the whole pipeline and prove nothing was lost")
+    demo.add_argument("--seconds", type=float, default=3.0, help="how long producers run")
+    demo.add_argument("--producers", type=int, default=2, help="producer processes")
+    demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    demo.set_defaults(handler=_demo)
+
+    shm = commands.add_parser("shm", help="list or clean shared-memory segments")
+    shm_commands = shm.add_subparsers(dest="shm_command", required=True, metavar="ACTION")
+    listing = shm_commands.add_parser("ls", help="list this library's segments and their state")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=_shm_ls)
+    clean = shm_commands.add_parser("clean", help="remove segments whose creator is dead")
+    clean.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds after which a segment whose creation never finished counts as dead",
+    )
+    clean.set_defaults(handler=_shm_clean)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    handler: Command = arguments.handler
+    try:
+        return handler(arguments)
+    except AtaraxisError as error:
+        print(f"ataraxis-like: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("ataraxis-like: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """The library's exceptions and warnings.
 
-Every exception derives from ``AtaraxisError`` and from the builtin a caller would already catch
-(``FileExistsError``, ``TimeoutError``, ``ValueError`` ...), so ``except TimeoutError`` keeps working.
+Every exception derives from ``AtaraxisError`` and from the builtin a caller would already
+catch (``FileExistsError``, ``TimeoutError``, ``ValueError`` ...), so ``except TimeoutError``
+keeps working.
 Messages are one line: what failed, what was expected, what came, and the fix. Structured details
 are keyword attributes that survive pickling, so errors raised in a worker reach the parent intact.
 """
@@ -69,8 +70,8 @@ class DataMismatchError(AtaraxisError, ValueError):
 
 
 class UnsupportedPlatformError(AtaraxisError, OSError):
-    """The platform lacks what the shared-memory layer needs (Linux with /dev/shm and robust mutexes)."""
+    """The platform lacks what shared memory needs (Linux, /dev/shm and robust mutexes)."""
 
 
 class LockOwnerDiedWarning(UserWarning):
-    """The previous lock holder died while holding the lock: the data it guarded may be half-updated."""
+    """A lock holder died while holding the lock: the data it guarded may be half-updated."""

@@ -240,7 +240,7 @@ def test_lock_timeout_while_other_process_holds(shm_name: str) -> None:
         holder.start()
         try:
             assert holding.wait(30)
-            with pytest.raises(TimeoutError, match="not acquired within 0.2 s") as caught:
+            with pytest.raises(TimeoutError, match=r"not acquired within 0\.2 s") as caught:
                 handle.read_data(0, timeout=0.2)
             assert isinstance(caught.value, LockTimeoutError)
         finally:

@@ -18,9 +18,10 @@ def _fits_integer(values: np.ndarray, target: np.dtype[Any]) -> bool:
     if values.size == 0:
         return True
     info = np.iinfo(target)
-    if values.dtype.kind == "f":
-        if not np.all(np.isfinite(values)) or not np.all(np.floor(values) == values):
-            return False
+    if values.dtype.kind == "f" and not (
+        np.all(np.isfinite(values)) and np.all(np.floor(values) == values)
+    ):
+        return False
     return bool(values.min() >= info.min and values.max() <= info.max)
 
 
@@ -37,12 +38,15 @@ def _fits_text(values: np.ndarray, target: np.dtype[Any]) -> bool:
 
 
 def lossless(data: Any, target: np.dtype[Any], label: str) -> np.ndarray:
-    """Return ``data`` as an array of ``target`` dtype, or raise DataMismatchError naming ``label``."""
+    """Return ``data`` as ``target`` dtype values, or raise DataMismatchError naming ``label``."""
     if target.kind == "V":
         try:
-            if isinstance(data, np.ndarray | np.void) and data.dtype != target:
-                if not np.can_cast(data.dtype, target, "safe"):
-                    raise TypeError(f"cannot cast {data.dtype} safely")
+            if (
+                isinstance(data, np.ndarray | np.void)
+                and data.dtype != target
+                and not np.can_cast(data.dtype, target, "safe")
+            ):
+                raise TypeError(f"cannot cast {data.dtype} safely")
             return np.asarray(data, dtype=target)
         except (TypeError, ValueError) as error:
             raise _mismatch(data, target, label, str(error)) from None

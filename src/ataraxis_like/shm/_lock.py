@@ -9,6 +9,7 @@ header and warn, because the data it guarded may be half-updated. See docs/locki
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,19 +22,24 @@ _WAIT_SLICE_SECONDS = 0.1
 """Blocking waits are cut into slices so Ctrl-C and closed segments are noticed promptly."""
 
 
-class RobustLock:
-    """The lock living at ``address`` inside a mapped segment; ``label`` names it in errors."""
+_SPIN_ATTEMPTS = 64
+"""Tries before blocking: a holder on the other core usually lets go within a few microseconds,
+and blocking in the kernel costs far more than that."""
 
-    __slots__ = ("_address", "_label", "_on_recovered")
+
+class RobustLock:
+    """The lock living at ``address`` inside a mapped segment; ``label`` names it in errors.
+
+    Hot paths call ``_posix.trylock(lock.pointer)`` themselves and fall back to ``acquire_slow``;
+    everything else uses ``acquire``/``release`` or ``held``.
+    """
+
+    __slots__ = ("_label", "_on_recovered", "pointer")
 
     def __init__(self, address: int, label: str, on_recovered: Callable[[], None]) -> None:
-        self._address = address
+        self.pointer = _posix.pointer(address)
         self._label = label
         self._on_recovered = on_recovered
-
-    @property
-    def address(self) -> int:
-        return self._address
 
     def acquire(self, timeout: float | None = None) -> bool:
         """Take the lock; return True when it was recovered from a dead holder.
@@ -41,31 +47,37 @@ class RobustLock:
         Raises LockTimeoutError when ``timeout`` seconds pass first and LockReentryError when
         the calling thread already holds it.
         """
-        result = _posix.mutex_trylock(self._address)
+        result = _posix.trylock(self.pointer)
         if result == 0:
             return False
-        return self._acquire_slow(result, timeout)
+        return self.acquire_slow(result, timeout)
 
-    def _acquire_slow(self, first_result: int, timeout: float | None) -> bool:
-        result = first_result
+    def acquire_slow(self, result: int, timeout: float | None) -> bool:
+        """Finish an acquisition whose first ``trylock`` returned ``result`` (non-zero)."""
+        pointer = self.pointer
+        if result == _posix.EBUSY:
+            for _ in range(_SPIN_ATTEMPTS):
+                result = _posix.trylock(pointer)
+                if result != _posix.EBUSY:
+                    break
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        while result == _posix.EBUSY or result == _posix.ETIMEDOUT or result == _posix.EINTR:
+        while result in (_posix.EBUSY, _posix.ETIMEDOUT, _posix.EINTR):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise LockTimeoutError(
                     f"lock of {self._label} not acquired within {timeout} s: another process "
-                    "holds it; pass a longer timeout or find the holder with 'ataraxis-like shm ls'",
+                    "holds it; pass a longer timeout or see its holder with 'ataraxis-like shm ls'",
                     label=self._label,
                     timeout=timeout,
                 )
             slice_end = now + _WAIT_SLICE_SECONDS
             if deadline is not None:
                 slice_end = min(slice_end, deadline)
-            result = _posix.mutex_lock_until(self._address, slice_end)
+            result = _posix.mutex_lock_until(pointer, slice_end)
         if result == 0:
             return False
         if result == _posix.EOWNERDEAD:
-            _posix.mutex_make_consistent(self._address)
+            _posix.mutex_make_consistent(pointer)
             self._on_recovered()
             warnings.warn(
                 f"lock of {self._label} recovered from a holder that died while holding it: "
@@ -80,10 +92,10 @@ class RobustLock:
                 "to calls made inside 'with ... array()'",
                 label=self._label,
             )
-        raise OSError(result, f"locking {self._label} failed: {_posix.os.strerror(result)}")
+        raise OSError(result, f"locking {self._label} failed: {os.strerror(result)}")
 
     def release(self) -> None:
-        result = _posix.mutex_unlock(self._address)
+        result = _posix.unlock(self.pointer)
         if result != 0:
             raise LockReentryError(
                 f"lock of {self._label} released by a thread that does not hold it "

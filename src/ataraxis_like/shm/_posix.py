@@ -52,12 +52,12 @@ def _load() -> tuple[ctypes.PyDLL, ctypes.CDLL]:
 
 _keep_gil, _free_gil = _load()
 
-_trylock = _keep_gil.pthread_mutex_trylock
-_trylock.argtypes = [ctypes.c_void_p]
-_trylock.restype = ctypes.c_int
-_unlock = _keep_gil.pthread_mutex_unlock
-_unlock.argtypes = [ctypes.c_void_p]
-_unlock.restype = ctypes.c_int
+# Hot-path calls take a pre-built ``ctypes.c_void_p`` (see ``pointer``): without argtypes ctypes
+# skips per-call conversion, which halves the cost of a lock round trip.
+trylock = _keep_gil.pthread_mutex_trylock
+trylock.restype = ctypes.c_int
+unlock = _keep_gil.pthread_mutex_unlock
+unlock.restype = ctypes.c_int
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]
 _consistent.restype = ctypes.c_int
@@ -98,13 +98,14 @@ def mutex_init(address: int) -> None:
         raise OSError(result, f"pthread_mutex_init: {os.strerror(result)}")
 
 
-def mutex_trylock(address: int) -> int:
-    """Try once: 0 when taken, EBUSY when held, EOWNERDEAD when taken from a dead holder."""
-    return int(_trylock(address))
+def pointer(address: int) -> ctypes.c_void_p:
+    """The argument form ``trylock`` and ``unlock`` take: ``trylock(pointer(a))`` returns 0 when
+    taken, EBUSY when held elsewhere, EOWNERDEAD when taken from a dead holder."""
+    return ctypes.c_void_p(address)
 
 
-def mutex_lock_until(address: int, deadline: float) -> int:
-    """Block until the mutex is taken or ``time.monotonic()`` passes ``deadline``; errno-style result."""
+def mutex_lock_until(address: ctypes.c_void_p, deadline: float) -> int:
+    """Wait until taken or ``time.monotonic()`` passes ``deadline``; return an errno (0: taken)."""
     remaining = max(0.0, deadline - time.monotonic())
     if _HAS_CLOCKLOCK:
         now = time.clock_gettime(time.CLOCK_MONOTONIC)
@@ -116,11 +117,7 @@ def mutex_lock_until(address: int, deadline: float) -> int:
     return int(_timedlock(address, ctypes.byref(spec)))
 
 
-def mutex_unlock(address: int) -> int:
-    return int(_unlock(address))
-
-
-def mutex_make_consistent(address: int) -> int:
+def mutex_make_consistent(address: ctypes.c_void_p) -> int:
     return int(_consistent(address))
 
 

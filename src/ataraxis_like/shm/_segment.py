@@ -210,7 +210,7 @@ def unlink_if_token(name: str, token: int) -> bool:
 
 
 def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok: bool) -> Segment:
-    """Create and initialise ``name``; with ``exist_ok`` a stale segment of that name is replaced."""
+    """Create and initialise ``name``; ``exist_ok`` replaces a stale segment of that name."""
     validate_name(name)
     meta_text = repr(meta).encode("utf-8")
     data_offset = -(-(META_OFFSET + len(meta_text)) // DATA_ALIGNMENT) * DATA_ALIGNMENT
@@ -287,7 +287,7 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
         mapping = mmap.mmap(descriptor, size)
     finally:
         os.close(descriptor)
-    header = _decode_header(memoryview(mapping)[:META_OFFSET + 65536], name)
+    header = _decode_header(memoryview(mapping)[: META_OFFSET + 65536], name)
     kind_name = KIND_NAMES.get(header.kind, str(header.kind))
     if header.kind != expected_kind:
         mapping.close()

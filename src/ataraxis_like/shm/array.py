@@ -9,8 +9,6 @@ segment's lock by default, and reads always return copies.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -33,11 +31,12 @@ class SharedMemoryArray:
     def __init__(self, name: str, shape: tuple[int, ...], datatype: np.dtype[Any], token: int):
         self._name = _segment.validate_name(name)
         self._shape = tuple(shape)
+        self._length = self._shape[0] if self._shape else 0
         self._datatype = np.dtype(datatype)
         self._token = token
         self._segment: _segment.Segment | None = None
         self._array: np.ndarray | None = None
-        self._lock_address = 0
+        self._pointer: Any = None
         self._integer_bounds: tuple[int, int] | None = None
         if self._datatype.kind in "iu":
             info = np.iinfo(self._datatype)
@@ -47,13 +46,16 @@ class SharedMemoryArray:
     # ----------------------------------------------------------------- lifetime
     @classmethod
     def create_array(
-        cls, name: str, prototype: Any, exist_ok: bool = False
+        cls, name: str, prototype: Any, exist_ok: bool = False, *, exists_ok: bool | None = None
     ) -> SharedMemoryArray:
         """Create segment ``name`` holding a copy of ``prototype`` and return a connected handle.
 
         With ``exist_ok=True`` a segment of that name whose creator is dead is replaced; one whose
-        creator lives is never touched (SegmentExistsError).
+        creator lives is never touched (SegmentExistsError). ``exists_ok`` is the reference
+        library's spelling of the same flag.
         """
+        if exists_ok is not None:
+            exist_ok = exists_ok
         source = np.asarray(prototype)
         if source.dtype.hasobject:
             raise DataMismatchError(
@@ -91,7 +93,7 @@ class SharedMemoryArray:
     def _bind(self, segment: _segment.Segment) -> None:
         self._segment = segment
         self._array = np.ndarray(self._shape, self._datatype, buffer=segment.data())
-        self._lock_address = segment.lock.address
+        self._pointer = segment.lock.pointer
 
     def disconnect(self) -> None:
         """Unmap the segment here; the data stays for every other process."""
@@ -192,12 +194,11 @@ class SharedMemoryArray:
         return self._segment
 
     def _acquire(self, timeout: float | None) -> None:
-        result = _posix.mutex_trylock(self._lock_address)
+        result = _trylock(self._pointer)
         if result == 0:
             self._last_acquire_recovered = False
-            return
-        segment = self._require()
-        self._last_acquire_recovered = segment.lock._acquire_slow(result, timeout)
+        else:
+            self._last_acquire_recovered = self._require().lock.acquire_slow(result, timeout)
 
     def _live(self) -> np.ndarray:
         if self._array is None:
@@ -253,37 +254,39 @@ class SharedMemoryArray:
 
         Returns numpy data, or Python scalars and lists with ``convert_output=True``.
         """
-        array = self._live()
-        key = self._key(index)
+        array = self._array
+        if array is None:
+            array = self._live()
+        length = self._length
+        key = index if type(index) is int and -length <= index < length else self._key(index)
         if with_lock:
             self._acquire(timeout)
-            try:
-                value = array[key]
-                if isinstance(value, np.ndarray | np.void):
-                    value = value.copy()
-            finally:
-                _posix.mutex_unlock(self._lock_address)
-        else:
+        try:
             value = array[key]
-            if isinstance(value, np.ndarray | np.void):
+            if type(value) in _VIEW_TYPES:
                 value = value.copy()
+        finally:
+            if with_lock:
+                _unlock(self._pointer)
         return value.tolist() if convert_output else value
 
     def write_data(
         self, index: Index, data: Any, with_lock: bool = True, timeout: float | None = None
     ) -> None:
         """Store ``data`` at ``index``; values that would not fit without loss are refused."""
-        array = self._live()
-        key = self._key(index)
+        array = self._array
+        if array is None:
+            array = self._live()
+        length = self._length
+        key = index if type(index) is int and -length <= index < length else self._key(index)
         value = self._value(data)
         if with_lock:
             self._acquire(timeout)
-            try:
-                self._assign(array, key, value)
-            finally:
-                _posix.mutex_unlock(self._lock_address)
-        else:
+        try:
             self._assign(array, key, value)
+        finally:
+            if with_lock:
+                _unlock(self._pointer)
 
     def _assign(self, array: np.ndarray, key: Any, value: Any) -> None:
         try:
@@ -294,43 +297,74 @@ class SharedMemoryArray:
                 f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
                 name=self._name,
             ) from None
+        except IndexError as error:
+            raise self._index_error(key, str(error)) from None
 
     def __getitem__(self, key: Any) -> Any:
-        array = self._live()
-        self._acquire(None)
+        array = self._array
+        if array is None:
+            array = self._live()
+        pointer = self._pointer
+        result = _trylock(pointer)
+        if result == 0:
+            self._last_acquire_recovered = False
+        else:
+            self._last_acquire_recovered = self._require().lock.acquire_slow(result, None)
         try:
             value = array[key]
-            if isinstance(value, np.ndarray | np.void):
+            if type(value) in _VIEW_TYPES:
                 value = value.copy()
         except IndexError as error:
             raise self._index_error(key, str(error)) from None
         finally:
-            _posix.mutex_unlock(self._lock_address)
+            _unlock(pointer)
         return value
 
     def __setitem__(self, key: Any, data: Any) -> None:
-        array = self._live()
-        value = self._value(data)
-        self._acquire(None)
+        array = self._array
+        if array is None:
+            array = self._live()
+        if type(data) is not float or self._datatype.kind != "f":
+            data = self._value(data)
+        pointer = self._pointer
+        result = _trylock(pointer)
+        if result == 0:
+            self._last_acquire_recovered = False
+        else:
+            self._last_acquire_recovered = self._require().lock.acquire_slow(result, None)
         try:
-            self._assign(array, key, value)
-        except IndexError as error:
-            raise self._index_error(key, str(error)) from None
+            self._assign(array, key, data)
         finally:
-            _posix.mutex_unlock(self._lock_address)
+            _unlock(pointer)
 
-    @contextmanager
-    def array(self, with_lock: bool = True, timeout: float | None = None) -> Iterator[np.ndarray]:
-        """Yield the live array for several steps under one lock (atomic read-modify-write).
+    def array(self, with_lock: bool = True, timeout: float | None = None) -> _LockedArray:
+        """Use as ``with sma.array() as a:`` for several steps under one lock (atomic
+        read-modify-write). ``a`` is the live array: do not keep it past the block."""
+        return _LockedArray(self, with_lock, timeout)
 
-        The view turns read-only when the block ends; do not keep it past the block.
-        """
-        view = self._live().view()
-        if with_lock:
-            self._acquire(timeout)
-        try:
-            yield view
-        finally:
-            view.flags.writeable = False
-            if with_lock:
-                _posix.mutex_unlock(self._lock_address)
+
+class _LockedArray:
+    """The context manager ``array()`` returns (a class: cheaper than a generator per use)."""
+
+    __slots__ = ("_handle", "_timeout", "_with_lock")
+
+    def __init__(self, handle: SharedMemoryArray, with_lock: bool, timeout: float | None) -> None:
+        self._handle = handle
+        self._with_lock = with_lock
+        self._timeout = timeout
+
+    def __enter__(self) -> np.ndarray:
+        handle = self._handle
+        array = handle._live()
+        if self._with_lock:
+            handle._acquire(self._timeout)
+        return array
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._with_lock:
+            _unlock(self._handle._pointer)
+
+
+_VIEW_TYPES = frozenset({np.ndarray, np.void})
+_trylock = _posix.trylock
+_unlock = _posix.unlock

@@ -1,0 +1,131 @@
+"""What every benchmark shares: reference environments, workload runs, tables and RESULTS.md.
+
+A workload is a script that prints one JSON object of figures. It runs under our interpreter
+for our figures and under a reference library's own virtual environment for the reference's,
+in the same benchmark run, so both see the same machine state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+VENVS = BENCHMARKS / ".venvs"
+RESULTS = BENCHMARKS / "RESULTS.md"
+
+
+def reference_python(environment: str, packages: Sequence[str]) -> Path:
+    """The interpreter of ``benchmarks/.venvs/<environment>``, made and filled when missing."""
+    python = VENVS / environment / "bin" / "python"
+    marker = VENVS / environment / ".installed"
+    wanted = " ".join(sorted(packages))
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENVS / environment)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", *packages], check=True
+    )
+    marker.write_text(wanted)
+    return python
+
+
+def run_workload(python: Path | str, script: Path, *arguments: str) -> dict[str, float]:
+    """Run ``script`` under ``python`` and return the JSON object it printed last."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = str(BENCHMARKS)
+    completed = subprocess.run(
+        [str(python), str(script), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=3600,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{script.name} {arguments} failed:\n{completed.stderr[-3000:]}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def median_runs(
+    python: Path | str, script: Path, arguments: Sequence[str], repeats: int
+) -> dict[str, float]:
+    """Median of each figure over ``repeats`` runs of the workload."""
+    runs = [run_workload(python, script, *arguments) for _ in range(repeats)]
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared figure. ``higher_is_better`` decides how the ratio reads."""
+
+    metric: str
+    ours: float
+    reference: float
+    unit: str
+    goal: float | None = None
+    higher_is_better: bool = True
+
+    @property
+    def ratio(self) -> float:
+        if self.higher_is_better:
+            return self.ours / self.reference if self.reference else float("inf")
+        return self.reference / self.ours if self.ours else float("inf")
+
+    @property
+    def verdict(self) -> str:
+        if self.goal is None:
+            return ""
+        return "met" if self.ratio >= self.goal else "MISSED"
+
+
+def _figure(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def table(rows: Sequence[Row], reference_name: str) -> str:
+    """A Markdown table: ours, the reference, the ratio (higher means we are better) and goal."""
+    lines = [
+        f"| figure | ours | {reference_name} | ratio | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        goal = f">= {row.goal:g}x ({row.verdict})" if row.goal is not None else ""
+        lines.append(
+            f"| {row.metric} ({row.unit}) | {_figure(row.ours)} | {_figure(row.reference)} "
+            f"| {row.ratio:.2f}x | {goal} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d')}"
+    )
+
+
+def record(section: str, body: str, command: str) -> None:
+    """Replace (or add) ``## section`` in RESULTS.md with ``body`` and how it was produced."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    block = f"## {section}\n\nMachine: {machine()}. Command: `{command}`.\n\n{body}\n"
+    pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _match: block + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text.rstrip("\n") + "\n")

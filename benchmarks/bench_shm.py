@@ -1,0 +1,40 @@
+"""SharedMemoryArray against ataraxis-data-structures, measured in the same run.
+
+python benchmarks/bench_shm.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _harness import BENCHMARKS, Row, median_runs, record, reference_python, table
+
+REFERENCE = "ataraxis-data-structures"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    arguments = parser.parse_args()
+    script = BENCHMARKS / "shm_workload.py"
+    reference = reference_python("reference", [REFERENCE])
+    ours = median_runs(sys.executable, script, ["ours"], arguments.repeats)
+    theirs = median_runs(reference, script, ["reference"], arguments.repeats)
+    rows = [
+        Row("locked element read", ours["element_read_ops"], theirs["element_read_ops"],
+            "ops/s", goal=2.0),
+        Row("locked element write", ours["element_write_ops"], theirs["element_write_ops"],
+            "ops/s", goal=2.0),
+        Row("1 MiB slice write", ours["slice_write_gbps"], theirs["slice_write_gbps"],
+            "GB/s", goal=0.8),
+        Row("2-process atomic increments", ours["two_process_increments"],
+            theirs["two_process_increments"], "ops/s", goal=2.0),
+    ]  # fmt: skip
+    body = table(rows, REFERENCE + " 4.0.0") + f"\n\nMedian of {arguments.repeats} runs each."
+    print(body)
+    record("SharedMemoryArray", body, "python benchmarks/bench_shm.py")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Dataclass configs in human-editable YAML that read back exactly and reject every mistake.
+
+Subclass ``YamlConfig`` in a ``@dataclass``; ``config.to_yaml(path)`` saves it and
+``MyConfig.from_yaml(path, overrides=["camera.fps=60"])`` loads it. A load that finds mistakes
+raises one ``ConfigError`` (a ``ValueError``) listing each with its dotted path and line.
+
+Decisions the design had to make (docs/config.md explains each):
+
+- A document is a single YAML mapping of the class's fields. Only core YAML tags are read (null,
+  bool, int, float, str, binary, timestamp, seq, map); any other tag is refused, never built.
+- Each type has one written form. Enums are written by value; bytes as ``!!binary``; dates and
+  datetimes as YAML timestamps (time zones kept as UTC offsets); paths as strings with forward
+  slashes; tuples and sets as lists (sets sorted); numpy values as numbers or nested lists.
+- The only widening on load is an int where a float is declared, when the float holds it
+  exactly. Saving applies the same rules, so a value that would not read back is refused.
+- Strings that any YAML reader might take for something else (``yes``, ``null``, ``1e3``,
+  ``0o17``) are quoted. Keys keep field order; ``field.metadata["doc"]`` becomes a comment.
+- A bare ``np.ndarray`` field takes its dtype from its default, else float64; name the dtype
+  with ``numpy.typing.NDArray[np.float32]`` to be explicit.
+- Saving is atomic (temporary file, fsync, rename, directory fsync) and creates missing parent
+  directories. An existing file keeps its permissions.
+- Missing fields take their defaults, so a file written by an older class still loads; unknown
+  keys are errors unless ``allow_unknown=True``. Overrides must always name declared fields.
+"""
+
+from ._base import YamlConfig
+from ._errors import ConfigError, Problem
+
+__all__ = ["ConfigError", "Problem", "YamlConfig"]

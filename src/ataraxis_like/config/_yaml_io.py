@@ -26,7 +26,8 @@ _CORE: Final = "tag:yaml.org,2002:"
 _SCALAR_TAGS: Final = frozenset(
     _CORE + name for name in ("null", "bool", "int", "float", "str", "binary", "timestamp")
 )
-_MAX_NODES: Final = 1_000_000
+_WORD_TAGS: Final = frozenset({_CORE + "bool", _CORE + "null"})
+_MAX_REPEATS: Final = 100_000
 _AMBIGUOUS: Final = re.compile(
     r"[-+]?(?:\.?[0-9]|\.inf|\.nan)[0-9a-zA-Z_.:+-]*|(?i:y|n|yes|no|on|off|true|false|null|~)"
 )
@@ -40,18 +41,22 @@ class _Walker:
         self.locations: dict[KeyPath, Location] = {}
         self.problems: list[Problem] = []
         self.active: set[int] = set()
-        self.count = 0
+        self.seen: set[int] = set()
+        self.repeats = 0
 
     def refuse(self, node: yaml.Node, path: KeyPath, expected: str, found: str) -> None:
         line = node.start_mark.line + 1
         self.problems.append(Problem(format_path(path), line, expected, found))
 
     def walk(self, node: yaml.Node, path: KeyPath) -> Any:
-        self.count += 1
-        if self.count > _MAX_NODES:
-            if self.count == _MAX_NODES + 1:
-                self.refuse(node, path, "a config-sized document", "over a million values")
-            return None
+        if id(node) in self.seen:
+            self.repeats += 1
+            if self.repeats > _MAX_REPEATS:
+                if self.repeats == _MAX_REPEATS + 1:
+                    found = f"aliases that repeat over {_MAX_REPEATS:,} values"
+                    self.refuse(node, path, "a config-sized document", found)
+                return None
+        self.seen.add(id(node))
         if id(node) in self.active:
             self.refuse(node, path, "a finite document", "an alias that contains itself")
             return None
@@ -108,6 +113,9 @@ class _Walker:
         return result
 
     def key(self, node: yaml.Node, path: KeyPath) -> Any:
+        """A mapping key; plain ``on``, ``no`` or ``null`` stay strings (field names, not bools)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag in _WORD_TAGS and node.style is None:
+            return node.value
         if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
             try:
                 key = self.loader.construct_object(node)

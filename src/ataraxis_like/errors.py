@@ -9,6 +9,7 @@ are keyword attributes that survive pickling, so errors raised in a worker reach
 
 from __future__ import annotations
 
+import queue
 from typing import Any
 
 
@@ -71,6 +72,26 @@ class DataMismatchError(AtaraxisError, ValueError):
 
 class UnsupportedPlatformError(AtaraxisError, OSError):
     """The platform lacks what shared memory needs (Linux, /dev/shm and robust mutexes)."""
+
+
+class QueueEmptyError(AtaraxisError, queue.Empty):
+    """Nothing arrived in a queue within the timeout."""
+
+
+class QueueFullError(AtaraxisError, queue.Full):
+    """A queue stayed full for the whole timeout."""
+
+
+class ItemTooLargeError(AtaraxisError, ValueError):
+    """An item is larger than the whole queue could ever hold."""
+
+
+class QueueClosedError(AtaraxisError, EOFError):
+    """The queue was closed by its creator, or its creator died."""
+
+
+class QueueFailedError(AtaraxisError, RuntimeError):
+    """The queue's consumer reported a failure that stops the flow (for example a write error)."""
 
 
 class LockOwnerDiedWarning(UserWarning):

@@ -34,12 +34,15 @@ class RobustLock:
     everything else uses ``acquire``/``release`` or ``held``.
     """
 
-    __slots__ = ("_label", "_on_recovered", "pointer")
+    __slots__ = ("_label", "_on_recovered", "_warn", "pointer")
 
-    def __init__(self, address: int, label: str, on_recovered: Callable[[], None]) -> None:
+    def __init__(
+        self, address: int, label: str, on_recovered: Callable[[], None], warn: bool = True
+    ) -> None:
         self.pointer = _posix.pointer(address)
         self._label = label
         self._on_recovered = on_recovered
+        self._warn = warn
 
     def acquire(self, timeout: float | None = None) -> bool:
         """Take the lock; return True when it was recovered from a dead holder.
@@ -79,6 +82,8 @@ class RobustLock:
         if result == _posix.EOWNERDEAD:
             _posix.mutex_make_consistent(pointer)
             self._on_recovered()
+            if not self._warn:
+                return True
             warnings.warn(
                 f"lock of {self._label} recovered from a holder that died while holding it: "
                 "the data it guarded may be half-updated; check it before trusting it",

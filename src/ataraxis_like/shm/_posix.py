@@ -121,15 +121,15 @@ def mutex_make_consistent(address: ctypes.c_void_p) -> int:
     return int(_consistent(address))
 
 
-def futex_wait(address: int, expected: int, timeout: float) -> None:
+def futex_wait(address: int, expected: int, timeout: float) -> bool:
     """Sleep while the 32-bit word at ``address`` equals ``expected``, at most ``timeout`` seconds.
 
-    Returns on a wake, a changed word, a signal or the timeout alike: callers re-check their
-    condition in a loop, so the reason never matters.
+    Returns False only when the timeout passed with no wake-up; callers re-check their condition
+    either way.
     """
     seconds = max(0.0, timeout)
     spec = _Timespec(int(seconds), int((seconds % 1.0) * 1e9))
-    _syscall_free(
+    result = _syscall_free(
         _SYS_FUTEX,
         ctypes.c_void_p(address),
         ctypes.c_int(_FUTEX_WAIT),
@@ -138,6 +138,7 @@ def futex_wait(address: int, expected: int, timeout: float) -> None:
         None,
         ctypes.c_int(0),
     )
+    return result == 0 or ctypes.get_errno() != ETIMEDOUT
 
 
 def futex_wake_all(address: int) -> None:

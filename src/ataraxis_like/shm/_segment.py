@@ -17,6 +17,7 @@ import re
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,12 @@ class Segment:
         self._mapping: mmap.mmap | None = mapping
         self._anchor: ctypes.c_char | None = ctypes.c_char.from_buffer(mapping)
         self.base_address = ctypes.addressof(self._anchor)
+        self.recovery_hooks: list[Callable[[], None]] = []
         self.lock = RobustLock(
-            self.base_address + MUTEX_OFFSET, f"shared memory {name!r}", self._count_recovery
+            self.base_address + MUTEX_OFFSET,
+            f"shared memory {name!r}",
+            self._recovered,
+            warn=header.kind == KIND_ARRAY,
         )
 
     @property
@@ -170,8 +175,11 @@ class Segment:
     def recoveries(self) -> int:
         return int(struct.unpack_from("<Q", self.mapping, _RECOVERIES_OFFSET)[0])
 
-    def _count_recovery(self) -> None:
+    def _recovered(self) -> None:
+        """Runs holding a lock taken from a dead holder: count it, then let owners repair."""
         struct.pack_into("<Q", self.mapping, _RECOVERIES_OFFSET, self.recoveries + 1)
+        for hook in self.recovery_hooks:
+            hook()
 
     @property
     def flags(self) -> int:

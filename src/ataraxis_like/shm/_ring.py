@@ -1,0 +1,492 @@
+"""The bus: a bounded, multi-producer multi-consumer byte ring in a shared-memory segment.
+
+Records are written and taken under the segment's robust lock, and every change becomes visible
+through one 8-byte store (``tail`` for a put, ``read`` for a get), so a process killed at any
+instant leaves either the old or the new state. An in-flight get is announced in an intent word;
+when its consumer dies before the get returns, the lock's next holder rescues the record and it
+is delivered again. Records taken for zero-copy use (or by a logger until its file is on disk)
+carry their taker's pid and are rescued the same way when that process dies. The protocol is
+written down in docs/queue.md.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import time
+from typing import Any
+
+import psutil
+
+from ..errors import (
+    ItemTooLargeError,
+    QueueClosedError,
+    QueueEmptyError,
+    QueueFailedError,
+    QueueFullError,
+)
+from . import _posix, _segment
+
+RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payload length, taker
+HEADER_BYTES = 16
+ALIGN = 16
+NOTE_BYTES = 1024
+
+KIND_WRAP = 0
+STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
+
+# Control words (u64) in the segment's kind area.
+_FREE, _READ, _TAIL, _PUT, _GOT, _RESCUED, _REDELIVERED = 0, 1, 2, 3, 4, 5, 6
+_INTENT, _INTENT_AT, _STAGE, _SERIAL = 7, 8, 9, 12  # _STAGE.._STAGE+2: staged free/read/tail
+_INTENT_NONE, _INTENT_RESET, _INTENT_GET = 0, 1, 2
+# Futex words (u32) after the control words.
+_WORDS_OFFSET = 128
+_PUT_WORD, _GOT_WORD, _CONSUMERS_WAITING, _PRODUCERS_WAITING = 0, 1, 2, 3
+_FLAG_FAILED = 2
+_WAIT_SLICE = 0.1
+_BATCH_MARK = 0x8000_0000
+"""A record's taker field holds a pid when taken for later release, or this bit plus the serial
+of the locked batch that copied it out, so a batch whose consumer died can be found again."""
+
+
+def _align(size: int) -> int:
+    return (size + ALIGN - 1) & ~(ALIGN - 1)
+
+
+def process_dead(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie awaiting its parent counts as dead)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+class Record:
+    """A record taken from the ring: where it lies and what it holds."""
+
+    __slots__ = ("kind", "meta", "payload", "position")
+
+    def __init__(self, kind: int, meta: bytes, payload: memoryview, position: int) -> None:
+        self.kind = kind
+        self.meta = meta
+        self.payload = payload
+        self.position = position
+
+
+class Ring:
+    """The ring inside one segment. ``Ring.create`` makes one; ``Ring.attach`` maps it."""
+
+    def __init__(self, segment: _segment.Segment) -> None:
+        self.segment = segment
+        self.capacity = int(segment.header.meta["capacity"])
+        self.name = segment.name
+        self._label = f"queue {segment.name!r}"
+        area = segment.kind_area()
+        self._control: Any = (ctypes.c_uint64 * 16).from_buffer(area)
+        self._words: Any = (ctypes.c_uint32 * 8).from_buffer(area, _WORDS_OFFSET)
+        self._words_address = ctypes.addressof(self._words)
+        data = segment.data()
+        self._note = data[:NOTE_BYTES]
+        self._buffer = data[NOTE_BYTES : NOTE_BYTES + self.capacity]
+        self._lock = segment.lock
+        self._pointer = segment.lock.pointer
+        segment.recovery_hooks.append(self._repair)
+        self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
+
+    @classmethod
+    def create(cls, name: str, capacity: int, exist_ok: bool = False) -> Ring:
+        capacity = _align(max(capacity, 4 * ALIGN))
+        meta = {"capacity": capacity}
+        segment = _segment.create(name, _segment.KIND_QUEUE, meta, NOTE_BYTES + capacity, exist_ok)
+        return cls(segment)
+
+    @classmethod
+    def attach(cls, name: str, token: int | None = None) -> Ring:
+        return cls(_segment.attach(name, _segment.KIND_QUEUE, token))
+
+    def close(self) -> None:
+        """Unmap (after dropping every buffer exported from the mapping)."""
+        self._control = self._words = None
+        self._note = self._buffer = memoryview(b"")
+        self.segment.close()
+
+    # ------------------------------------------------------------- lock helpers
+    def _enter(self, timeout: float | None = None) -> None:
+        result = _posix.trylock(self._pointer)
+        if result:
+            self._lock.acquire_slow(result, timeout)
+
+    def _exit(self) -> None:
+        _posix.unlock(self._pointer)
+
+    def _repair(self) -> None:
+        """Runs under the lock taken from a dead holder: finish or undo what it was doing."""
+        control = self._control
+        intent = control[_INTENT]
+        if intent == _INTENT_RESET:
+            control[_FREE], control[_READ], control[_TAIL] = (
+                control[_STAGE], control[_STAGE + 1], control[_STAGE + 2],
+            )  # fmt: skip
+        elif intent == _INTENT_GET:
+            # The holder died copying a batch out: none of it reached its caller.
+            batch = _BATCH_MARK | control[_INTENT_AT]
+            position, read = control[_FREE], control[_READ]
+            while position < read:
+                size, _kind, state, _m, _l, taker = self._header(position)
+                if taker == batch and state == STATE_RELEASED:
+                    self._set_state(position, STATE_RESCUED)
+                    control[_RESCUED] += 1
+                position += size
+        control[_INTENT] = _INTENT_NONE
+        self._rescue_dead_takers()
+        self._words[_CONSUMERS_WAITING] = 0
+        self._words[_PRODUCERS_WAITING] = 0
+        self._bump(_PUT_WORD, always=True)
+        self._bump(_GOT_WORD, always=True)
+
+    # --------------------------------------------------------------- records
+    def _header(self, position: int) -> tuple[int, int, int, int, int, int]:
+        result: tuple[int, int, int, int, int, int] = RECORD_HEADER.unpack_from(
+            self._buffer, position % self.capacity
+        )
+        return result
+
+    def _state(self, position: int) -> int:
+        return self._buffer[position % self.capacity + 5]
+
+    def _set_state(self, position: int, state: int, taker: int = 0) -> None:
+        offset = position % self.capacity
+        self._buffer[offset + 5] = state
+        struct.pack_into("<I", self._buffer, offset + 12, taker)
+
+    def _bump(self, word: int, always: bool = False) -> None:
+        words = self._words
+        words[word] = (words[word] + 1) & 0xFFFFFFFF
+        waiting = _CONSUMERS_WAITING if word == _PUT_WORD else _PRODUCERS_WAITING
+        if always or words[waiting]:
+            _posix.futex_wake_all(self._words_address + 4 * word)
+
+    def _sweep(self) -> None:
+        """Advance ``free`` over released records so producers can reuse their space."""
+        control = self._control
+        free, read = control[_FREE], control[_READ]
+        start = free
+        while free < read:
+            size, kind, state = self._header(free)[:3]
+            if state != STATE_RELEASED and kind != KIND_WRAP:
+                break
+            free += size
+        if free != start:
+            control[_FREE] = free
+            self._bump(_GOT_WORD)
+
+    # ------------------------------------------------------------------- put
+    def record_size(self, meta_length: int, payload_length: int) -> int:
+        return _align(HEADER_BYTES + meta_length + payload_length)
+
+    def put(
+        self, kind: int, meta: bytes, payload: Any, payload_length: int, timeout: float | None
+    ) -> None:
+        """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
+        need = self.record_size(len(meta), payload_length)
+        if need > self.capacity:
+            raise ItemTooLargeError(
+                f"item of {payload_length} bytes does not fit {self._label} of "
+                f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",
+                name=self.name,
+                size=payload_length,
+            )
+        deadline = None
+        registered = False
+        while True:
+            self._enter()
+            try:
+                if registered:
+                    self._words[_PRODUCERS_WAITING] = max(0, self._words[_PRODUCERS_WAITING] - 1)
+                    registered = False
+                self._check_open(for_put=True)
+                if self._try_put(kind, meta, payload, payload_length, need):
+                    return
+                if timeout is not None and timeout <= 0:
+                    raise self._full(timeout)
+                self._words[_PRODUCERS_WAITING] += 1
+                registered = True
+                seen = self._words[_GOT_WORD]
+            finally:
+                self._exit()
+            if deadline is None:
+                deadline = None if timeout is None else time.monotonic() + timeout
+            if not self._wait(_GOT_WORD, seen, deadline):
+                self._withdraw(_PRODUCERS_WAITING)
+                raise self._full(timeout)
+
+    def _try_put(self, kind: int, meta: bytes, payload: Any, length: int, need: int) -> bool:
+        control, capacity, buffer = self._control, self.capacity, self._buffer
+        free, read, tail = control[_FREE], control[_READ], control[_TAIL]
+        offset = tail % capacity
+        wrap = capacity - offset if offset + need > capacity else 0
+        if (tail - free) + wrap + need > capacity:
+            if not (free == read == tail and wrap):
+                return False
+            # Empty but the record does not fit before the end: restart at the next lap.
+            lap = tail + wrap
+            control[_STAGE], control[_STAGE + 1], control[_STAGE + 2] = lap, lap, lap
+            control[_INTENT] = _INTENT_RESET
+            control[_FREE] = control[_READ] = control[_TAIL] = lap
+            control[_INTENT] = _INTENT_NONE
+            tail, offset, wrap = lap, 0, 0
+        if wrap:
+            RECORD_HEADER.pack_into(buffer, offset, wrap, KIND_WRAP, STATE_READY, 0, 0, 0)
+            tail += wrap
+            offset = 0
+        meta_length = len(meta)
+        RECORD_HEADER.pack_into(buffer, offset, need, kind, STATE_READY, meta_length, length, 0)
+        start = offset + HEADER_BYTES
+        if meta_length:
+            buffer[start : start + meta_length] = meta
+        if length:
+            buffer[start + meta_length : start + meta_length + length] = payload
+        control[_TAIL] = tail + need  # the commit: the record exists from here on
+        control[_PUT] += 1
+        self._bump(_PUT_WORD)
+        return True
+
+    # ------------------------------------------------------------------- get
+    def get(self, timeout: float | None, take: bool = False) -> tuple[int, bytes, bytes | int]:
+        """Take the oldest record: ``(kind, meta, payload bytes)``, or with ``take=True``
+        ``(kind, meta, position)`` of a record left in place and marked taken by this process."""
+        records = self.get_many(1, timeout, take)
+        return records[0]
+
+    def get_many(
+        self, max_items: int, timeout: float | None, take: bool = False
+    ) -> list[tuple[int, bytes, Any]]:
+        """Take up to ``max_items`` records, waiting (per ``timeout``) only for the first."""
+        deadline = None
+        registered = False
+        while True:
+            self._enter()
+            try:
+                if registered:
+                    self._words[_CONSUMERS_WAITING] = max(0, self._words[_CONSUMERS_WAITING] - 1)
+                    registered = False
+                found = self._take(max_items, take)
+                if found:
+                    return found
+                self._check_open(for_put=False)
+                if timeout is not None and timeout <= 0:
+                    raise self._empty(timeout)
+                self._words[_CONSUMERS_WAITING] += 1
+                registered = True
+                seen = self._words[_PUT_WORD]
+            finally:
+                self._exit()
+            if deadline is None:
+                deadline = None if timeout is None else time.monotonic() + timeout
+            if not self._wait(_PUT_WORD, seen, deadline):
+                self._withdraw(_CONSUMERS_WAITING)
+                raise self._empty(timeout)
+
+    def _take(self, max_items: int, take: bool) -> list[tuple[int, bytes, Any]]:
+        control, buffer, capacity = self._control, self._buffer, self.capacity
+        found: list[tuple[int, bytes, Any]] = []
+        if take:
+            state, taker = STATE_TAKEN, os.getpid()
+        else:
+            serial = (control[_SERIAL] + 1) & 0x7FFF_FFFF
+            control[_SERIAL] = serial
+            state, taker = STATE_RELEASED, _BATCH_MARK | serial
+            control[_INTENT_AT] = serial
+            control[_INTENT] = _INTENT_GET
+        while len(found) < max_items:
+            position = self._find_rescued() if control[_RESCUED] else None
+            if position is None:
+                position = control[_READ]
+                if position == control[_TAIL]:
+                    break
+            size, kind, _state, meta_length, length, _ = RECORD_HEADER.unpack_from(
+                buffer, position % capacity
+            )
+            if kind == KIND_WRAP:
+                control[_READ] = position + size
+                continue
+            start = position % capacity + HEADER_BYTES
+            meta = bytes(buffer[start : start + meta_length])
+            if take:
+                found.append((kind, meta, position))
+            else:
+                end = start + meta_length + length
+                found.append((kind, meta, bytes(buffer[start + meta_length : end])))
+            self._set_state(position, state, taker)
+            if position == control[_READ]:
+                control[_READ] = position + size
+            else:
+                control[_RESCUED] -= 1
+                control[_REDELIVERED] += 1
+            control[_GOT] += 1
+        control[_INTENT] = _INTENT_NONE
+        if found and not take:
+            self._sweep()
+        return found
+
+    def _find_rescued(self) -> int | None:
+        control = self._control
+        position, read = control[_FREE], control[_READ]
+        while position < read:
+            size, _kind, state = self._header(position)[:3]
+            if state == STATE_RESCUED:
+                return int(position)
+            position += size
+        control[_RESCUED] = 0  # a count left high by a holder that died mid-update
+        return None
+
+    def view(self, position: int) -> tuple[memoryview, memoryview]:
+        """(meta, payload) of a taken record, as views into the ring: valid until released."""
+        _size, _kind, _state, meta_length, length, _ = self._header(position)
+        start = position % self.capacity + HEADER_BYTES
+        return (
+            self._buffer[start : start + meta_length],
+            self._buffer[start + meta_length : start + meta_length + length],
+        )
+
+    def release(self, positions: list[int]) -> None:
+        """Give the space of taken records back: their contents are done with."""
+        self._enter()
+        try:
+            for position in positions:
+                self._set_state(position, STATE_RELEASED)
+            self._sweep()
+        finally:
+            self._exit()
+
+    def give_back(self, positions: list[int]) -> None:
+        """Return taken records undelivered: they will be delivered again."""
+        self._enter()
+        try:
+            for position in positions:
+                self._set_state(position, STATE_RESCUED)
+                self._control[_RESCUED] += 1
+            self._bump(_PUT_WORD)
+        finally:
+            self._exit()
+
+    def rescue_abandoned(self) -> int:
+        """Deliver again every record taken by a process that has died; return how many."""
+        self._enter()
+        try:
+            return self._rescue_dead_takers()
+        finally:
+            self._exit()
+
+    def _rescue_dead_takers(self) -> int:
+        control = self._control
+        position, read = control[_FREE], control[_READ]
+        rescued = 0
+        dead: dict[int, bool] = {}
+        while position < read:
+            size, _kind, state, _m, _l, taker = self._header(position)
+            if state == STATE_TAKEN:
+                if taker not in dead:
+                    dead[taker] = process_dead(taker)
+                if dead[taker]:
+                    self._set_state(position, STATE_RESCUED)
+                    rescued += 1
+            position += size
+        if rescued:
+            control[_RESCUED] += rescued
+            self._bump(_PUT_WORD)
+        return rescued
+
+    # --------------------------------------------------------------- waiting
+    def _wait(self, word: int, seen: int, deadline: float | None) -> bool:
+        """Sleep until the word moves, a slice passes or the deadline; False once past it.
+
+        A slice that passes with no wake-up is when we look for trouble: a dead creator ends
+        the wait, and records taken by dead consumers are delivered again.
+        """
+        remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if _posix.futex_wait(self._words_address + 4 * word, seen, min(remaining, _WAIT_SLICE)):
+            return True
+        if not _segment.creator_alive(*self._creator):
+            raise QueueClosedError(
+                f"{self._label} is gone: its creator (pid {self._creator[0]}) died; "
+                "recreate the queue",
+                name=self.name,
+            )
+        self.rescue_abandoned()
+        return True
+
+    def _withdraw(self, counter: int) -> None:
+        self._enter()
+        try:
+            self._words[counter] = max(0, self._words[counter] - 1)
+        finally:
+            self._exit()
+
+    # ---------------------------------------------------------------- status
+    def _check_open(self, for_put: bool) -> None:
+        flags = self.segment.flags
+        if flags & _FLAG_FAILED:
+            raise QueueFailedError(self.failure(), name=self.name)
+        if flags & _segment.FLAG_CLOSED:
+            action = "put into" if for_put else "get from"
+            raise QueueClosedError(
+                f"cannot {action} {self._label}: it was closed by its creator; create a new queue",
+                name=self.name,
+            )
+
+    def mark_closed(self) -> None:
+        self._enter()
+        try:
+            self.segment.set_flag(_segment.FLAG_CLOSED)
+            self._bump(_PUT_WORD, always=True)
+            self._bump(_GOT_WORD, always=True)
+        finally:
+            self._exit()
+
+    def mark_failed(self, message: str) -> None:
+        """Make every later put and get raise QueueFailedError(message)."""
+        encoded = message.encode("utf-8")[: NOTE_BYTES - 4]
+        self._enter()
+        try:
+            struct.pack_into("<I", self._note, 0, len(encoded))
+            self._note[4 : 4 + len(encoded)] = encoded
+            self.segment.set_flag(_FLAG_FAILED)
+            self._bump(_PUT_WORD, always=True)
+            self._bump(_GOT_WORD, always=True)
+        finally:
+            self._exit()
+
+    def failure(self) -> str:
+        length = struct.unpack_from("<I", self._note, 0)[0]
+        return bytes(self._note[4 : 4 + length]).decode("utf-8", "replace")
+
+    def stats(self) -> dict[str, int]:
+        control = self._control
+        return {
+            "items": int(control[_PUT] - control[_GOT]),
+            "bytes_used": int(control[_TAIL] - control[_FREE]),
+            "capacity": self.capacity,
+            "put_total": int(control[_PUT]),
+            "got_total": int(control[_GOT]),
+            "redelivered": int(control[_REDELIVERED]),
+        }
+
+    def _full(self, timeout: float | None) -> QueueFullError:
+        return QueueFullError(
+            f"{self._label} stayed full for {timeout} s ({self.capacity} bytes); consume "
+            "faster, pass a longer timeout or create it with a larger capacity_bytes",
+            name=self.name,
+        )
+
+    def _empty(self, timeout: float | None) -> QueueEmptyError:
+        return QueueEmptyError(
+            f"{self._label} stayed empty for {timeout} s; pass a longer timeout or "
+            "check that producers are running",
+            name=self.name,
+        )

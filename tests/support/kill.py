@@ -1,0 +1,51 @@
+"""Kill a process at the worst moment: while it holds a segment's lock.
+
+The victim is stopped with SIGSTOP at a random instant; if the robust mutex's owner word names
+it, it is inside a critical section (mid-put, mid-get, mid-update) and gets SIGKILL. Otherwise it
+resumes and we try again. What a test then asserts does not depend on timing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import psutil
+
+from ataraxis_like.shm._segment import MUTEX_OFFSET, segment_path
+
+_TID_MASK = 0x3FFF_FFFF
+
+
+def lock_owner(name: str) -> int:
+    """Thread id of the current holder of segment ``name``'s lock, 0 when free."""
+    with open(segment_path(name), "rb") as handle:
+        word = int.from_bytes(os.pread(handle.fileno(), 4, MUTEX_OFFSET), "little")
+    return word & _TID_MASK
+
+
+def _wait_stopped(process: psutil.Process) -> None:
+    for _ in range(10_000):
+        if process.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE):
+            return
+        time.sleep(0.0001)
+    raise AssertionError(f"pid {process.pid} did not stop")
+
+
+def kill_inside_lock(pid: int, name: str, attempts: int = 20_000, seed: int = 0) -> bool:
+    """SIGKILL ``pid`` while it holds ``name``'s lock; False if it exited or never held it."""
+    rng = random.Random(seed)
+    process = psutil.Process(pid)
+    for _ in range(attempts):
+        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        os.kill(pid, signal.SIGSTOP)
+        _wait_stopped(process)
+        if lock_owner(name) == pid:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(rng.random() * 0.0005)
+    return False

@@ -255,16 +255,22 @@ class Ring:
         return True
 
     # ------------------------------------------------------------------- get
-    def get(self, timeout: float | None, take: bool = False) -> tuple[int, bytes, bytes | int]:
+    def get(self, timeout: float | None, take: bool = False) -> tuple[int, bytes, Any]:
         """Take the oldest record: ``(kind, meta, payload bytes)``, or with ``take=True``
-        ``(kind, meta, position)`` of a record left in place and marked taken by this process."""
+        ``(kind, meta, (position, payload view))`` of a record left in place, marked taken by
+        this process until ``release``."""
         records = self.get_many(1, timeout, take)
         return records[0]
 
     def get_many(
-        self, max_items: int, timeout: float | None, take: bool = False
+        self,
+        max_items: int,
+        timeout: float | None,
+        take: bool = False,
+        max_bytes: int | None = None,
     ) -> list[tuple[int, bytes, Any]]:
-        """Take up to ``max_items`` records, waiting (per ``timeout``) only for the first."""
+        """Take up to ``max_items`` records (and about ``max_bytes`` of payload), waiting (per
+        ``timeout``) only for the first."""
         deadline = None
         registered = False
         while True:
@@ -273,7 +279,7 @@ class Ring:
                 if registered:
                     self._words[_CONSUMERS_WAITING] = max(0, self._words[_CONSUMERS_WAITING] - 1)
                     registered = False
-                found = self._take(max_items, take)
+                found = self._take(max_items, take, max_bytes)
                 if found:
                     return found
                 self._check_open(for_put=False)
@@ -290,9 +296,12 @@ class Ring:
                 self._withdraw(_CONSUMERS_WAITING)
                 raise self._empty(timeout)
 
-    def _take(self, max_items: int, take: bool) -> list[tuple[int, bytes, Any]]:
+    def _take(
+        self, max_items: int, take: bool, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes, Any]]:
         control, buffer, capacity = self._control, self._buffer, self.capacity
         found: list[tuple[int, bytes, Any]] = []
+        budget = capacity if max_bytes is None else max_bytes
         if take:
             state, taker = STATE_TAKEN, os.getpid()
         else:
@@ -301,7 +310,7 @@ class Ring:
             state, taker = STATE_RELEASED, _BATCH_MARK | serial
             control[_INTENT_AT] = serial
             control[_INTENT] = _INTENT_GET
-        while len(found) < max_items:
+        while len(found) < max_items and budget > 0:
             position = self._find_rescued() if control[_RESCUED] else None
             if position is None:
                 position = control[_READ]
@@ -315,8 +324,10 @@ class Ring:
                 continue
             start = position % capacity + HEADER_BYTES
             meta = bytes(buffer[start : start + meta_length])
+            budget -= length
             if take:
-                found.append((kind, meta, position))
+                end = start + meta_length + length
+                found.append((kind, meta, (position, buffer[start + meta_length : end])))
             else:
                 end = start + meta_length + length
                 found.append((kind, meta, bytes(buffer[start + meta_length : end])))
@@ -342,15 +353,6 @@ class Ring:
             position += size
         control[_RESCUED] = 0  # a count left high by a holder that died mid-update
         return None
-
-    def view(self, position: int) -> tuple[memoryview, memoryview]:
-        """(meta, payload) of a taken record, as views into the ring: valid until released."""
-        _size, _kind, _state, meta_length, length, _ = self._header(position)
-        start = position % self.capacity + HEADER_BYTES
-        return (
-            self._buffer[start : start + meta_length],
-            self._buffer[start + meta_length : start + meta_length + length],
-        )
 
     def release(self, positions: list[int]) -> None:
         """Give the space of taken records back: their contents are done with."""
@@ -439,6 +441,14 @@ class Ring:
                 f"cannot {action} {self._label}: it was closed by its creator; create a new queue",
                 name=self.name,
             )
+
+    def reopen(self) -> None:
+        """Undo ``mark_closed`` and ``mark_failed``: puts and gets flow again."""
+        self._enter()
+        try:
+            self.segment.clear_flag(_segment.FLAG_CLOSED | _FLAG_FAILED)
+        finally:
+            self._exit()
 
     def mark_closed(self) -> None:
         self._enter()

@@ -188,6 +188,9 @@ class Segment:
     def set_flag(self, flag: int) -> None:
         struct.pack_into("<I", self.mapping, _FLAGS_OFFSET, self.flags | flag)
 
+    def clear_flag(self, flag: int) -> None:
+        struct.pack_into("<I", self.mapping, _FLAGS_OFFSET, self.flags & ~flag)
+
     def close(self) -> None:
         """Unmap. A mapping still exported to live numpy views stays until they are freed."""
         self._anchor = None

@@ -170,9 +170,8 @@ class ShmQueue:
         process dies first, the item is delivered again to another consumer.
         """
         ring = self.ring()
-        kind, meta, position = ring.get(timeout, take=True)
-        _meta, payload = ring.view(int(position))
-        return ItemView(ring, int(position), decode(kind, meta, payload.toreadonly()))
+        kind, meta, (position, payload) = ring.get(timeout, take=True)
+        return ItemView(ring, position, decode(kind, meta, payload.toreadonly()))
 
     def qsize(self) -> int:
         """Items waiting (approximate while others put and get)."""

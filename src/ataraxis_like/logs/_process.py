@@ -1,0 +1,138 @@
+"""The logger process: drain the ring into batch files, releasing entries only once on disk.
+
+Entries are taken in place (marked with this process's pid) and released after their batch file
+has been renamed into place (and fsynced in durable mode). If this process dies first, the ring
+delivers those entries again to the next logger process; a batch that was written but not yet
+released is written twice, and the copies share entry ids that compression removes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import QueueClosedError, QueueEmptyError
+from ..shm._ring import Ring
+from .format import INDEX_DTYPE, TEMPORARY_SUFFIX, batch_name, batch_parts, write_atomically
+from .package import PACKAGE_META
+
+EXIT_WRITE_FAILED = 3
+KIND_LOG_PACKAGE = 16
+
+
+@dataclass(frozen=True)
+class LoggerSettings:
+    """What the logger process needs to know; pickled to it at start."""
+
+    queue_name: str
+    queue_token: int
+    directory: Path
+    logger_name: str
+    onset_us: int
+    session: int
+    durable: bool
+    flush_interval: float
+    batch_bytes: int
+    batch_entries: int
+
+    def to_json(self) -> str:
+        fields = dataclasses.asdict(self)
+        fields["directory"] = str(self.directory)
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> LoggerSettings:
+        fields: dict[str, Any] = json.loads(text)
+        fields["directory"] = Path(fields["directory"])
+        return cls(**fields)
+
+
+def _next_sequence(directory: Path, session: int) -> int:
+    """Continue numbering after the session's existing batches (a restarted logger)."""
+    prefix = batch_name(session, 0)[: -len("0000000000.npy")]
+    numbers = [
+        int(path.name[len(prefix) : -4])
+        for path in directory.glob(f"{prefix}*.npy")
+        if path.name[len(prefix) : -4].isdigit()
+    ]
+    for leftover in directory.glob(f".{prefix}*{TEMPORARY_SUFFIX}"):
+        leftover.unlink(missing_ok=True)  # a predecessor died mid-write
+    return max(numbers, default=-1) + 1
+
+
+def _write(
+    settings: LoggerSettings, sequence: int, records: list[tuple[int, bytes, object]]
+) -> None:
+    index = np.zeros(len(records), dtype=INDEX_DTYPE)
+    metas = np.frombuffer(b"".join(meta for _kind, meta, _taken in records), dtype="<u1")
+    fields = metas.reshape(len(records), PACKAGE_META.size)
+    index["source_id"] = fields[:, 0]
+    index["timestamp"] = fields[:, 1:].copy().view("<u8").reshape(-1)
+    payloads = [taken[1] for _kind, _meta, taken in records]  # type: ignore[index]
+    index["entry_id"] = [taken[0] for _kind, _meta, taken in records]  # type: ignore[index]
+    index["length"] = [payload.nbytes for payload in payloads]
+    parts = batch_parts(settings.onset_us, settings.session, sequence, index, payloads)
+    write_atomically(settings.directory, batch_name(settings.session, sequence), parts,
+                     settings.durable)  # fmt: skip
+
+
+def run_logger(settings: LoggerSettings) -> None:
+    """Body of the logger process. Exits 0 after draining a closed queue."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the owner, who stops us cleanly
+    ring = Ring.attach(settings.queue_name, settings.queue_token)
+    ring.rescue_abandoned()
+    sequence = _next_sequence(settings.directory, settings.session)
+    pending: list[tuple[int, bytes, object]] = []
+    pending_bytes = 0
+    first_at = 0.0
+    closed = False
+    while not (closed and not pending):
+        wait = settings.flush_interval
+        if pending:
+            wait = max(0.0, first_at + settings.flush_interval - time.monotonic())
+        records: list[tuple[int, bytes, object]] = []
+        if not closed:
+            try:
+                records = ring.get_many(
+                    settings.batch_entries - len(pending),
+                    timeout=wait,
+                    take=True,
+                    max_bytes=settings.batch_bytes - pending_bytes,
+                )
+            except QueueEmptyError:
+                pass
+            except QueueClosedError:
+                closed = True
+        if records:
+            if not pending:
+                first_at = time.monotonic()
+            pending.extend(records)
+            pending_bytes += sum(taken[1].nbytes for _k, _m, taken in records)  # type: ignore[index]
+        full = len(pending) >= settings.batch_entries or pending_bytes >= settings.batch_bytes
+        due = pending and (closed or full or time.monotonic() - first_at >= settings.flush_interval)
+        if not due:
+            continue
+        positions = [taken[0] for _k, _m, taken in pending]  # type: ignore[index]
+        try:
+            _write(settings, sequence, pending)
+        except OSError as error:
+            path = settings.directory / batch_name(settings.session, sequence)
+            ring.give_back(positions)
+            ring.mark_failed(
+                f"logger {settings.logger_name!r} cannot write {path}: {error.strerror or error} "
+                f"(errno {error.errno}); its entries stay queued: fix the cause and call start()"
+            )
+            sys.exit(EXIT_WRITE_FAILED)
+        ring.release(positions)
+        sequence += 1
+        pending, pending_bytes = [], 0
+    os._exit(0)  # skip interpreter teardown: everything that matters is on disk

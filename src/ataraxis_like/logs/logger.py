@@ -1,0 +1,339 @@
+"""DataLogger: producers in any process put LogPackages; a logger process writes them to disk.
+
+The input queue is a shared-memory ring (the library's bus), so a put costs microseconds and
+needs no manager process. Nothing the queue accepted is lost: a killed logger process is
+restarted and the entries it held are written by its successor; a write error stops the flow
+with an exception in ``stop()`` and in every later ``put``. See docs/logger.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from ..errors import AtaraxisError, QueueClosedError
+from ..shm._ring import Ring
+from ._process import EXIT_WRITE_FAILED, KIND_LOG_PACKAGE, LoggerSettings
+from .package import PACKAGE_META, LogPackage
+
+DEFAULT_QUEUE_BYTES = 128 * 1024 * 1024
+
+
+class LoggerError(AtaraxisError, RuntimeError):
+    """The logger could not do its job; the message says what happened to the entries."""
+
+
+class LoggerInUseError(AtaraxisError, FileExistsError):
+    """Another live logger already writes to this instance's directory."""
+
+
+class LoggerStoppedError(AtaraxisError, RuntimeError):
+    """An entry was put after the logger was stopped."""
+
+
+class LogQueue:
+    """The producer side of a DataLogger: ``put(LogPackage)``. Picklable to any process."""
+
+    def __init__(self, queue_name: str, token: int, logger_name: str) -> None:
+        self._queue_name = queue_name
+        self._token = token
+        self._logger_name = logger_name
+        self._ring: Ring | None = None
+        self._pid = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"q": self._queue_name, "t": self._token, "n": self._logger_name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["q"], state["t"], state["n"])  # type: ignore[misc]
+
+    def _attach(self) -> Ring:
+        ring = self._ring
+        if ring is None or self._pid != os.getpid():
+            ring = self._ring = Ring.attach(self._queue_name, self._token)
+            self._pid = os.getpid()
+        return ring
+
+    def put(self, package: LogPackage, timeout: float | None = None) -> None:
+        """Queue ``package``; wait while the queue is full (``timeout`` None: forever).
+
+        Raises QueueFullError at the timeout, LoggerStoppedError after ``stop()`` and
+        QueueFailedError once the logger has reported that it cannot write.
+        """
+        if type(package) is not LogPackage:
+            raise _not_a_package(package)
+        ring = self._ring if self._pid == os.getpid() else None
+        if ring is None:
+            ring = self._attach()
+        data = package.serialized_data
+        meta = PACKAGE_META.pack(package.source_id, package.acquisition_time)
+        try:
+            ring.put(KIND_LOG_PACKAGE, meta, data, data.nbytes, timeout)
+        except QueueClosedError:
+            raise LoggerStoppedError(
+                f"logger {self._logger_name!r} is stopped and takes no entries; "
+                "call start() before putting",
+                name=self._logger_name,
+            ) from None
+
+    def put_nowait(self, package: LogPackage) -> None:
+        """Queue ``package`` or raise QueueFullError at once."""
+        self.put(package, timeout=0)
+
+    def qsize(self) -> int:
+        """Entries accepted but not yet taken by the logger process."""
+        return self._attach().stats()["items"]
+
+
+def _not_a_package(package: object) -> TypeError:
+    return TypeError(
+        f"input_queue takes LogPackage objects (got {type(package).__name__}); "
+        "wrap the data: LogPackage(source_id, acquisition_time, serialized_data)"
+    )
+
+
+class DataLogger:
+    """Writes LogPackages from any number of processes to ``.npy`` batch files.
+
+    ``thread_count`` and ``poll_interval`` are accepted for compatibility with the reference
+    library and unused: one process writes large batches, and waiting is event driven.
+    """
+
+    def __init__(
+        self,
+        output_directory: Path | str,
+        instance_name: str,
+        thread_count: int = 5,
+        poll_interval: int = 5,
+        *,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        durable: bool = False,
+        flush_interval: float = 0.2,
+        batch_bytes: int = 16 * 1024 * 1024,
+        batch_entries: int = 65536,
+        max_restarts: int = 5,
+    ) -> None:
+        del thread_count, poll_interval
+        if not instance_name or "/" in instance_name:
+            raise ValueError(
+                f"DataLogger instance_name must be a non-empty name without '/' "
+                f"(got {instance_name!r}); pass a short name such as 'rig'"
+            )
+        self._name = instance_name
+        self._directory = Path(output_directory) / f"{instance_name}_data_log"
+        self._ring = Ring.create(f"log_{uuid.uuid4().hex[:16]}", queue_bytes)
+        self._queue = LogQueue(self._ring.name, self._ring.segment.header.token, instance_name)
+        self.onset_us = time.time_ns() // 1000
+        self._onset_monotonic_ns = time.monotonic_ns()
+        self._session = secrets.randbits(63)
+        self._settings_kwargs = {
+            "durable": durable,
+            "flush_interval": flush_interval,
+            "batch_bytes": min(batch_bytes, self._ring.capacity // 4),
+            "batch_entries": batch_entries,
+        }
+        self._max_restarts = max_restarts
+        self._owner_pid = os.getpid()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._deaths: list[int | None] = []
+        self._failure: str | None = None
+        self._file_lock: FileLock | None = None
+
+    # ------------------------------------------------------------ properties
+    @property
+    def input_queue(self) -> LogQueue:
+        return self._queue
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def output_directory(self) -> Path:
+        return self._directory
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def timestamp_us(self) -> int:
+        """Microseconds since this logger's onset (monotonic): a ready acquisition_time."""
+        return (time.monotonic_ns() - self._onset_monotonic_ns) // 1000
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLogger(name={self._name!r}, directory={str(self._directory)!r}, "
+            f"alive={self.alive})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            f"DataLogger {self._name!r} stays in the process that made it; pass "
+            "logger.input_queue to other processes instead"
+        )
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the logger process. Refused if another live logger writes to the directory."""
+        self._require_owner()
+        if self.alive:
+            return
+        self._directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self._directory / ".logger.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise LoggerInUseError(
+                f"another live logger writes to {self._directory}; stop it or use another "
+                "instance_name or output_directory",
+                directory=str(self._directory),
+            ) from None
+        self._file_lock = lock
+        self._failure = None
+        self._deaths = []
+        self._ring.reopen()
+        self._stopping.clear()
+        self._spawn()
+        self._watchdog = threading.Thread(target=self._watch, name=f"{self._name}-watchdog")
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _spawn(self) -> None:
+        settings = LoggerSettings(
+            self._ring.name, self._ring.segment.header.token, self._directory, self._name,
+            self.onset_us, self._session, **self._settings_kwargs,  # type: ignore[arg-type]
+        )  # fmt: skip
+        # A fresh interpreter, not multiprocessing: the user's __main__ is never re-imported.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "ataraxis_like.logs._logger_main", settings.to_json()],
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _watch(self) -> None:
+        """Restart the logger process when it dies unexpectedly; give up after max_restarts."""
+        while not self._stopping.is_set():
+            process = self._process
+            assert process is not None
+            try:
+                process.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+            if self._stopping.is_set() or not self._handle_exit(process):
+                return
+
+    def _handle_exit(self, process: subprocess.Popen[bytes]) -> bool:
+        """Account for a finished logger process; True when a successor was started."""
+        code = process.returncode
+        if code == 0:
+            return False
+        if code == EXIT_WRITE_FAILED:
+            self._failure = self._ring.failure()
+            return False
+        self._deaths.append(code)
+        if len(self._deaths) > self._max_restarts:
+            self._failure = (
+                f"logger {self._name!r} process died {len(self._deaths)} times (exit codes "
+                f"{self._deaths}); entries stay queued: find the cause and call start()"
+            )
+            self._ring.mark_failed(self._failure)
+            return False
+        self._spawn()
+        return True
+
+    def stop(self) -> None:
+        """Write everything queued, stop the logger process, and report any trouble.
+
+        Raises LoggerError when the logger process died during the run (its entries were still
+        written by a successor) or when entries could not be written (they stay queued).
+        """
+        self._require_owner()
+        if self._process is None:
+            return
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+            self._watchdog = None
+        self._ring.mark_closed()
+        while self._failure is None:
+            self._process.wait()
+            if not self._handle_exit(self._process):
+                break
+        self._process = None
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+        self._raise_if_troubled()
+
+    def _raise_if_troubled(self) -> None:
+        queued = self._ring.stats()["bytes_used"] > 0
+        if self._failure is not None:
+            waiting = self._ring.stats()["put_total"] - self._ring.stats()["got_total"]
+            raise LoggerError(
+                f"{self._failure} ({max(waiting, 0) if queued else 0} entries still queued)",
+                name=self._name,
+            )
+        if self._deaths:
+            raise LoggerError(
+                f"logger {self._name!r} process died {len(self._deaths)} time(s) (exit codes "
+                f"{self._deaths}) and was restarted; every accepted entry was written",
+                name=self._name,
+                deaths=list(self._deaths),
+            )
+
+    def compress_logs(self, **options: Any) -> dict[int, Path]:
+        """Build one archive per source from this logger's batches (see compress_npy_logs)."""
+        from .archive import compress_npy_logs
+
+        return compress_npy_logs(self._directory, **options)
+
+    def __enter__(self) -> DataLogger:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def close(self) -> None:
+        """Stop if running, then remove the queue. Entries still queued are reported."""
+        if os.getpid() != self._owner_pid or self._ring is None:
+            return
+        try:
+            self.stop()
+        finally:
+            stats = self._ring.stats()
+            self._ring.segment.unlink()
+            self._ring.close()
+            self._ring = None  # type: ignore[assignment]
+        if stats["bytes_used"]:
+            warnings.warn(
+                f"logger {self._name!r} closed with {stats['items']} entries never written",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    def __del__(self) -> None:
+        if getattr(self, "_ring", None) is not None and os.getpid() == self._owner_pid:
+            try:
+                self.close()
+            except LoggerError as error:
+                warnings.warn(str(error), ResourceWarning, stacklevel=1)
+
+    def _require_owner(self) -> None:
+        if os.getpid() != self._owner_pid:
+            raise LoggerError(
+                f"logger {self._name!r} is controlled by pid {self._owner_pid}; call start() "
+                "and stop() there",
+                name=self._name,
+            )

@@ -1,0 +1,82 @@
+"""LogPackage: one entry for the DataLogger, validated where it is made (in the producer)."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from ..errors import AtaraxisError
+
+PACKAGE_META = struct.Struct("<BQ")  # source id, acquisition time
+_MAX_TIME = 2**64 - 1
+
+
+class InvalidPackageError(AtaraxisError, TypeError):
+    """A LogPackage field has the wrong type."""
+
+
+class PackageValueError(AtaraxisError, ValueError):
+    """A LogPackage field has the right type but an impossible value."""
+
+
+def _integer(value: Any, field: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidPackageError(
+            f"LogPackage.{field} must be an int (got {value!r} that is a "
+            f"{type(value).__name__}); pass an integer",
+            field=field,
+        )
+    number = int(value)
+    if not 0 <= number <= high:
+        raise PackageValueError(
+            f"LogPackage.{field} must be in [0, {high}] (got {number}); pass a value in range",
+            field=field,
+        )
+    return number
+
+
+def _payload(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.uint8 or value.ndim != 1:
+            raise InvalidPackageError(
+                f"LogPackage.serialized_data must be a 1-D uint8 array (got {value.ndim}-D "
+                f"{value.dtype}); serialize with np.frombuffer(x.tobytes(), np.uint8)",
+                field="serialized_data",
+            )
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return np.frombuffer(value, dtype=np.uint8)
+    raise InvalidPackageError(
+        f"LogPackage.serialized_data must be a 1-D uint8 array or bytes (got "
+        f"{type(value).__name__}); serialize it to bytes first",
+        field="serialized_data",
+    )
+
+
+class LogPackage:
+    """One log entry: who produced it, when (microseconds since the logger's onset), the bytes."""
+
+    __slots__ = ("acquisition_time", "serialized_data", "source_id")
+
+    def __init__(self, source_id: Any, acquisition_time: Any, serialized_data: Any) -> None:
+        self.source_id = _integer(source_id, "source_id", 255)
+        self.acquisition_time = _integer(acquisition_time, "acquisition_time", _MAX_TIME)
+        self.serialized_data = _payload(serialized_data)
+
+    def __repr__(self) -> str:
+        return (
+            f"LogPackage(source_id={self.source_id}, acquisition_time={self.acquisition_time}, "
+            f"serialized_data=<{self.serialized_data.size} bytes>)"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, LogPackage)
+            and self.source_id == other.source_id
+            and self.acquisition_time == other.acquisition_time
+            and np.array_equal(self.serialized_data, other.serialized_data)
+        )
+
+    __hash__ = None  # type: ignore[assignment]

@@ -26,6 +26,7 @@ _CORE: Final = "tag:yaml.org,2002:"
 _SCALAR_TAGS: Final = frozenset(
     _CORE + name for name in ("null", "bool", "int", "float", "str", "binary", "timestamp")
 )
+_ODD_BREAKS: Final = re.compile("[\r\x85\u2028\u2029]")
 _WORD_TAGS: Final = frozenset({_CORE + "bool", _CORE + "null"})
 _MAX_REPEATS: Final = 100_000
 _AMBIGUOUS: Final = re.compile(
@@ -133,7 +134,12 @@ def _tag(tag: str) -> str:
 
 def parse(text: str) -> tuple[Any, Locator, list[Problem]]:
     """Plain data of a single-document YAML text, where each value came from, and problems."""
-    loader = Loader(text)
+    try:
+        loader = Loader(text)
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        found = f"the character {error.character:#06x}, which YAML does not allow"
+        return None, Locator(), [Problem("<document>", line, "printable text", found)]
     try:
         root = loader.get_single_node()
         walker = _Walker(loader)
@@ -162,7 +168,9 @@ class _Dumper(yaml.SafeDumper):
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data.strip("\n") else None
-    if style is None and (_AMBIGUOUS.fullmatch(data) or plain_kind(data) != "str"):
+    if _ODD_BREAKS.search(data):
+        style = '"'
+    elif style is None and (_AMBIGUOUS.fullmatch(data) or plain_kind(data) != "str"):
         style = "'"
     return dumper.represent_scalar(_CORE + "str", data, style=style)
 

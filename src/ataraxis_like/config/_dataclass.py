@@ -78,8 +78,15 @@ class DataclassSpec(Spec):
     def _unknown(self, key: object, path: KeyPath, ctx: LoadContext) -> None:
         names = list(self.fields)
         close = difflib.get_close_matches(str(key), names, n=1)
+        nested = [
+            f"{name}.{key}"
+            for name, field in self.fields.items()
+            if isinstance(field.spec, DataclassSpec) and key in field.spec.fields
+        ]
         if close:
             hint = f"did you mean '{close[0]}'?"
+        elif nested:
+            hint = f"did you mean '{nested[0]}' (indent it under '{nested[0].split('.')[0]}')?"
         else:
             hint = "remove it, or load with allow_unknown=True"
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")

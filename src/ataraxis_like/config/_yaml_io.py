@@ -137,9 +137,9 @@ def parse(text: str) -> tuple[Any, Locator, list[Problem]]:
     try:
         loader = Loader(text)
     except yaml.reader.ReaderError as error:
-        line = text[: error.position].count("\n") + 1
+        row = text[: error.position].count("\n") + 1
         found = f"the character {error.character:#06x}, which YAML does not allow"
-        return None, Locator(), [Problem("<document>", line, "printable text", found)]
+        return None, Locator(), [Problem("<document>", row, "printable text", found)]
     try:
         root = loader.get_single_node()
         walker = _Walker(loader)

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +179,10 @@ class DataLogger:
             f"alive={self.alive})"
         )
 
-    def __getstate__(self) -> dict[str, Any]:
-        raise TypeError(
-            f"DataLogger {self._name!r} stays in the process that made it; pass "
-            "logger.input_queue to other processes instead"
-        )
+    def __reduce__(self) -> tuple[Any, ...]:
+        return RemoteLogger, (
+            self._queue, self._name, self._directory, self.onset_us, self._onset_monotonic_ns,
+        )  # fmt: skip
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -206,7 +206,9 @@ class DataLogger:
         self._ring.reopen()
         self._stopping.clear()
         self._spawn()
-        self._watchdog = threading.Thread(target=self._watch, name=f"{self._name}-watchdog")
+        self._watchdog = threading.Thread(
+            target=DataLogger._watch, args=(weakref.ref(self),), name=f"{self._name}-watchdog"
+        )
         self._watchdog.daemon = True
         self._watchdog.start()
 
@@ -221,17 +223,29 @@ class DataLogger:
             stdin=subprocess.DEVNULL,
         )
 
-    def _watch(self) -> None:
-        """Restart the logger process when it dies unexpectedly; give up after max_restarts."""
-        while not self._stopping.is_set():
-            process = self._process
-            assert process is not None
+    @staticmethod
+    def _watch(reference: weakref.ref[DataLogger]) -> None:
+        """Restart the logger process when it dies unexpectedly; give up after max_restarts.
+
+        Holds the logger only weakly, so a logger dropped without stop() is still collected.
+        """
+        while True:
+            logger = reference()
+            if logger is None or logger._stopping.is_set():
+                return
+            process = logger._process
+            stopping = logger._stopping
+            del logger
+            if process is None:
+                return
             try:
                 process.wait(timeout=0.2)
+                logger = reference()
+                if logger is None or stopping.is_set() or not logger._handle_exit(process):
+                    return
+                del logger
             except subprocess.TimeoutExpired:
                 continue
-            if self._stopping.is_set() or not self._handle_exit(process):
-                return
 
     def _handle_exit(self, process: subprocess.Popen[bytes]) -> bool:
         """Account for a finished logger process; True when a successor was started."""
@@ -262,9 +276,9 @@ class DataLogger:
         if self._process is None:
             return
         self._stopping.set()
-        if self._watchdog is not None:
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
             self._watchdog.join()
-            self._watchdog = None
+        self._watchdog = None
         self._ring.mark_closed()
         while self._failure is None:
             self._process.wait()
@@ -277,12 +291,10 @@ class DataLogger:
         self._raise_if_troubled()
 
     def _raise_if_troubled(self) -> None:
-        queued = self._ring.stats()["bytes_used"] > 0
         if self._failure is not None:
-            waiting = self._ring.stats()["put_total"] - self._ring.stats()["got_total"]
+            queued = self._ring.unreleased()
             raise LoggerError(
-                f"{self._failure} ({max(waiting, 0) if queued else 0} entries still queued)",
-                name=self._name,
+                f"{self._failure} ({queued} entries still queued)", name=self._name, queued=queued
             )
         if self._deaths:
             raise LoggerError(
@@ -312,13 +324,13 @@ class DataLogger:
         try:
             self.stop()
         finally:
-            stats = self._ring.stats()
+            unwritten = self._ring.unreleased()
             self._ring.segment.unlink()
             self._ring.close()
             self._ring = None  # type: ignore[assignment]
-        if stats["bytes_used"]:
+        if unwritten:
             warnings.warn(
-                f"logger {self._name!r} closed with {stats['items']} entries never written",
+                f"logger {self._name!r} closed with {unwritten} entries never written",
                 ResourceWarning,
                 stacklevel=2,
             )
@@ -337,3 +349,23 @@ class DataLogger:
                 "and stop() there",
                 name=self._name,
             )
+
+
+class RemoteLogger:
+    """What a DataLogger becomes in another process: its queue, names and clock, no control."""
+
+    def __init__(
+        self, queue: LogQueue, name: str, directory: Path, onset_us: int, onset_monotonic_ns: int
+    ) -> None:
+        self.input_queue = queue
+        self.name = name
+        self.output_directory = directory
+        self.onset_us = onset_us
+        self._onset_monotonic_ns = onset_monotonic_ns
+
+    def timestamp_us(self) -> int:
+        """Microseconds since the logger's onset (the monotonic clock is system-wide)."""
+        return (time.monotonic_ns() - self._onset_monotonic_ns) // 1000
+
+    def __repr__(self) -> str:
+        return f"RemoteLogger(name={self.name!r}, directory={str(self.output_directory)!r})"

@@ -487,6 +487,19 @@ class Ring:
             "redelivered": int(control[_REDELIVERED]),
         }
 
+    def unreleased(self) -> int:
+        """Records whose space is still held: waiting, taken but not released, or rescued."""
+        self._enter()
+        try:
+            position, tail, count = self._control[_FREE], self._control[_TAIL], 0
+            while position < tail:
+                size, kind, state = self._header(position)[:3]
+                count += kind != KIND_WRAP and state != STATE_RELEASED
+                position += size
+            return count
+        finally:
+            self._exit()
+
     def _full(self, timeout: float | None) -> QueueFullError:
         return QueueFullError(
             f"{self._label} stayed full for {timeout} s ({self.capacity} bytes); consume "

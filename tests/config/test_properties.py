@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ataraxis_like.config import ConfigError, Problem, YamlConfig
+from ataraxis_like.config._yaml_io import emit
 
 from .matrix import same
 
@@ -140,7 +141,7 @@ def test_a_wrong_value_is_reported_at_its_field_and_line(
     config.to_yaml(path)
     document = yaml.safe_load(path.read_text())
     document[f"f{index}"] = fields[index].wrong
-    text = yaml.safe_dump(document, sort_keys=False)
+    text = emit(document, {})
     path.write_text(text)
     root = yaml.compose(text)
     line = next(k.start_mark.line + 1 for k, _ in root.value if k.value == f"f{index}")

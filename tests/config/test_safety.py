@@ -165,3 +165,10 @@ def test_killed_writer_never_leaves_a_half_written_config(tmp_path: Path) -> Non
         assert loaded.payload == expected
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) <= kills
+
+
+def test_unprintable_character_names_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text("name: a\nvalues: [1]\nname2: \x07\n", tmp_path)
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line, problem.expected) == ("<document>", 3, "printable text")

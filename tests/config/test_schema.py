@@ -181,3 +181,19 @@ def test_datetime_offsets_with_seconds_are_refused(tmp_path: Path) -> None:
     odd = dt.timezone(dt.timedelta(hours=1, seconds=5))
     with pytest.raises(ConfigError, match="whole-minute"):
         When(dt.datetime(2024, 1, 1, tzinfo=odd)).to_yaml(tmp_path / "when.yaml")
+
+
+class Access(enum.Flag):
+    READ = 4
+    WRITE = 2
+
+
+@dataclass
+class Permissions(YamlConfig):
+    access: Access = Access.READ | Access.WRITE
+
+
+def test_flag_combinations_are_written_by_value(tmp_path: Path) -> None:
+    loaded = round_trip(Permissions(), tmp_path)
+    assert loaded.access == Access.READ | Access.WRITE
+    assert (tmp_path / "config.yaml").read_text() == "access: 6\n"

@@ -15,6 +15,8 @@ Decisions the design had to make (docs/config.md explains each):
   exactly. Saving applies the same rules, so a value that would not read back is refused.
 - Strings that any YAML reader might take for something else (``yes``, ``null``, ``1e3``,
   ``0o17``) are quoted. Keys keep field order; ``field.metadata["doc"]`` becomes a comment.
+- Reading is PyYAML's safe YAML 1.1 plus YAML 1.2 exponent floats (``1e-3``); bare mapping keys
+  ``on``, ``no``, ``null`` ... stay strings, so they can name fields.
 - A bare ``np.ndarray`` field takes its dtype from its default, else float64; name the dtype
   with ``numpy.typing.NDArray[np.float32]`` to be explicit.
 - Saving is atomic (temporary file, fsync, rename, directory fsync) and creates missing parent

@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import AtaraxisError, QueueClosedError
 from ..shm._ring import Ring
+from ..shm._segment import PROCESS_ID
 from ._process import EXIT_WRITE_FAILED, KIND_LOG_PACKAGE, LoggerSettings
 from .package import PACKAGE_META, LogPackage
 
@@ -73,7 +74,7 @@ class LogQueue:
         """
         if type(package) is not LogPackage:
             raise _not_a_package(package)
-        ring = self._ring if self._pid == os.getpid() else None
+        ring = self._ring if self._pid == PROCESS_ID[0] else None
         if ring is None:
             ring = self._attach()
         data = package.serialized_data

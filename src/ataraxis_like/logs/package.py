@@ -11,6 +11,8 @@ from ..errors import AtaraxisError
 
 PACKAGE_META = struct.Struct("<BQ")  # source id, acquisition time
 _MAX_TIME = 2**64 - 1
+_UINT8 = np.dtype(np.uint8)
+_NUMPY_UNSIGNED = frozenset({np.uint8, np.uint16, np.uint32, np.uint64})
 
 
 class InvalidPackageError(AtaraxisError, TypeError):
@@ -22,6 +24,8 @@ class PackageValueError(AtaraxisError, ValueError):
 
 
 def _integer(value: Any, field: str, high: int) -> int:
+    if type(value) in _NUMPY_UNSIGNED and value <= high:
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidPackageError(
             f"LogPackage.{field} must be an int (got {value!r} that is a "
@@ -61,9 +65,23 @@ class LogPackage:
     __slots__ = ("acquisition_time", "serialized_data", "source_id")
 
     def __init__(self, source_id: Any, acquisition_time: Any, serialized_data: Any) -> None:
-        self.source_id = _integer(source_id, "source_id", 255)
-        self.acquisition_time = _integer(acquisition_time, "acquisition_time", _MAX_TIME)
-        self.serialized_data = _payload(serialized_data)
+        # Plain ints and uint8 arrays take the short path: this runs in acquisition loops.
+        if type(source_id) is int and 0 <= source_id <= 255:
+            self.source_id = source_id
+        else:
+            self.source_id = _integer(source_id, "source_id", 255)
+        if type(acquisition_time) is int and 0 <= acquisition_time <= _MAX_TIME:
+            self.acquisition_time = acquisition_time
+        else:
+            self.acquisition_time = _integer(acquisition_time, "acquisition_time", _MAX_TIME)
+        if (
+            type(serialized_data) is np.ndarray
+            and serialized_data.dtype == _UINT8
+            and serialized_data.ndim == 1
+        ):
+            self.serialized_data = serialized_data
+        else:
+            self.serialized_data = _payload(serialized_data)
 
     def __repr__(self) -> str:
         return (

@@ -21,6 +21,7 @@ import psutil
 
 from ..errors import (
     ItemTooLargeError,
+    NotConnectedError,
     QueueClosedError,
     QueueEmptyError,
     QueueFailedError,
@@ -87,6 +88,7 @@ class Ring:
         area = segment.kind_area()
         self._control: Any = (ctypes.c_uint64 * 16).from_buffer(area)
         self._words: Any = (ctypes.c_uint32 * 8).from_buffer(area, _WORDS_OFFSET)
+        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _segment.FLAGS_OFFSET)
         self._words_address = ctypes.addressof(self._words)
         data = segment.data()
         self._note = data[:NOTE_BYTES]
@@ -109,12 +111,14 @@ class Ring:
 
     def close(self) -> None:
         """Unmap (after dropping every buffer exported from the mapping)."""
-        self._control = self._words = None
+        self._control = self._words = self._flags = None
         self._note = self._buffer = memoryview(b"")
         self.segment.close()
 
     # ------------------------------------------------------------- lock helpers
     def _enter(self, timeout: float | None = None) -> None:
+        if self._control is None:
+            raise self._closed_here()
         result = _posix.trylock(self._pointer)
         if result:
             self._lock.acquire_slow(result, timeout)
@@ -191,7 +195,7 @@ class Ring:
         self, kind: int, meta: bytes, payload: Any, payload_length: int, timeout: float | None
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
-        need = self.record_size(len(meta), payload_length)
+        need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
         if need > self.capacity:
             raise ItemTooLargeError(
                 f"item of {payload_length} bytes does not fit {self._label} of "
@@ -199,6 +203,22 @@ class Ring:
                 name=self.name,
                 size=payload_length,
             )
+        if self._control is None:
+            raise self._closed_here()
+        pointer = self._pointer
+        result = _posix.trylock(pointer)
+        if result:
+            self._lock.acquire_slow(result, None)
+        try:  # the common case: open, and room for the record
+            if not self._flags.value and self._try_put(kind, meta, payload, payload_length, need):
+                return
+        finally:
+            _posix.unlock(pointer)
+        self._put_waiting(kind, meta, payload, payload_length, need, timeout)
+
+    def _put_waiting(
+        self, kind: int, meta: bytes, payload: Any, length: int, need: int, timeout: float | None
+    ) -> None:
         deadline = None
         registered = False
         while True:
@@ -208,7 +228,7 @@ class Ring:
                     self._words[_PRODUCERS_WAITING] = max(0, self._words[_PRODUCERS_WAITING] - 1)
                     registered = False
                 self._check_open(for_put=True)
-                if self._try_put(kind, meta, payload, payload_length, need):
+                if self._try_put(kind, meta, payload, length, need):
                     return
                 if timeout is not None and timeout <= 0:
                     raise self._full(timeout)
@@ -251,7 +271,10 @@ class Ring:
             buffer[start + meta_length : start + meta_length + length] = payload
         control[_TAIL] = tail + need  # the commit: the record exists from here on
         control[_PUT] += 1
-        self._bump(_PUT_WORD)
+        words = self._words
+        words[_PUT_WORD] = (words[_PUT_WORD] + 1) & 0xFFFFFFFF
+        if words[_CONSUMERS_WAITING]:
+            _posix.futex_wake_all(self._words_address + 4 * _PUT_WORD)
         return True
 
     # ------------------------------------------------------------------- get
@@ -473,11 +496,15 @@ class Ring:
             self._exit()
 
     def failure(self) -> str:
+        if self._control is None:
+            raise self._closed_here()
         length = struct.unpack_from("<I", self._note, 0)[0]
         return bytes(self._note[4 : 4 + length]).decode("utf-8", "replace")
 
     def stats(self) -> dict[str, int]:
         control = self._control
+        if control is None:
+            raise self._closed_here()
         return {
             "items": int(control[_PUT] - control[_GOT]),
             "bytes_used": int(control[_TAIL] - control[_FREE]),
@@ -499,6 +526,12 @@ class Ring:
             return count
         finally:
             self._exit()
+
+    def _closed_here(self) -> NotConnectedError:
+        return NotConnectedError(
+            f"{self._label} was closed in this process; attach it again to use it",
+            name=self.name,
+        )
 
     def _full(self, timeout: float | None) -> QueueFullError:
         return QueueFullError(

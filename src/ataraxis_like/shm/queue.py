@@ -66,16 +66,28 @@ def encode(item: Any) -> tuple[int, bytes, Any, int]:
     return KIND_PICKLE, b"", data, len(data)
 
 
+def copy_out(kind: int, meta: bytes, view: memoryview) -> Any:
+    """Runs under the ring's lock: one copy from the ring into the object handed out.
+
+    Arrays land directly in their final array; pickles are only copied here and unpickled
+    after the lock is released (unpickling runs user code).
+    """
+    if kind == KIND_ARRAY:
+        dtype, shape = _decode_array_layout(meta)
+        array = np.empty(shape, dtype)
+        array.reshape(-1).view(np.uint8)[:] = view
+        return array
+    return bytes(view)
+
+
 def decode(kind: int, meta: bytes, payload: Any) -> Any:
-    """The item a record holds; ``payload`` is bytes (owned) or a view (zero-copy)."""
+    """The item a record holds, from ``copy_out``'s result or from a view into the ring."""
     if kind == KIND_BYTES:
         return payload
     if kind == KIND_ARRAY:
+        if isinstance(payload, np.ndarray):
+            return payload
         dtype, shape = _decode_array_layout(meta)
-        if isinstance(payload, bytes):
-            array = np.empty(shape, dtype)
-            array.reshape(-1).view(np.uint8)[:] = np.frombuffer(payload, np.uint8)
-            return array
         return np.frombuffer(payload, dtype=dtype).reshape(shape)
     return pickle.loads(payload)
 
@@ -152,7 +164,7 @@ class ShmQueue:
 
     def get(self, timeout: float | None = None) -> Any:
         """Remove and return the oldest item; wait up to ``timeout`` seconds (None: forever)."""
-        kind, meta, payload = self.ring().get(timeout)
+        kind, meta, payload = self.ring().get_many(1, timeout, materialize=copy_out)[0]
         return decode(kind, meta, payload)
 
     def get_nowait(self) -> Any:
@@ -160,7 +172,7 @@ class ShmQueue:
 
     def get_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
         """Up to ``max_items`` items in one locked pass; waits (per ``timeout``) only when empty."""
-        records = self.ring().get_many(max_items, timeout)
+        records = self.ring().get_many(max_items, timeout, materialize=copy_out)
         return [decode(kind, meta, payload) for kind, meta, payload in records]
 
     def get_view(self, timeout: float | None = None) -> ItemView:

@@ -38,7 +38,8 @@ def main() -> None:
             mp_rows.append(Row(f"{name}, throughput", ours["mb_per_s"], mp_queue["mb_per_s"],
                                "MB/s"))  # fmt: skip
             mp_rows.append(Row(f"{name}, put median", ours["put_median_us"],
-                               mp_queue["put_median_us"], "us", higher_is_better=False))  # fmt: skip
+                               mp_queue["put_median_us"], "us",
+                               higher_is_better=False))  # fmt: skip
             mp_rows.append(Row(f"{name}, put p99", ours["put_p99_us"], mp_queue["put_p99_us"],
                                "us", higher_is_better=False))  # fmt: skip
             fifo_rows.append(Row(f"{name}, messages", ours["messages_per_s"],

@@ -1,0 +1,77 @@
+"""The command line as scripts use it: output, JSON, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from ataraxis_like.shm._segment import segment_path
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ataraxis_like", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+
+
+def test_help_everywhere() -> None:
+    for command in ([], ["shm"], ["shm", "ls"], ["shm", "clean"], ["demo"]):
+        result = cli(*command, "--help")
+        assert result.returncode == 0
+        assert result.stdout.startswith("usage: ataraxis-like")
+
+
+def test_usage_error_exits_2_with_one_line() -> None:
+    result = cli("no-such-command")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_shm_ls_and_clean() -> None:
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    code = textwrap.dedent(f"""
+        import os, signal
+        from ataraxis_like import SharedMemoryArray
+        SharedMemoryArray.create_array({name!r}, [1.5, 2.5])
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    killed = subprocess.run([sys.executable, "-c", code], check=False, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    try:
+        listing = json.loads(cli("shm", "ls", "--json").stdout)
+        row = next(row for row in listing if row["name"] == name)
+        assert row["state"] == "stale"
+        assert row["kind"] == "array"
+        assert "shape=(2,)" in row["layout"]
+        text = cli("shm", "ls").stdout
+        assert name in text
+        cleaned = cli("shm", "clean")
+        assert cleaned.returncode == 0
+        assert f"removed {name}\n" in cleaned.stdout
+        assert not segment_path(name).exists()
+    finally:
+        segment_path(name).unlink(missing_ok=True)
+
+
+def test_demo_json_summary_proves_nothing_lost() -> None:
+    result = cli("demo", "--seconds", "0.5", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["producers"] == 2
+    assert summary["updates_lost"] == 0
+    assert summary["failed_producers"] == 0
+    assert summary["locked_updates"] == sum(summary["per_producer"]) > 0
+    assert not [line for line in os.listdir("/dev/shm") if line.startswith("atxl_demo_")]

@@ -22,7 +22,7 @@ else:
 
 ELEMENT_OPS = 200_000
 SLICE_WRITES = 1_000
-INCREMENTS_PER_PROCESS = 50_000
+INCREMENTS_PER_PROCESS = 300_000
 
 
 def create(name: str, prototype: np.ndarray) -> Any:
@@ -41,6 +41,48 @@ def increment(handle: Any, count: int, start: Any) -> None:
         with handle.array() as values:
             values[0] += 1
     handle.disconnect()
+
+
+def hold_forever(handle: Any, holding: Any) -> None:
+    handle.connect()
+    with handle.array():
+        holding.set()
+        time.sleep(3600)
+
+
+def wait_for_lock(handle: Any, ready: Any, out: Any) -> None:
+    handle.connect()
+    ready.set()
+    if sys.argv[1] == "ours":
+        import warnings
+
+        warnings.simplefilter("ignore")
+        with handle.array():
+            out.put(time.monotonic())
+    else:  # the reference's array() has no timeout: ask its lock directly, for 2 s
+        out.put(time.monotonic() if handle._lock.acquire(timeout=2.0) else float("inf"))
+
+
+def handover_after_kill(context: Any, tag: str) -> float:
+    """Seconds from SIGKILL of a lock holder until a blocked waiter gets the lock."""
+    import signal
+
+    handle = create(tag + "_k", np.zeros(1, dtype=np.int64))
+    holding, ready, out = context.Event(), context.Event(), context.Queue()
+    holder = context.Process(target=hold_forever, args=(handle, holding))
+    holder.start()
+    holding.wait()
+    waiter = context.Process(target=wait_for_lock, args=(handle, ready, out))
+    waiter.start()
+    ready.wait()
+    time.sleep(0.2)  # let the waiter block inside acquire
+    killed = time.monotonic()
+    os.kill(holder.pid, signal.SIGKILL)
+    acquired = out.get()
+    waiter.join()
+    holder.join()
+    handle.destroy()
+    return acquired - killed
 
 
 def main() -> None:
@@ -86,6 +128,7 @@ def main() -> None:
     assert total == 2 * INCREMENTS_PER_PROCESS, f"lost increments: {total}"
     figures["two_process_increments"] = total / elapsed
     counter.destroy()
+    figures["handover_after_kill_s"] = handover_after_kill(context, tag)
     print(json.dumps(figures))
 
 

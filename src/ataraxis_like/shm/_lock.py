@@ -22,7 +22,7 @@ _WAIT_SLICE_SECONDS = 0.1
 """Blocking waits are cut into slices so Ctrl-C and closed segments are noticed promptly."""
 
 
-_SPIN_ATTEMPTS = 64
+_SPIN_ATTEMPTS = 200
 """Tries before blocking: a holder on the other core usually lets go within a few microseconds,
 and blocking in the kernel costs far more than that."""
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__
 from .errors import AtaraxisError
@@ -75,6 +76,18 @@ def _demo(arguments: argparse.Namespace) -> int:
     return run_demo(arguments)
 
 
+def _chaos(arguments: argparse.Namespace) -> int:
+    from .chaos import report_json, report_lines, run_chaos
+
+    seconds = arguments.seconds if arguments.seconds is not None else arguments.minutes * 60
+    if not arguments.json:
+        print(f"chaos: {arguments.producers} producers and a logger for {seconds:g} s, "
+              "killing processes at random ...", flush=True)  # fmt: skip
+    report = run_chaos(seconds, arguments.producers, arguments.seed, arguments.output)
+    print(report_json(report) if arguments.json else "\n".join(report_lines(report)))
+    return EXIT_OK if report.passed else EXIT_PROBLEM
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ataraxis-like",
@@ -88,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--producers", type=int, default=2, help="producer processes")
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
     demo.set_defaults(handler=_demo)
+
+    chaos = commands.add_parser(
+        "chaos", help="run under load while killing processes; fail on any loss or deadlock"
+    )
+    chaos.add_argument("--minutes", type=float, default=1.0, help="how long to run")
+    chaos.add_argument("--seconds", type=float, default=None, help="run length in seconds")
+    chaos.add_argument("--producers", type=int, default=3, help="producer processes")
+    chaos.add_argument("--seed", type=int, default=0, help="seed of the random kills")
+    chaos.add_argument("--output", type=Path, default=None, help="directory for the logs")
+    chaos.add_argument("--json", action="store_true", help="print a machine-readable report")
+    chaos.set_defaults(handler=_chaos)
 
     shm = commands.add_parser("shm", help="list or clean shared-memory segments")
     shm_commands = shm.add_subparsers(dest="shm_command", required=True, metavar="ACTION")

@@ -1,0 +1,1 @@
+"""Parameter exploration runs: parallel, resumable, with provenance."""

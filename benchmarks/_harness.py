@@ -97,8 +97,21 @@ def _figure(value: float) -> str:
     return f"{value:.3g}"
 
 
+_tabled: list[dict[str, object]] = []
+ROWS = BENCHMARKS / ".rows"
+
+
 def table(rows: Sequence[Row], reference_name: str) -> str:
-    """A Markdown table: ours, the reference, the ratio (higher means we are better) and goal."""
+    """A Markdown table: ours, the reference, the ratio (higher means we are better) and goal.
+
+    The rows are also kept for ``record``, which saves them for ``run_all.py``'s combined table.
+    """
+    _tabled.extend(
+        {"metric": row.metric, "unit": row.unit, "ours": row.ours, "reference": row.reference,
+         "reference_name": reference_name, "ratio": row.ratio, "goal": row.goal,
+         "verdict": row.verdict}
+        for row in rows
+    )  # fmt: skip
     lines = [
         f"| figure | ours | {reference_name} | ratio | goal |",
         "|---|---:|---:|---:|---|",
@@ -129,3 +142,7 @@ def record(section: str, body: str, command: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block
     RESULTS.write_text(text.rstrip("\n") + "\n")
+    ROWS.mkdir(exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "_", section.lower()).strip("_")
+    (ROWS / f"{slug}.json").write_text(json.dumps({"section": section, "rows": _tabled}))
+    _tabled.clear()

@@ -76,6 +76,27 @@ def _demo(arguments: argparse.Namespace) -> int:
     return run_demo(arguments)
 
 
+def _bench(arguments: argparse.Namespace) -> int:
+    import subprocess
+
+    candidates = [
+        Path.cwd() / "benchmarks" / "run_all.py",
+        Path(__file__).resolve().parents[2] / "benchmarks" / "run_all.py",
+    ]
+    script = next((path for path in candidates if path.is_file()), None)
+    if script is None:
+        print(
+            "ataraxis-like: error: benchmarks/run_all.py not found here; the benchmarks live in "
+            "the source checkout: run this command from its root",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    command = [sys.executable, str(script), "--repeats", str(arguments.repeats)]
+    if arguments.only:
+        command += ["--only", arguments.only]
+    return subprocess.call(command)
+
+
 def _chaos(arguments: argparse.Namespace) -> int:
     from .chaos import report_json, report_lines, run_chaos
 
@@ -97,10 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run the whole pipeline and prove nothing was lost")
-    demo.add_argument("--seconds", type=float, default=3.0, help="how long producers run")
+    demo.add_argument("--seconds", type=float, default=5.0, help="how long producers send")
     demo.add_argument("--producers", type=int, default=2, help="producer processes")
+    demo.add_argument("--rate", type=float, default=1000.0, help="entries/s per producer")
+    demo.add_argument("--payload", type=int, default=256, help="bytes per entry")
+    demo.add_argument("--output", type=Path, default=None,
+                      help="output directory (default: a new folder here)")  # fmt: skip
     demo.add_argument("--json", action="store_true", help="print a machine-readable summary")
     demo.set_defaults(handler=_demo)
+
+    bench = commands.add_parser(
+        "bench", help="run every benchmark beside its reference (from the source checkout)"
+    )
+    bench.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    bench.add_argument("--only", default="", help="comma-separated benchmarks, e.g. shm,queue")
+    bench.set_defaults(handler=_bench)
 
     chaos = commands.add_parser(
         "chaos", help="run under load while killing processes; fail on any loss or deadlock"
@@ -126,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which a segment whose creation never finished counts as dead",
     )
     clean.set_defaults(handler=_shm_clean)
+    from .logs.cli import register as register_log_commands
+
+    register_log_commands(commands)
     return parser
 
 

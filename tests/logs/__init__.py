@@ -1,0 +1,85 @@
+"""Logger and archive tests. Helpers here build batch files and expected archive contents
+directly from entry lists, without a logger process, so archive tests are fast and exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ataraxis_like.logs.format import INDEX_DTYPE, batch_name, batch_parts, write_atomically
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One logged entry as the logger would write it."""
+
+    source: int
+    timestamp: int
+    payload: bytes
+    session: int
+    entry_id: int
+
+
+def write_batch(directory: Path, entries: Sequence[Entry], onset_us: int, sequence: int) -> Path:
+    """Write ``entries`` (all of one session) as batch file number ``sequence``."""
+    sessions = {entry.session for entry in entries}
+    assert len(sessions) <= 1, "a batch file holds one session"
+    session = sessions.pop() if sessions else 0
+    index = np.zeros(len(entries), dtype=INDEX_DTYPE)
+    index["source_id"] = [entry.source for entry in entries]
+    index["timestamp"] = [entry.timestamp for entry in entries]
+    index["entry_id"] = [entry.entry_id for entry in entries]
+    index["length"] = [len(entry.payload) for entry in entries]
+    payloads = [np.frombuffer(entry.payload, dtype=np.uint8) for entry in entries]
+    parts = batch_parts(onset_us, session, sequence, index, payloads)
+    return write_atomically(directory, batch_name(session, sequence), parts, durable=False)
+
+
+def expected_archive(
+    entries: Iterable[Entry], onsets: dict[int, int], source: int
+) -> tuple[int, list[tuple[int, int, int, bytes]]]:
+    """The onset and ``(timestamp, session, entry_id, payload)`` rows an archive of ``source``
+    must hold: one copy per (session, entry_id), rebased to the earliest onset, time ordered
+    (ties by session, then entry id)."""
+    unique = {(entry.session, entry.entry_id): entry for entry in entries}
+    chosen = [entry for entry in unique.values() if entry.source == source]
+    onset = min(onsets[entry.session] for entry in chosen)
+    rows = [
+        (entry.timestamp + onsets[entry.session] - onset, entry.session, entry.entry_id,
+         entry.payload)
+        for entry in chosen
+    ]  # fmt: skip
+    rows.sort(key=lambda row: row[:3])
+    return onset, rows
+
+
+def archive_rows(path: Path) -> list[tuple[int, int, int, bytes]]:
+    """``(timestamp, session, entry_id, payload)`` of every entry, read with plain numpy."""
+    with np.load(path, allow_pickle=False) as archive:
+        stamps = archive["timestamps"].tolist()
+        offsets = archive["offsets"].tolist()
+        keys = archive["entry_keys"].tolist()
+        payload = archive["payload"].tobytes()
+    return [
+        (stamp, key[0], key[1], payload[offsets[i] : offsets[i + 1]])
+        for i, (stamp, key) in enumerate(zip(stamps, keys, strict=True))
+    ]
+
+
+def random_entries(
+    rng: np.random.Generator, count: int, sources: int, session: int, max_bytes: int,
+    first_id: int = 0,
+) -> list[Entry]:  # fmt: skip
+    """``count`` entries of one session with random sources, times (with ties) and payloads."""
+    entries = []
+    for number in range(count):
+        size = int(rng.integers(0, max_bytes + 1))
+        entries.append(
+            Entry(int(rng.integers(0, sources)), int(rng.integers(0, count * 3)),
+                  rng.integers(0, 256, size, dtype=np.uint8).tobytes(), session,
+                  first_id + number * 40)
+        )  # fmt: skip
+    return entries

@@ -1,15 +1,20 @@
-"""Logging: DataLogger and LogPackage now, archives (compress and read) on top of them."""
+"""Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
+from .archive import compress_npy_logs
 from .logger import DataLogger, LoggerError, LoggerInUseError, LoggerStoppedError, LogQueue
 from .package import InvalidPackageError, LogPackage, PackageValueError
+from .reader import LogArchiveReader, discover_log_archives
 
 __all__ = [
     "DataLogger",
     "InvalidPackageError",
+    "LogArchiveReader",
     "LogPackage",
     "LogQueue",
     "LoggerError",
     "LoggerInUseError",
     "LoggerStoppedError",
     "PackageValueError",
+    "compress_npy_logs",
+    "discover_log_archives",
 ]

@@ -1,0 +1,174 @@
+"""``ataraxis-like compress DIR`` and ``ataraxis-like inspect PATH``: the archive functions, typed.
+
+Exit codes follow the main command line: 0 done, 1 a problem was found (a file left in place, a
+source that could not be merged), 3 an error stopped the job (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
+from ..errors import AtaraxisError
+from .archive import LogDirectoryError, SourceTimeline, compress_npy_logs, source_timelines
+from .reader import LogArchiveReader
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``compress`` and ``inspect`` subcommands to the main parser."""
+    compress = commands.add_parser(
+        "compress", help="build one <source_id>_log.npz archive per source from a log directory"
+    )
+    compress.add_argument("directory", type=Path, help="the logger's <name>_data_log directory")
+    compress.add_argument(
+        "--remove-sources", action="store_true", help="delete batch files once archived"
+    )
+    compress.add_argument(
+        "--no-compress", dest="compress", action="store_false", help="store without deflate"
+    )
+    compress.add_argument(
+        "--verify-integrity", action="store_true", help="compare every archived byte first"
+    )
+    compress.add_argument("--workers", type=int, default=None, help="sources done in parallel")
+    compress.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    compress.add_argument("--json", action="store_true", help="print a JSON summary")
+    compress.set_defaults(handler=_compress)
+
+    inspect = commands.add_parser(
+        "inspect", help="sources, counts, time span, rate and gaps of a log directory or archive"
+    )
+    inspect.add_argument("path", type=Path, help="a log directory or one <source_id>_log.npz")
+    inspect.add_argument("--gaps", type=int, default=3, help="largest gaps to show per source")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=_inspect)
+
+
+def _fail(error: OSError) -> int:
+    print(f"ataraxis-like: error: {error}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _compress(arguments: argparse.Namespace) -> int:
+    try:
+        result = compress_npy_logs(
+            arguments.directory,
+            remove_sources=arguments.remove_sources,
+            verbose=not (arguments.quiet or arguments.json),
+            compress=arguments.compress,
+            verify_integrity=arguments.verify_integrity,
+            max_workers=arguments.workers,
+        )
+    except AtaraxisError:
+        raise  # the main command line prints it as one line and exits 3
+    except OSError as error:
+        return _fail(error)
+    if arguments.json:
+        summary = {
+            "archives": {str(source): str(path) for source, path in result.items()},
+            "added": {str(source): count for source, count in result.added.items()},
+            "duplicates": result.duplicates,
+            "removed": result.removed,
+            "problems": result.problems,
+            "seconds": round(result.seconds, 3),
+        }
+        print(json.dumps(summary, indent=2))
+    elif arguments.quiet:
+        for name, why in result.problems.items():
+            print(f"{name}: {why}", file=sys.stderr)
+    return EXIT_PROBLEM if result.problems else EXIT_OK
+
+
+def _inspect(arguments: argparse.Namespace) -> int:
+    path: Path = arguments.path
+    try:
+        if path.is_dir():
+            timelines, problems = source_timelines(path)
+        elif path.is_file():
+            reader = LogArchiveReader(path)
+            timelines = [
+                SourceTimeline(reader.source_id, reader.onset_us, reader.timestamps, path, 0)
+            ]
+            problems = {}
+        else:
+            raise LogDirectoryError(
+                f"{path} does not exist; pass a log directory or a <source_id>_log.npz archive",
+                path=str(path),
+            )
+    except AtaraxisError:
+        raise
+    except OSError as error:
+        return _fail(error)
+    rows = [describe(timeline, arguments.gaps) for timeline in timelines]
+    if arguments.json:
+        print(json.dumps({"path": str(path), "sources": rows, "problems": problems}, indent=2))
+    else:
+        _print_rows(path, rows, problems)
+    return EXIT_PROBLEM if problems else EXIT_OK
+
+
+def describe(timeline: SourceTimeline, gaps: int) -> dict[str, Any]:
+    """Counts, span, rate and largest gaps of one source, as plain JSON-ready values."""
+    stamps = timeline.timestamps
+    count = int(stamps.size)
+    row: dict[str, Any] = {
+        "source_id": timeline.source_id,
+        "messages": count,
+        "onset_us": timeline.onset_us,
+        "archive": None if timeline.archive is None else timeline.archive.name,
+        "batch_files": timeline.batch_files,
+        "first_us": int(stamps[0]) if count else None,
+        "last_us": int(stamps[-1]) if count else None,
+        "first_utc": None,
+        "span_s": 0.0,
+        "rate_hz": None,
+        "largest_gaps": [],
+    }
+    if not count:
+        return row
+    span = (int(stamps[-1]) - int(stamps[0])) / 1e6
+    row["span_s"] = span
+    row["rate_hz"] = (count - 1) / span if span > 0 else None
+    if timeline.onset_us is not None:
+        moment = datetime.datetime.fromtimestamp(
+            (timeline.onset_us + int(stamps[0])) / 1e6, tz=datetime.UTC
+        )
+        row["first_utc"] = moment.isoformat()
+    if count > 1 and gaps > 0:
+        steps = np.diff(stamps)
+        largest = np.argpartition(steps, -min(gaps, steps.size))[-min(gaps, steps.size) :]
+        largest = largest[np.argsort(steps[largest])[::-1]]
+        row["largest_gaps"] = [
+            {"after_us": int(stamps[i]), "gap_us": int(steps[i])} for i in largest.tolist()
+        ]
+    return row
+
+
+def _print_rows(path: Path, rows: list[dict[str, Any]], problems: dict[str, str]) -> None:
+    print(f"{path}: {len(rows)} source(s)")
+    if rows:
+        print(f"{'source':>6} {'messages':>10} {'span (s)':>10} {'rate (Hz)':>11}  first (UTC)")
+    for row in rows:
+        rate = "-" if row["rate_hz"] is None else f"{row['rate_hz']:,.1f}"
+        print(
+            f"{row['source_id']:>6} {row['messages']:>10,} {row['span_s']:>10.3f} {rate:>11}  "
+            f"{row['first_utc'] or 'onset unknown'}"
+        )
+        where = [row["archive"]] if row["archive"] else []
+        if row["batch_files"]:
+            where.append(f"{row['batch_files']} batch file(s)")
+        gaps = ", ".join(
+            f"{gap['gap_us'] / 1e3:,.3f} ms after {gap['after_us'] / 1e6:.3f} s"
+            for gap in row["largest_gaps"]
+        )
+        print(f"{'':>6} from {' + '.join(where)}; largest gaps: {gaps or 'none'}")
+    if problems:
+        print(f"{len(problems)} problem(s):")
+        for name, why in problems.items():
+            print(f"  {name}: {why}")

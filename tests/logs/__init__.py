@@ -83,3 +83,11 @@ def random_entries(
                   first_id + number * 40)
         )  # fmt: skip
     return entries
+
+
+def read_range(reader: object, start: int, stop: int) -> list[tuple[int, bytes]]:
+    """Worker for get_batches tests: read one range in another process."""
+    from ataraxis_like.logs import LogArchiveReader
+
+    assert isinstance(reader, LogArchiveReader)
+    return [(stamp, payload.tobytes()) for stamp, payload in reader.iter_messages(start, stop)]

@@ -101,6 +101,14 @@ def test_copies_of_an_entry_are_kept_once(tmp_path: Path) -> None:
     assert len(rows) == 13
 
 
+def test_equal_timestamps_keep_session_then_entry_order(tmp_path: Path) -> None:
+    write_batch(tmp_path, [Entry(1, 10, b"c", 2, 30), Entry(1, 10, b"b", 2, 20)], ONSET, 0)
+    write_batch(tmp_path, [Entry(1, 10, b"a", 2, 10), Entry(1, 9, b"first", 2, 40)], ONSET, 1)
+    write_batch(tmp_path, [Entry(1, 10, b"z", 1, 99)], ONSET, 0)  # an earlier session id
+    reader = LogArchiveReader(compress_npy_logs(tmp_path)[1])
+    assert [p.tobytes() for _, p in reader] == [b"first", b"z", b"a", b"b", b"c"]
+
+
 def test_sessions_are_rebased_to_the_earliest_onset(tmp_path: Path) -> None:
     late = [Entry(2, 5, b"late", 9, 1)]
     early = [Entry(2, 7, b"early", 8, 1), Entry(2, 2_000_000, b"after", 8, 2)]

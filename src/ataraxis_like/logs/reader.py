@@ -341,6 +341,9 @@ class LogArchiveReader:
             self._reference_archive = zipfile.ZipFile(self._path)
         return self._reference_entry(self._reference_archive, self._members[index])
 
+    def __iter__(self) -> Iterator[Message]:
+        return self.iter_messages()
+
     def iter_messages(self, start: int = 0, stop: int | None = None) -> Iterator[Message]:
         """Yield ``(timestamp_us, payload)`` for entries ``start`` to ``stop`` in time order.
 

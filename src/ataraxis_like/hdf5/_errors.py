@@ -1,0 +1,32 @@
+"""The HDF5 sink's exceptions: each derives from AtaraxisError and the builtin a caller expects."""
+
+from __future__ import annotations
+
+from ..errors import AtaraxisError, DataMismatchError
+
+
+class SinkDataError(DataMismatchError):
+    """A value cannot be stored at its key without loss (shape, dtype, range or kind of key)."""
+
+
+class SinkKeyError(AtaraxisError, KeyError):
+    """A key is malformed, reserved, clashes with another key, or is not in the file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SinkError(AtaraxisError, RuntimeError):
+    """The sink could not do its job: its writer died or failed; the message says what to do."""
+
+
+class SinkClosedError(AtaraxisError, RuntimeError):
+    """The sink (or the queue behind a client) is closed or read-only."""
+
+
+class SinkInUseError(AtaraxisError, FileExistsError):
+    """Another writer holds the file; HDF5 allows one writer per file."""
+
+
+class RecoveryError(AtaraxisError, OSError):
+    """A file could not be recovered after a crash (or a live process still writes it)."""

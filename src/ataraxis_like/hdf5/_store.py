@@ -1,0 +1,252 @@
+"""One writer's HDF5 file: SWMR mode, datasets made on demand, rows appended in blocks.
+
+The file is written in SWMR mode (``libver="latest"``) so that live readers can open it and so
+that a killed writer leaves a consistent file (SWMR flushes metadata in dependency order; see
+recover.py for clearing the stale flags). SWMR does not allow new objects or attributes, so such
+changes happen in a *structural window*: close the file, reopen it normally, change it, and switch
+SWMR on again. That costs about 0.2 ms; readers that open the file inside the window retry, and
+readers already open see new keys only after they reopen (SinkReader does that by itself).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import h5py  # type: ignore[import-untyped]
+import numpy as np
+
+from ._errors import SinkDataError, SinkKeyError
+from ._schema import RESERVED, ROWS, Schema, to_h5
+from .recover import clear_status_flags, is_stale_flags_error
+
+DEFAULT_CHUNK_BYTES = 256 * 1024
+MAX_CHUNK_ROWS = 65536
+
+
+def compression_options(compression: object) -> dict[str, Any]:
+    """h5py keyword arguments for ``compression``: None, "gzip", "lzf" or a gzip level 0-9."""
+    if compression is None:
+        return {}
+    if compression in ("gzip", "lzf"):
+        return {"compression": compression}
+    if isinstance(compression, int) and not isinstance(compression, bool) and 0 <= compression <= 9:
+        return {"compression": "gzip", "compression_opts": compression}
+    raise ValueError(
+        f"compression must be None, 'gzip', 'lzf' or a gzip level 0-9 (got {compression!r}); "
+        "pass one of those"
+    )
+
+
+def open_file(path: Path, mode: str, **options: Any) -> h5py.File:
+    """Open for writing with our settings, clearing a killed writer's flags when needed.
+
+    The caller holds the file's writer lock, so stale flags cannot belong to a live sink.
+    """
+    try:
+        return h5py.File(path, mode, libver="latest", locking=False, **options)
+    except OSError as error:
+        if not (is_stale_flags_error(error) and clear_status_flags(path)):
+            raise
+    return h5py.File(path, mode, libver="latest", locking=False, **options)
+
+
+def scan_schemas(handle: h5py.File) -> dict[str, Schema]:
+    """The schema of every dataset in the file, bookkeeping excluded."""
+    found: dict[str, Schema] = {}
+
+    def visit(name: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset) and not name.startswith(RESERVED):
+            found[name] = Schema.from_dataset(name, item)
+
+    handle.visititems(visit)
+    return found
+
+
+class Store:
+    """The open file of one writer (a sink, the queue's writer process, a lock-mode batch)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        mode: str = "a",
+        compression: object = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self._options = compression_options(compression)
+        self._chunk_bytes = chunk_bytes
+        self.file = open_file(self.path, mode)
+        self.schemas = scan_schemas(self.file)
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self._window = 0
+        self.swmr = self._start_swmr()
+
+    def _start_swmr(self) -> bool:
+        try:
+            self.file.swmr_mode = True
+            return True
+        except (ValueError, RuntimeError, OSError) as error:
+            warnings.warn(
+                f"{self.path}: SWMR mode unavailable ({error}); writing without live readers "
+                "or crash protection: write to a new file to get both",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+
+    # ------------------------------------------------------------- structure
+    @contextmanager
+    def structural(self) -> Iterator[h5py.File]:
+        """A window where objects and attributes may change (SWMR forbids that)."""
+        if self._window or not self.swmr:
+            self._window += 1
+            try:
+                yield self.file
+            finally:
+                self._window -= 1
+            return
+        self.file.close()
+        self._datasets.clear()
+        self.file = h5py.File(self.path, "r+", libver="latest", locking=False)
+        self._window = 1
+        try:
+            yield self.file
+        finally:
+            self._window = 0
+            self.file.swmr_mode = True
+
+    def chunk_rows(self, schema: Schema) -> int:
+        return max(1, min(MAX_CHUNK_ROWS, self._chunk_bytes // schema.row_bytes))
+
+    def create(self, schemas: list[Schema]) -> None:
+        """Create the datasets of new rows keys (one structural window for all)."""
+        missing = [schema for schema in schemas if schema.key not in self.schemas]
+        if not missing:
+            return
+        with self.structural() as handle:
+            for schema in missing:
+                self._check_parents(handle, schema.key)
+                handle.create_dataset(
+                    schema.key,
+                    shape=(0, *schema.shape),
+                    maxshape=(None, *schema.shape),
+                    chunks=(self.chunk_rows(schema), *schema.shape),
+                    dtype=schema.h5_dtype,
+                    **self._options,
+                )
+                self.schemas[schema.key] = schema
+
+    def _check_parents(self, handle: h5py.File, key: str) -> None:
+        parts = key.split("/")
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            item = handle.get(prefix)
+            if item is None:
+                return
+            if isinstance(item, h5py.Dataset) or depth == len(parts):
+                kind = "a dataset" if isinstance(item, h5py.Dataset) else "a group"
+                raise SinkKeyError(
+                    f"sink key {key!r} cannot be created: {prefix!r} is already {kind} in "
+                    f"{self.path.name}; use another key",
+                    key=key,
+                )
+
+    def dataset(self, key: str) -> h5py.Dataset:
+        dataset = self._datasets.get(key)
+        if dataset is None:
+            dataset = self._datasets[key] = self.file[key]
+        return dataset
+
+    # ------------------------------------------------------------------ data
+    def append_block(self, key: str, rows: np.ndarray) -> None:
+        """Write rows at the end of ``key`` (created beforehand with ``create``)."""
+        count = len(rows)
+        if not count:
+            return
+        dataset = self.dataset(key)
+        start = dataset.shape[0]
+        dataset.resize(start + count, axis=0)
+        schema = self.schemas[key]
+        if schema.text == "bytes":
+            _write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
+        else:
+            dataset[start : start + count] = rows
+
+    def truncate(self, key: str, length: int) -> None:
+        with self.structural():
+            dataset = self.dataset(key)
+            if dataset.shape[0] > length:
+                dataset.resize(length, axis=0)
+
+    def write_array(self, schema: Schema, array: np.ndarray) -> None:
+        """Store a whole array at its key, in place when the layout is unchanged."""
+        old = self.schemas.get(schema.key)
+        if old is not None and old.kind == ROWS:
+            raise SinkDataError(
+                f"sink key {schema.key!r} holds appended {old.describe()}; write() stores whole "
+                "arrays: write to another key",
+                key=schema.key,
+            )
+        if schema.text == "bytes":
+            with self.structural() as handle:
+                if old is not None:
+                    del handle[schema.key]
+                dataset = handle.create_dataset(schema.key, shape=schema.shape,
+                                                dtype=schema.h5_dtype)  # fmt: skip
+                _write_objects(dataset, tuple(0 for _ in schema.shape), to_h5(schema, array))
+            self.schemas[schema.key] = schema
+            return
+        if old == schema:
+            self.dataset(schema.key)[...] = array
+            self.schemas[schema.key] = schema
+            return
+        with self.structural() as handle:
+            attributes: dict[str, Any] = {}
+            if old is not None:
+                attributes = dict(handle[schema.key].attrs)
+                del handle[schema.key]
+            else:
+                self._check_parents(handle, schema.key)
+            options = self._options if array.ndim and array.size else {}
+            dataset = handle.create_dataset(
+                schema.key, data=array, dtype=schema.h5_dtype, **options
+            )
+            dataset.attrs.update(attributes)
+            self.schemas[schema.key] = schema
+
+    def set_attrs(self, key: str, attributes: dict[str, Any]) -> None:
+        """Set attributes of a dataset or group ("" or "/" is the file's root)."""
+        with self.structural() as handle:
+            if key in ("", "/"):
+                target: Any = handle
+            elif key in handle:
+                target = handle[key]
+            else:
+                raise SinkKeyError(
+                    f"sink key {key!r} is not in {self.path.name}: set attributes on a key after "
+                    "its first append or write, or on an existing group",
+                    key=key,
+                )
+            for name, value in attributes.items():
+                target.attrs[name] = value
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file.id.valid:
+            self.file.close()
+        self._datasets.clear()
+
+
+def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarray) -> None:
+    """Write variable-length sequences (h5py's slicing would reshape equal-length ones)."""
+    if not data.size:
+        return
+    selection = dataset.id.get_space()
+    selection.select_hyperslab(start, data.shape)
+    dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)

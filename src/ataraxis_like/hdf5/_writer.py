@@ -1,0 +1,287 @@
+"""The queue-mode writer process: drain the ring into the HDF5 file, exactly once.
+
+Records are taken in place and released only after the rows are committed to the file, so a
+killed writer's successor receives them again. Exactly-once comes from a journal in the file
+(group ``__sink__``), written in this order for every batch:
+
+1. journal slot ``serial % 2``: {session, serial, committed sequence number per client,
+   plan: the length of every touched key before and after} with a CRC, then flush;
+2. the rows (resize and write every key), then flush;
+3. ``__sink__/commit`` = (session, serial), then flush; then the client table and the release.
+
+A successor of the same session (the ring's token) reads the commit: the slot of that serial
+gives the per-client sequence numbers already in the file (records at or below them are skipped
+when delivered again), and a valid slot of the next serial is a batch that was cut short: its
+keys are truncated back to their plan's old lengths, and its records, still in the ring, are
+written again. Attribute changes and whole-array writes are idempotent and simply redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import signal
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import QueueClosedError, QueueEmptyError
+from ..shm._ring import Ring
+from ..shm.array import SharedMemoryArray
+from ._registry import ClientTable, Registry
+from ._schema import ARRAY, RESERVED, ROWS, decode_array, decode_rows
+from ._store import Store
+from .client import HEADER, KIND_ATTRS, KIND_FLUSH, KIND_ROW_INLINE, KIND_ROWS, KIND_WRITE
+
+EXIT_WRITE_FAILED = 3
+_JOURNAL = (f"{RESERVED}/journal0", f"{RESERVED}/journal1")
+_COMMIT = f"{RESERVED}/commit"
+_HEADER_SIZE = HEADER.size
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """What the writer process needs; passed to it as JSON."""
+
+    path: str
+    ring_name: str
+    ring_token: int
+    registry: dict[str, Any]
+    clients: dict[str, Any]
+    compression: Any
+    chunk_bytes: int
+    flush_interval: float
+    flush_bytes: int
+    flush_records: int
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WriterSettings:
+        return cls(**json.loads(text))
+
+
+def _shared_array(state: dict[str, Any]) -> SharedMemoryArray:
+    array = SharedMemoryArray.__new__(SharedMemoryArray)
+    array.__setstate__(state)
+    array.connect()
+    return array
+
+
+class Journal:
+    """The exactly-once bookkeeping inside the file (see the module docstring)."""
+
+    def __init__(self, store: Store, session: int) -> None:
+        self.store = store
+        self.session = session
+        self.serial = 0
+        self.applied: dict[int, int] = {}
+        with store.structural() as handle:
+            for name in _JOURNAL:
+                if name not in handle:
+                    handle.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(4096,),
+                                          dtype=np.uint8)  # fmt: skip
+            if _COMMIT not in handle:
+                handle.create_dataset(_COMMIT, data=np.zeros(2, dtype=np.uint64))
+
+    def _slot(self, serial: int) -> dict[str, Any] | None:
+        blob = self.store.dataset(_JOURNAL[serial % 2])[()].tobytes()
+        if len(blob) < 4 or zlib.crc32(blob[:-4]) != int.from_bytes(blob[-4:], "little"):
+            return None
+        entry: dict[str, Any] = json.loads(blob[:-4])
+        if entry["session"] != self.session or entry["serial"] != serial:
+            return None
+        return entry
+
+    def recover(self) -> None:
+        """Load what this session committed; undo a batch that was cut short."""
+        session, serial = (int(value) for value in self.store.dataset(_COMMIT)[()])
+        if session != self.session:
+            return
+        self.serial = serial
+        committed = self._slot(serial) if serial else None
+        if committed is not None:
+            self.applied = {int(client): seq for client, seq in committed["clients"]}
+        pending = self._slot(serial + 1)
+        if pending is not None:
+            for key, (old, _new) in pending["plan"].items():
+                if key in self.store.schemas:
+                    self.store.truncate(key, old)
+
+    def begin(self, applied: dict[int, int], plan: dict[str, tuple[int, int]]) -> None:
+        entry = {"session": self.session, "serial": self.serial + 1,
+                 "clients": sorted(applied.items()), "plan": plan}  # fmt: skip
+        text = json.dumps(entry).encode("utf-8")
+        blob = text + zlib.crc32(text).to_bytes(4, "little")
+        dataset = self.store.dataset(_JOURNAL[(self.serial + 1) % 2])
+        dataset.resize((len(blob),))
+        dataset[:] = np.frombuffer(blob, dtype=np.uint8)
+        self.store.flush()
+
+    def commit(self, applied: dict[int, int]) -> None:
+        self.serial += 1
+        self.store.dataset(_COMMIT)[:] = np.array([self.session, self.serial], dtype=np.uint64)
+        self.store.flush()
+        self.applied = dict(applied)
+
+
+class Batch:
+    """Records taken from the ring and not yet committed."""
+
+    def __init__(self, applied: dict[int, int]) -> None:
+        self.applied = dict(applied)
+        self.rows: dict[int, list[Any]] = {}
+        self.counts: dict[int, int] = {}
+        self.operations: list[tuple[int, int, bytes, Any]] = []
+        self.positions: list[int] = []
+        self.nbytes = 0
+        self.flush_requested = False
+        self.started = 0.0
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def add(self, records: list[tuple[int, bytes, Any]]) -> None:
+        applied, rows, counts = self.applied, self.rows, self.counts
+        unpack = HEADER.unpack_from
+        for kind, meta, (position, payload) in records:
+            self.positions.append(position)
+            client, sequence, schema_id, count = unpack(meta)
+            if sequence <= applied.get(client, 0):
+                continue  # committed before a crash, delivered again
+            applied[client] = sequence
+            if kind == KIND_ROW_INLINE:
+                piece: Any = meta[_HEADER_SIZE:]
+            elif kind == KIND_ROWS:
+                piece = payload
+            elif kind == KIND_FLUSH:
+                self.flush_requested = True
+                continue
+            else:
+                self.operations.append((kind, schema_id, meta[_HEADER_SIZE:], payload))
+                continue
+            pieces = rows.get(schema_id)
+            if pieces is None:
+                pieces = rows[schema_id] = []
+                counts[schema_id] = 0
+            pieces.append(piece)
+            counts[schema_id] += count
+            self.nbytes += len(piece)
+
+
+class Writer:
+    """Body of the writer process."""
+
+    def __init__(self, settings: WriterSettings) -> None:
+        self.settings = settings
+        self.ring = Ring.attach(settings.ring_name, settings.ring_token)
+        self.registry = Registry(_shared_array(settings.registry))
+        self.table = ClientTable(_shared_array(settings.clients))
+        self.store = Store(settings.path, "a", settings.compression, settings.chunk_bytes)
+        self.journal = Journal(self.store, settings.ring_token)
+        self.journal.recover()
+        self.table.publish(self.journal.applied)
+        self.ring.rescue_abandoned()
+
+    def _apply_operations(self, batch: Batch) -> None:
+        for kind, schema_id, key_bytes, payload in batch.operations:
+            if kind == KIND_WRITE:
+                schema = self.registry.schema(schema_id)
+                self.store.write_array(schema, decode_array(schema, payload))
+            elif kind == KIND_ATTRS:
+                key = key_bytes.decode("utf-8")
+                self._ensure(key)
+                self.store.set_attrs(key, pickle.loads(payload))
+
+    def _ensure(self, key: str) -> None:
+        """A key registered by a client whose first rows have not arrived yet still exists."""
+        if not key or key in self.store.schemas:
+            return
+        found = self.registry.lookup(key)
+        if found is None:
+            return
+        schema = found[1]
+        if schema.kind == ROWS:
+            self.store.create([schema])
+        elif schema.kind == ARRAY:
+            self.store.write_array(schema, np.zeros(schema.shape, dtype=schema.dtype))
+
+    def commit(self, batch: Batch) -> None:
+        schemas = {schema_id: self.registry.schema(schema_id) for schema_id in batch.rows}
+        self.store.create(list(schemas.values()))
+        self._apply_operations(batch)
+        plan: dict[str, tuple[int, int]] = {}
+        for schema_id, count in batch.counts.items():
+            key = schemas[schema_id].key
+            old = self.store.dataset(key).shape[0]
+            plan[key] = (old, old + count)
+        self.journal.begin(batch.applied, plan)
+        for schema_id, pieces in batch.rows.items():
+            schema = schemas[schema_id]
+            payload = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            rows = decode_rows(schema, payload, batch.counts[schema_id])
+            self.store.append_block(schema.key, rows)
+        if plan:
+            self.store.flush()
+        self.journal.commit(batch.applied)
+        self.table.publish(batch.applied)
+        self.ring.release(batch.positions)
+
+    def run(self) -> None:
+        settings = self.settings
+        batch = Batch(self.journal.applied)
+        closed = False
+        while not (closed and not batch):
+            wait = settings.flush_interval
+            if batch:
+                wait = max(0.0, batch.started + settings.flush_interval - time.monotonic())
+            records: list[tuple[int, bytes, Any]] = []
+            if not closed:
+                try:
+                    records = self.ring.get_many(
+                        settings.flush_records - len(batch), timeout=wait, take=True,
+                        max_bytes=max(1, settings.flush_bytes - batch.nbytes),
+                    )  # fmt: skip
+                except QueueEmptyError:
+                    pass
+                except QueueClosedError:
+                    closed = True
+            if records:
+                if not batch:
+                    batch.started = time.monotonic()
+                batch.add(records)
+            due = batch and (
+                closed or batch.flush_requested or len(batch) >= settings.flush_records
+                or batch.nbytes >= settings.flush_bytes
+                or time.monotonic() - batch.started >= settings.flush_interval
+            )  # fmt: skip
+            if not due:
+                continue
+            self._commit_or_fail(batch)
+            batch = Batch(self.journal.applied)
+        self.store.close()
+
+    def _commit_or_fail(self, batch: Batch) -> None:
+        try:
+            self.commit(batch)
+        except Exception as error:
+            self.ring.give_back(batch.positions)
+            self.ring.mark_failed(
+                f"the sink's writer cannot write {self.settings.path}: {error}; the rows stay "
+                "queued: fix the cause and open the sink again"
+            )
+            sys.exit(EXIT_WRITE_FAILED)
+
+
+def run_writer(settings: WriterSettings) -> None:
+    """Exit 0 after draining a closed queue; EXIT_WRITE_FAILED after marking it failed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the owner, who stops us
+    Writer(settings).run()
+    os._exit(0)

@@ -1,0 +1,136 @@
+"""Reading a sink's file, also while a writer appends to it (SWMR).
+
+``open_sink(path)`` opens the file in SWMR read mode without HDF5's file lock, so it never
+blocks or is blocked by the writer. ``reader[key]`` is a lazy h5py dataset (refreshed to the
+writer's last flush) that slices larger-than-memory data; ``reader.load(key)`` reads a whole key
+as a numpy array (text as ``str`` objects). Keys created after the reader opened appear after
+``refresh()``, which reopens the file (a lookup of a missing key does that by itself).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py  # type: ignore[import-untyped]
+import numpy as np
+
+from ._errors import SinkError, SinkKeyError
+from ._schema import RESERVED, normalize_key
+from .recover import is_stale_flags_error
+
+_RETRY_SECONDS = 2.0
+
+
+def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            return h5py.File(path, "r", swmr=True, locking=False)
+        except OSError as error:
+            if not is_stale_flags_error(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise SinkError(
+                    f"{path} stayed open by a writer outside SWMR mode for {retry_seconds} s "
+                    "(or that writer was killed): wait for it, or run `ataraxis-like recover "
+                    f"{path}` once no process writes it",
+                    path=str(path),
+                ) from None
+        time.sleep(0.005)
+
+
+def dataset_keys(handle: h5py.File) -> list[str]:
+    """Every dataset path in an open file (the sink's bookkeeping excluded)."""
+    found: list[str] = []
+    handle.visititems(
+        lambda name, item: (
+            found.append(name)
+            if isinstance(item, h5py.Dataset) and not name.startswith(RESERVED)
+            else None
+        )
+    )
+    return found
+
+
+def load_dataset(dataset: h5py.Dataset) -> np.ndarray:
+    """A whole dataset in memory, variable-length UTF-8 text as ``str`` objects."""
+    string = h5py.check_string_dtype(dataset.dtype)
+    if string is not None and string.length is None and string.encoding == "utf-8":
+        return np.asarray(dataset.asstr()[()], dtype=object)
+    data = np.asarray(dataset[()])
+    if h5py.check_vlen_dtype(dataset.dtype) == np.dtype(np.uint8):
+        out = np.empty(data.shape, dtype=object)
+        for index, item in np.ndenumerate(data):
+            out[index] = bytes(item)
+        return out
+    return data
+
+
+class SinkReader:
+    """A read-only view of a sink's file; use as a context manager or call ``close()``."""
+
+    def __init__(self, path: Path | str, retry_seconds: float = _RETRY_SECONDS) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path} does not exist; pass the path of a sink's file")
+        self._retry = retry_seconds
+        self.file = _open_swmr(self.path, retry_seconds)
+
+    def refresh(self) -> None:
+        """Reopen the file: new keys and everything flushed so far become visible."""
+        self.file.close()
+        self.file = _open_swmr(self.path, self._retry)
+
+    def keys(self) -> list[str]:
+        """Every dataset path in the file (the sink's bookkeeping excluded)."""
+        return dataset_keys(self.file)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._get(normalize_key(key), reopen=True) is not None
+
+    def _get(self, key: str, reopen: bool) -> h5py.Dataset | None:
+        item = self.file.get(key)
+        if item is None and reopen:
+            self.refresh()
+            item = self.file.get(key)
+        return item if isinstance(item, h5py.Dataset) else None
+
+    def __getitem__(self, key: str) -> h5py.Dataset:
+        """The dataset at ``key`` as a lazy h5py view, refreshed to the last flush."""
+        name = normalize_key(key)
+        dataset = self._get(name, reopen=True)
+        if dataset is None:
+            raise SinkKeyError(
+                f"{self.path.name} has no dataset {name!r}; its keys are {self.keys()[:20]}",
+                key=name,
+            )
+        if self.file.swmr_mode:
+            dataset.refresh()
+        return dataset
+
+    def load(self, key: str) -> np.ndarray:
+        """The whole dataset at ``key`` in memory (variable-length text as ``str`` objects)."""
+        return load_dataset(self[key])
+
+    def attrs(self, key: str = "/") -> dict[str, Any]:
+        target = self.file if key in ("", "/") else self[key]
+        return dict(target.attrs)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> SinkReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SinkReader({str(self.path)!r})"
+
+
+def open_sink(path: Path | str) -> SinkReader:
+    """Open a sink's file for reading, live while a writer runs (see SinkReader)."""
+    return SinkReader(path)

@@ -1,0 +1,471 @@
+"""Hdf5Sink: append rows to an HDF5 file from anywhere, fast, and survive a killed writer.
+
+Three ways to share the file (``sharing``):
+
+- ``None`` (default): this process is the file's only writer. Rows are buffered per key in
+  numpy arrays and written in blocks; the file stays open in SWMR mode for live readers.
+- ``"queue"``: a writer process owns the file; ``sink.client()`` (or the pickled sink) lets any
+  process append through a shared-memory ring (see client.py and _writer.py).
+- ``"lock"``: every process opens its own sink; rows are buffered and each flush takes the
+  file's lock, opens the file, writes the batch and closes it (see locked.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from ..shm._segment import PROCESS_ID
+from ._errors import SinkClosedError, SinkError, SinkInUseError, SinkKeyError
+from ._owner import QueueOwner
+from ._schema import (
+    ROWS,
+    Schema,
+    check_array,
+    check_row,
+    check_rows,
+    normalize_key,
+    schema_for_array,
+    schema_for_row,
+    schema_for_rows,
+)
+from ._store import DEFAULT_CHUNK_BYTES, Store, compression_options
+from .client import Hdf5Client
+from .locked import lock_path, writer_lock
+from .reader import SinkReader, dataset_keys, load_dataset
+
+_MODES = ("r", "r+", "a", "w", "w-", "x")
+_MAX_BUFFER_ROWS = 65536
+
+
+def _fast_types(schema: Schema) -> frozenset[type]:
+    """Value types a buffer may take by plain assignment (numpy refuses overflow for these)."""
+    if schema.shape or schema.dtype.fields is not None:
+        return frozenset()
+    if schema.text is not None:
+        return frozenset({str} if schema.text == "str" else {bytes})
+    kind, exact = schema.dtype.kind, schema.dtype.type
+    if kind == "b":
+        return frozenset({bool, np.bool_})
+    if kind in "iu":
+        return frozenset({int, bool, exact})
+    if kind == "f":
+        return frozenset({float, int, bool, exact})
+    return frozenset({complex, float, int, exact})
+
+
+class _Buffer:
+    """Rows of one key waiting to be written."""
+
+    __slots__ = ("array", "capacity", "count", "fast", "schema")
+
+    def __init__(self, schema: Schema, buffer_bytes: int) -> None:
+        self.schema = schema
+        self.capacity = max(1, min(_MAX_BUFFER_ROWS, buffer_bytes // schema.row_bytes))
+        self.array = np.empty((self.capacity, *schema.shape), dtype=schema.dtype)
+        self.count = 0
+        self.fast = _fast_types(schema)
+
+
+class Hdf5Sink:
+    """``Hdf5Sink(path, mode="a", compression=None)``: see the module docstring and docs/hdf5.md.
+
+    ``mode`` is h5py's: "r" (read only), "r+"/"a" (append; "a" creates), "w" (truncate),
+    "w-"/"x" (create, fail if it exists). ``compression``: None, "gzip", "lzf" or a gzip level.
+    ``flush_interval`` (s) bounds how long rows wait in buffers (live readers see them within
+    about that time; a local sink flushes when called after that time, the queue's writer on
+    its own). Appends never wait for the disk except when a buffer fills.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        mode: str = "a",
+        compression: str | int | None = None,
+        *,
+        sharing: str | None = None,
+        flush_interval: float = 0.25,
+        buffer_bytes: int = 1 << 20,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        lock_timeout: float = 10.0,
+        queue_bytes: int = 64 << 20,
+        flush_bytes: int = 64 << 20,
+        flush_records: int = 1 << 20,
+        max_restarts: int = 5,
+        max_clients: int = 4096,
+        registry_bytes: int = 1 << 20,
+    ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES} (got {mode!r}); use 'a' to append")
+        if sharing not in (None, "queue", "lock"):
+            raise ValueError(f"sharing must be None, 'queue' or 'lock' (got {sharing!r})")
+        compression_options(compression)
+        self.path = Path(path)
+        self.mode, self.sharing = mode, sharing
+        self._compression, self._chunk_bytes = compression, chunk_bytes
+        self._interval = flush_interval
+        self._buffer_bytes = buffer_bytes
+        self._lock_timeout = lock_timeout
+        self._buffers: dict[str, _Buffer] = {}
+        self._schemas: dict[str, Schema] = {}
+        self._owner_pid = PROCESS_ID[0]
+        self._store: Store | None = None
+        self._queue: QueueOwner | None = None
+        self._client: Hdf5Client | None = None
+        self._reader: SinkReader | None = None
+        self._writer_lock: Any = None
+        self._closed = False
+        self._pending: list[tuple[Schema, np.ndarray]] = []
+        self._pending_bytes = 0
+        self._in_batch = False
+        self._due = time.monotonic() + flush_interval
+        if mode == "r":
+            self._reader = SinkReader(self.path)
+        elif sharing == "queue":
+            self._queue = QueueOwner(self.path, mode, {
+                "compression": compression, "chunk_bytes": chunk_bytes,
+                "flush_interval": flush_interval, "queue_bytes": queue_bytes,
+                "flush_bytes": flush_bytes, "flush_records": flush_records,
+                "max_restarts": max_restarts, "lock_timeout": lock_timeout,
+                "max_clients": max_clients, "registry_bytes": registry_bytes,
+            })  # fmt: skip
+            self._client = self._queue.client
+        elif sharing == "lock":
+            with self._batch_lock():
+                store = Store(self.path, "a" if mode == "r+" else mode, compression, chunk_bytes)
+                self._schemas = dict(store.schemas)
+                store.close()
+        else:
+            self._writer_lock = writer_lock(self.path, lock_timeout)
+            try:
+                self._store = Store(self.path, mode, compression, chunk_bytes)
+            except BaseException:
+                self._writer_lock.release()
+                raise
+            self._schemas = dict(self._store.schemas)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def writer_pid(self) -> int | None:
+        """The queue-mode writer process's pid (None in other modes)."""
+        return None if self._queue is None else self._queue.writer_pid
+
+    def client(self) -> Hdf5Client:
+        """The picklable handle other processes use (queue mode only)."""
+        if self._client is None:
+            raise SinkError(
+                f"sink for {self.path} was opened with sharing={self.sharing!r}; clients need "
+                "Hdf5Sink(path, sharing='queue')",
+                path=str(self.path),
+            )
+        return self._client
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Hdf5Client, (self.client()._channels,)
+
+    def __repr__(self) -> str:
+        return f"Hdf5Sink({str(self.path)!r}, mode={self.mode!r}, sharing={self.sharing!r})"
+
+    # --------------------------------------------------------------- writing
+    def append(self, key: str, value: Any) -> None:
+        """Append one row (a scalar or an array of fixed shape) to the dataset at ``key``."""
+        buffer = self._buffers.get(key)
+        if buffer is not None and type(value) in buffer.fast:
+            try:
+                buffer.array[buffer.count] = value
+            except OverflowError:
+                check_row(buffer.schema, value)
+                raise
+            buffer.count += 1
+            if buffer.count == buffer.capacity or time.monotonic() >= self._due:
+                self._full(buffer)
+            return
+        if self._client is not None:
+            self._client.append(key, value)
+            return
+        buffer = self._buffer(key, value, rows=False)
+        row = check_row(buffer.schema, value)
+        if buffer.capacity == 1:
+            self._write_block(buffer.schema, row.reshape(1, *buffer.schema.shape))
+            return
+        buffer.array[buffer.count] = row[()] if row.ndim == 0 else row
+        buffer.count += 1
+        if buffer.count == buffer.capacity or time.monotonic() >= self._due:
+            self._full(buffer)
+
+    def extend(self, key: str, values: Any) -> None:
+        """Append many rows: a sequence or an array whose first axis counts rows."""
+        if self._client is not None:
+            self._client.extend(key, values)
+            return
+        buffer = self._buffer(key, values, rows=True)
+        rows = check_rows(buffer.schema, values)
+        count = len(rows)
+        if buffer.count + count <= buffer.capacity:
+            buffer.array[buffer.count : buffer.count + count] = rows
+            buffer.count += count
+            if buffer.count == buffer.capacity or time.monotonic() >= self._due:
+                self._full(buffer)
+            return
+        self._drain(buffer)
+        self._write_block(buffer.schema, rows)
+        if time.monotonic() >= self._due:
+            self.flush()
+
+    def write(self, key: str, array: Any) -> None:
+        """Store a whole array at ``key`` (replacing an earlier array there, never rows)."""
+        if self._client is not None:
+            self._client.write(key, array)
+            return
+        name = normalize_key(key)
+        self._require_writer()
+        old = self._schemas.get(name)
+        if old is not None:
+            check_array(old, array)
+        schema = schema_for_array(name, array)
+        data = check_array(schema, array)
+        if self._store is not None:
+            self._store.write_array(schema, data)
+        else:
+            with self._batch() as store:
+                store.write_array(schema, data)
+        self._schemas[name] = schema
+
+    def set_attrs(self, key: str, **attributes: Any) -> None:
+        """Set HDF5 attributes of ``key`` after its first append or write; "/" is the file."""
+        if self._client is not None:
+            self._client.set_attrs(key, **attributes)
+            return
+        name = "" if key in ("", "/") else normalize_key(key)
+        self._require_writer()
+        buffer = self._buffers.get(name)
+        if buffer is not None:
+            self._drain(buffer)
+        if self._store is not None:
+            self._store.set_attrs(name, attributes)
+        else:
+            with self._batch() as store:
+                store.set_attrs(name, attributes)
+
+    def flush(self) -> None:
+        """Put every appended row on disk (as far as the operating system) and return."""
+        if self._client is not None:
+            self._client.flush()
+            return
+        self._require_writer()
+        if self.sharing == "lock":
+            with self._batch():
+                pass
+        else:
+            assert self._store is not None
+            for buffer in self._buffers.values():
+                self._drain(buffer)
+            self._store.flush()
+        self._due = time.monotonic() + self._interval
+
+    # ------------------------------------------------------------- internals
+    def _require_writer(self) -> None:
+        if self._closed or self.mode == "r":
+            state = "closed" if self._closed else "read-only (mode 'r')"
+            raise SinkClosedError(
+                f"sink for {self.path} is {state}; open Hdf5Sink(path, 'a') to write",
+                path=str(self.path),
+            )
+        if PROCESS_ID[0] != self._owner_pid:
+            raise SinkError(
+                f"this sink for {self.path} belongs to pid {self._owner_pid}; other processes "
+                "write through Hdf5Sink(path, sharing='queue').client() or their own "
+                "Hdf5Sink(path, sharing='lock')",
+                path=str(self.path),
+            )
+
+    def _buffer(self, key: str, value: Any, rows: bool) -> _Buffer:
+        buffer = self._buffers.get(key)
+        if buffer is not None:
+            return buffer
+        self._require_writer()
+        name = normalize_key(key)
+        buffer = self._buffers.get(name)
+        if buffer is None:
+            schema = self._schemas.get(name)
+            if schema is None:
+                schema = schema_for_rows(name, value) if rows else schema_for_row(name, value)
+                self._check_clash(name)
+                self._schemas[name] = schema
+            elif schema.kind != ROWS:
+                check_row(schema, value)
+            buffer = self._buffers[name] = _Buffer(schema, self._buffer_bytes)
+        self._buffers[key] = buffer
+        return buffer
+
+    def _check_clash(self, name: str) -> None:
+        for other in self._schemas:
+            if name.startswith(other + "/") or other.startswith(name + "/"):
+                raise SinkKeyError(
+                    f"sink key {name!r} clashes with key {other!r}: one would be a group "
+                    "holding the other; use keys that are not prefixes of each other",
+                    key=name,
+                )
+
+    def _full(self, buffer: _Buffer) -> None:
+        if time.monotonic() >= self._due:
+            self.flush()
+        else:
+            self._drain(buffer)
+
+    def _drain(self, buffer: _Buffer) -> None:
+        if buffer.count:
+            rows = buffer.array[: buffer.count]
+            if self.sharing == "lock":
+                rows = rows.copy()
+            self._write_block(buffer.schema, rows)
+            buffer.count = 0
+
+    def _write_block(self, schema: Schema, rows: np.ndarray) -> None:
+        self._require_writer()
+        if self._store is not None:
+            if schema.key not in self._store.schemas:
+                self._store.create([schema])
+            self._store.append_block(schema.key, rows)
+            return
+        self._pending.append((schema, np.array(rows, copy=True)))
+        self._pending_bytes += rows.nbytes
+        if self._pending_bytes >= 4 * self._buffer_bytes and not self._in_batch:
+            with self._batch():
+                pass
+
+    def _batch_lock(self) -> FileLock:
+        return FileLock(str(lock_path(self.path)), timeout=self._lock_timeout)
+
+    def _batch(self) -> _LockBatch:
+        return _LockBatch(self)
+
+    # --------------------------------------------------------------- reading
+    def _reader_now(self) -> SinkReader:
+        if self.mode != "r" and not self._closed:
+            self.flush()
+        if self._reader is None:
+            self._reader = SinkReader(self.path)
+        elif self.mode != "r":
+            self._reader.refresh()
+        return self._reader
+
+    def __getitem__(self, key: str) -> Any:
+        """A lazy h5py dataset at ``key`` (everything appended so far is flushed first)."""
+        if self._store is None:
+            return self._reader_now()[key]
+        self.flush()
+        name = normalize_key(key)
+        if name not in self._store.schemas:
+            raise SinkKeyError(
+                f"{self.path.name} has no dataset {name!r}; its keys are "
+                f"{sorted(self._store.schemas)[:20]}",
+                key=name,
+            )
+        return self._store.dataset(name)
+
+    def load(self, key: str) -> np.ndarray:
+        """The whole dataset at ``key`` as a numpy array (text as ``str`` objects)."""
+        return load_dataset(self[key])
+
+    def keys(self) -> list[str]:
+        """Every dataset path in the file."""
+        if self._store is None:
+            return self._reader_now().keys()
+        self.flush()
+        return dataset_keys(self._store.file)
+
+    def attrs(self, key: str = "/") -> dict[str, Any]:
+        if self._store is None:
+            return self._reader_now().attrs(key)
+        self.flush()
+        target = self._store.file if key in ("", "/") else self[key]
+        return dict(target.attrs)
+
+    # -------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Write everything, close the file and release it (queue mode: stop the writer)."""
+        if self._closed or PROCESS_ID[0] != self._owner_pid:
+            return
+        try:
+            if self._queue is not None:
+                self._queue.close()
+            elif self.mode != "r":
+                self.flush()
+        finally:
+            self._closed = True
+            self._buffers = {}
+            if self._store is not None:
+                self._store.close()
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+            if self._reader is not None:
+                self._reader.close()
+
+    def __enter__(self) -> Hdf5Sink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True) and os.getpid() == self._owner_pid:
+            self.close()
+
+
+class _LockBatch:
+    """Lock mode: take the file's lock, open it, write pending blocks, close, release."""
+
+    def __init__(self, sink: Hdf5Sink) -> None:
+        self.sink = sink
+        self.lock = sink._batch_lock()
+        self.store: Store | None = None
+
+    def __enter__(self) -> Store:
+        sink = self.sink
+        if sink._reader is not None:  # HDF5 refuses a second, writable open in one process
+            sink._reader.close()
+            sink._reader = None
+        sink._in_batch = True
+        for buffer in list(sink._buffers.values()):
+            sink._drain(buffer)
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise SinkInUseError(
+                f"{sink.path} stayed locked for {sink._lock_timeout} s; another writer holds it: "
+                "wait for it or pass a longer lock_timeout",
+                path=str(sink.path),
+            ) from None
+        try:
+            store = self.store = Store(sink.path, "a", sink._compression, sink._chunk_bytes)
+            pending, sink._pending, sink._pending_bytes = sink._pending, [], 0
+            for schema, _rows in pending:
+                known = store.schemas.get(schema.key)
+                if known is not None and known != schema:
+                    raise SinkKeyError(
+                        f"sink key {schema.key!r} holds {known.describe()} in the file (written by "
+                        f"another process) but this process appended {schema.describe()}; its "
+                        "rows were dropped: use one layout per key",
+                        key=schema.key,
+                    )
+            store.create([schema for schema, _rows in pending])
+            for schema, rows in pending:
+                store.append_block(schema.key, rows)
+        except BaseException:
+            self.__exit__()
+            raise
+        return store
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self.store is not None:
+                self.store.close()
+        finally:
+            self.lock.release()
+            self.sink._in_batch = False

@@ -1,0 +1,250 @@
+"""A store in a Redis server, so that many processes and hosts record into one place.
+
+Layout under a namespace ``ns`` (default "recorder"): the hash ``ns:schema`` maps each series
+key to its schema (its fields are the key registry), and the list ``ns:data:<key>`` holds the
+values, one Redis list item each: the raw bytes of the value in the series' dtype, or UTF-8 text.
+No pickle is involved, so reading a server someone else wrote into runs no foreign code.
+
+The first value of a key sets its schema with HSETNX, so concurrent writers agree on it; values
+go out with RPUSH, which Redis applies atomically, so every value arrives exactly once (values
+from different writers interleave in arrival order). Appends are sent in batches of ``batch``
+values (or at ``flush()``, ``get``, ``keys`` and ``close()``); ``batch=1`` sends each at once.
+
+``drain_to_hdf5`` copies a namespace into an HDF5 file; ``python -m
+ataraxis_like.recorder.redis_store --port 6379 out.h5`` does the same from a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import OptionalDependencyError, StoreConnectionError
+from .stores import Rows, SeriesSchema, Store, conflict_error, normalize_key, prefixes, under
+
+_READ_CHUNK = 65536
+
+
+def _redis_module() -> Any:
+    try:
+        import redis
+    except ImportError as error:
+        raise OptionalDependencyError(
+            "RedisStore needs the redis client, which is not installed; run "
+            "`pip install ataraxis-like[redis]`",
+            package="redis",
+        ) from error
+    return redis
+
+
+class RedisStore(Store):
+    """Series in a Redis server at ``host:port`` (the server must be running)."""
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 6379,
+        *,
+        db: int = 0,
+        namespace: str = "recorder",
+        batch: int = 256,
+        password: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self._config: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "db": db,
+            "namespace": namespace,
+            "batch": batch,
+            "password": password,
+            "timeout": timeout,
+        }
+        self._connect()
+
+    def _connect(self) -> None:
+        redis = _redis_module()
+        config = self._config
+        self._namespace = str(config["namespace"])
+        self._schema_key = f"{self._namespace}:schema"
+        self._batch = max(1, int(config["batch"]))
+        self._client: Any = redis.Redis(
+            host=config["host"],
+            port=config["port"],
+            db=config["db"],
+            password=config["password"],
+            socket_timeout=config["timeout"],
+            socket_connect_timeout=config["timeout"],
+        )
+        self._pipe = self._client.pipeline(transaction=False)
+        self._queued = 0
+        self._groups: set[str] = set()
+        self._known: set[str] = set()
+        self._call(self._client.ping)
+
+    def _call(self, function: Any, *arguments: Any) -> Any:
+        redis = _redis_module()
+        try:
+            return function(*arguments)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            host, port = self._config["host"], self._config["port"]
+            raise StoreConnectionError(
+                f"Redis at {host}:{port} did not answer ({error}): expected a running "
+                f"redis-server there; start one (redis-server --port {port}) or fix host/port",
+                host=host,
+                port=port,
+            ) from error
+
+    def _data_key(self, key: str) -> str:
+        return f"{self._namespace}:data:{key}"
+
+    def keys(self, prefix: str = "") -> list[str]:
+        self._ensure_open()
+        self.flush()
+        names = self._call(self._client.hkeys, self._schema_key)
+        return sorted(k for k in (n.decode() for n in names) if under(k, prefix))
+
+    def _check_conflicts(self, key: str) -> None:
+        self._refresh_known()
+        if key in self._groups:
+            other = next(k for k in sorted(self._known) if k.startswith(key + "/"))
+            raise conflict_error(key, other)
+        for prefix in prefixes(key):
+            if prefix in self._known:
+                raise conflict_error(key, prefix)
+
+    def _refresh_known(self) -> None:
+        names = self._call(self._client.hkeys, self._schema_key)
+        self._known = {name.decode() for name in names}
+        self._groups = {prefix for known in self._known for prefix in prefixes(known)}
+
+    def _load_schema(self, key: str) -> SeriesSchema | None:
+        text = self._call(self._client.hget, self._schema_key, key)
+        return None if text is None else SeriesSchema.from_text(text.decode())
+
+    def _create(self, key: str, schema: SeriesSchema) -> SeriesSchema:
+        if self._call(self._client.hsetnx, self._schema_key, key, schema.to_text()):
+            self._known.add(key)
+            self._groups.update(prefixes(key))
+            return schema
+        stored = self._load_schema(key)
+        return schema if stored is None else stored
+
+    def _append_many(self, key: str, schema: SeriesSchema, values: Rows) -> None:
+        if schema.text:
+            encoded = [value.encode("utf-8") for value in values]
+        else:
+            encoded = [np.ascontiguousarray(value).tobytes() for value in values]
+        self._pipe.rpush(self._data_key(key), *encoded)
+        self._queued += len(values)
+        if self._queued >= self._batch:
+            self.flush()
+
+    def _read(self, key: str, schema: SeriesSchema) -> Any:
+        self.flush()
+        items: list[bytes] = []
+        start = 0
+        while True:
+            chunk = self._call(
+                self._client.lrange, self._data_key(key), start, start + _READ_CHUNK - 1
+            )
+            items.extend(chunk)
+            if len(chunk) < _READ_CHUNK:
+                break
+            start += _READ_CHUNK
+        if schema.text:
+            return schema.stack([item.decode("utf-8") for item in items])
+        joined = bytearray().join(items)
+        return np.frombuffer(joined, dtype=schema.dtype).reshape(len(items), *schema.shape)
+
+    def length(self, key: str) -> int:
+        """How many values the series ``key`` holds (without reading them)."""
+        self._ensure_open()
+        self.flush()
+        return int(self._call(self._client.llen, self._data_key(normalize_key(key))))
+
+    def delete(self, prefix: str = "") -> int:
+        """Remove every series equal to or below ``prefix``; returns how many were removed."""
+        doomed = self.keys(prefix)
+        for key in doomed:
+            self._call(self._client.delete, self._data_key(key))
+            self._call(self._client.hdel, self._schema_key, key)
+            self._schemas.pop(key, None)
+        self._refresh_known()
+        return len(doomed)
+
+    def flush(self) -> None:
+        if self._queued:
+            self._queued = 0
+            self._call(self._pipe.execute)
+
+    def close(self) -> None:
+        if not self._closed:
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._client.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Only the connection settings travel (pending values are sent first)."""
+        self.flush()
+        return {"config": self._config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Store.__init__(self)
+        self._config = dict(state["config"])
+        self._connect()
+
+
+def drain_to_hdf5(
+    store: RedisStore, path: str | Path, *, prefix: str = "", delete: bool = False
+) -> list[str]:
+    """Copy every series under ``prefix`` into the HDF5 file ``path`` (same keys); return them.
+
+    With ``delete=True`` each series is removed from Redis once it is in the file.
+    """
+    from .hdf5_store import Hdf5Store
+
+    copied: list[str] = []
+    with Hdf5Store(path) as target:
+        for key in store.keys(prefix):
+            values = store.get(key)
+            target.extend(key, values.tolist() if values.dtype.kind == "U" else values)
+            copied.append(key)
+        target.flush()
+    if delete:
+        for key in copied:
+            store.delete(key)
+    return copied
+
+
+def main(arguments: list[str] | None = None) -> int:
+    """Shell entry: drain a Redis namespace into an HDF5 file."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ataraxis_like.recorder.redis_store",
+        description="Copy every series of a Redis recorder namespace into an HDF5 file.",
+    )
+    parser.add_argument("output", help="HDF5 file to write (created or appended to)")
+    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--port", type=int, default=6379)
+    parser.add_argument("--db", type=int, default=0)
+    parser.add_argument("--namespace", default="recorder")
+    parser.add_argument("--prefix", default="", help="only series at or below this key")
+    parser.add_argument("--delete", action="store_true", help="remove copied series from Redis")
+    options = parser.parse_args(arguments)
+    store = RedisStore(options.host, options.port, db=options.db, namespace=options.namespace)
+    try:
+        keys = drain_to_hdf5(store, options.output, prefix=options.prefix, delete=options.delete)
+    finally:
+        store.close()
+    print(f"copied {len(keys)} series into {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,402 @@
+"""Keyed series stores: the common interface, the rules every store enforces, the memory store.
+
+A *series* is what ``append(key, value)`` builds: values recorded one after another under a key
+such as ``"train/loss"``. Its first value fixes its *schema* (dtype and shape, or text); later
+values must convert without loss: numpy values by numpy's safe casting, Python numbers by value
+(an int that fits, any int or float into a float series). Keys are names joined by ``/``; a key
+cannot also be a prefix of another key (``a`` and ``a/b``), because HDF5 cannot hold both.
+
+``get(key)`` returns an array-like (``len``, ``[i]``, ``[a:b]``, ``numpy.asarray``): a numpy
+array from memory and Redis, a lazy view from HDF5. Text series read as numpy ``str`` arrays.
+"""
+
+from __future__ import annotations
+
+import abc
+import ast
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import RecordValueError, SeriesKeyError, StoreClosedError
+
+RESERVED = "__sink__"
+Rows = Sequence[Any] | npt.NDArray[Any]
+"""Coerced values for ``_append_many``: a list, or an array whose first axis counts values."""
+_NUMERIC_KINDS = "biufc"
+
+
+def normalize_key(key: object) -> str:
+    """``key`` as a clean series path ("a/b/c"), or SeriesKeyError saying what is wrong."""
+    if not isinstance(key, str):
+        raise SeriesKeyError(
+            f"series key must be a str such as 'train/loss' (got {type(key).__name__} {key!r}); "
+            "pass the key as text",
+            key=repr(key),
+        )
+    parts = key.strip("/").split("/")
+    if not key.strip("/") or any(part in ("", ".", "..") for part in parts):
+        raise SeriesKeyError(
+            f"series key {key!r} is malformed: expected names joined by '/', such as "
+            "'train/loss', without empty, '.' or '..' parts; rename the key",
+            key=key,
+        )
+    if parts[0] == RESERVED:
+        raise SeriesKeyError(
+            f"series key {key!r} starts with the reserved name {RESERVED!r}; use another name",
+            key=key,
+        )
+    return "/".join(parts)
+
+
+def prefixes(key: str) -> Iterator[str]:
+    """The proper prefixes of a normalized key: "a/b/c" gives "a" and "a/b"."""
+    parts = key.split("/")
+    for end in range(1, len(parts)):
+        yield "/".join(parts[:end])
+
+
+def under(key: str, prefix: str) -> bool:
+    """Whether ``key`` is ``prefix`` itself or below it ("" is above everything)."""
+    return not prefix or key == prefix or key.startswith(prefix + "/")
+
+
+def conflict_error(key: str, other: str) -> SeriesKeyError:
+    if other.startswith(key + "/"):
+        suggestion = key + "/value"
+    else:
+        suggestion = other + "_" + key[len(other) + 1 :].replace("/", "_")
+    return SeriesKeyError(
+        f"series key {key!r} clashes with the existing key {other!r}: a key cannot also be the "
+        f"prefix of another key (HDF5 cannot hold both); use another key, e.g. {suggestion!r}",
+        key=key,
+        other=other,
+    )
+
+
+def missing_error(key: str) -> SeriesKeyError:
+    return SeriesKeyError(
+        f"no series {key!r} in this store: expected a key that was recorded; list the recorded "
+        "ones with keys()",
+        key=key,
+    )
+
+
+@dataclass(frozen=True)
+class SeriesSchema:
+    """A series' layout: the dtype and shape of each value, or ``text`` for str values."""
+
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    text: bool = False
+
+    @classmethod
+    def of(cls, key: str, value: Any) -> tuple[SeriesSchema, Any]:
+        """The schema a first value sets, and the value as the store keeps it."""
+        if isinstance(value, str):
+            return cls(np.dtype(object), (), text=True), value
+        if isinstance(value, bool):
+            array = np.asarray(value, dtype=bool)
+        elif isinstance(value, int):
+            array = _python_int(key, value)
+        elif isinstance(value, float):
+            array = np.asarray(value, dtype=np.float64)
+        else:
+            try:
+                array = np.array(value)
+            except (TypeError, ValueError) as error:
+                raise _unsupported(key, value) from error
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise _unsupported(key, value)
+        return cls(array.dtype, array.shape), array
+
+    def coerce(self, key: str, value: Any) -> Any:
+        """``value`` converted to this schema, or RecordValueError saying why it cannot be."""
+        if self.text:
+            if isinstance(value, str):
+                return value
+            raise self._mismatch(key, value)
+        if isinstance(value, bool | int | float) and self.shape == ():
+            if isinstance(value, bool):
+                fits = self.dtype.kind in "biufc"
+            elif isinstance(value, int):
+                fits = self.dtype.kind in "fc" or (
+                    self.dtype.kind in "iu"
+                    and np.iinfo(self.dtype).min <= value <= np.iinfo(self.dtype).max
+                )
+            else:
+                fits = self.dtype.kind in "fc"
+            if not fits:
+                raise self._mismatch(key, value)
+            return np.asarray(value, dtype=self.dtype)
+        if isinstance(value, str):
+            raise self._mismatch(key, value)
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as error:
+            raise self._mismatch(key, value) from error
+        if array.shape != self.shape or not np.can_cast(array.dtype, self.dtype, "safe"):
+            raise self._mismatch(key, value)
+        return array.astype(self.dtype, copy=True)
+
+    def _mismatch(self, key: str, value: Any) -> RecordValueError:
+        got = "str" if isinstance(value, str) else _describe(value)
+        return RecordValueError(
+            f"series {key!r} holds {self.describe()}, so it cannot take {got}: values of one key "
+            "must share shape and convert without loss; convert the value or use another key",
+            key=key,
+        )
+
+    def describe(self) -> str:
+        return "str values" if self.text else f"values of shape {self.shape} {self.dtype}"
+
+    def to_text(self) -> str:
+        descr = "text" if self.text else np.lib.format.dtype_to_descr(self.dtype)
+        return repr((descr, self.shape))
+
+    @classmethod
+    def from_text(cls, text: str) -> SeriesSchema:
+        descr, shape = ast.literal_eval(text)
+        if descr == "text":
+            return cls(np.dtype(object), (), text=True)
+        return cls(np.lib.format.descr_to_dtype(descr), tuple(shape))
+
+    def stack(self, values: list[Any]) -> npt.NDArray[Any]:
+        """Stored values as one array (``str`` dtype for text)."""
+        if self.text:
+            return np.array(values, dtype=str) if values else np.empty(0, dtype=str)
+        if not values:
+            return np.empty((0, *self.shape), self.dtype)
+        return np.stack(values).astype(self.dtype, copy=False)
+
+
+def _python_int(key: str, value: int) -> npt.NDArray[Any]:
+    if -(2**63) <= value < 2**63:
+        return np.asarray(value, dtype=np.int64)
+    if 0 <= value < 2**64:
+        return np.asarray(value, dtype=np.uint64)
+    raise RecordValueError(
+        f"series {key!r}: the int {value} does not fit 64 bits; store it as a float or a str",
+        key=key,
+    )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray | np.generic):
+        return f"a value of shape {value.shape} {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _unsupported(key: str, value: Any) -> RecordValueError:
+    return RecordValueError(
+        f"series {key!r} cannot store {_describe(value)}: expected a bool, int, float, str or "
+        "a numeric numpy array (or list of numbers); convert the value first",
+        key=key,
+    )
+
+
+class Store(abc.ABC):
+    """Where a keyed recorder keeps its series. Every store passes tests/recorder/store_suite.py.
+
+    Subclasses implement ``_append_many``, ``_read``, ``_load_schema``, ``_create`` and
+    ``keys``; this class enforces keys, schemas and the closed state the same way for all.
+    """
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, SeriesSchema] = {}
+        self._closed = False
+
+    @abc.abstractmethod
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every series key equal to or below ``prefix``, sorted."""
+
+    @abc.abstractmethod
+    def _load_schema(self, key: str) -> SeriesSchema | None:
+        """The stored schema of ``key``, or None if the store has no such series."""
+
+    @abc.abstractmethod
+    def _create(self, key: str, schema: SeriesSchema) -> SeriesSchema:
+        """Register a new series (after the conflict check); return the schema that won."""
+
+    @abc.abstractmethod
+    def _append_many(self, key: str, schema: SeriesSchema, values: Rows) -> None:
+        """Store already coerced values (a list, or an array of rows) at the end of the series."""
+
+    @abc.abstractmethod
+    def _read(self, key: str, schema: SeriesSchema) -> Any:
+        """The whole series as the store hands it out."""
+
+    def _check_conflicts(self, key: str) -> None:
+        """Raise when ``key`` is a prefix of a key or has a key as prefix (override to speed up)."""
+        existing = self.keys()
+        for prefix in prefixes(key):
+            if prefix in existing:
+                raise conflict_error(key, prefix)
+        for other in existing:
+            if other.startswith(key + "/"):
+                raise conflict_error(key, other)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(
+                f"{type(self).__name__} is closed: expected an open store; make a new one to "
+                "record or read again"
+            )
+
+    def _schema_for(self, key: str, first: Any) -> tuple[SeriesSchema, Any]:
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = self._load_schema(key)
+            if schema is None:
+                self._check_conflicts(key)
+                proposed, value = SeriesSchema.of(key, first)
+                schema = self._create(key, proposed)
+                if schema == proposed:
+                    self._schemas[key] = schema
+                    return schema, value
+            self._schemas[key] = schema
+        return schema, schema.coerce(key, first)
+
+    def validate(self, key: str, value: Any) -> None:
+        """Raise exactly what ``append(key, value)`` would raise, without storing anything."""
+        self._ensure_open()
+        key = normalize_key(key)
+        schema = self._schemas.get(key) or self._load_schema(key)
+        if schema is None:
+            self._check_conflicts(key)
+            SeriesSchema.of(key, value)
+        else:
+            schema.coerce(key, value)
+
+    def append(self, key: str, value: Any) -> None:
+        """Add ``value`` at the end of the series ``key`` (created by its first value)."""
+        self._ensure_open()
+        key = normalize_key(key)
+        schema, coerced = self._schema_for(key, value)
+        self._append_many(key, schema, [coerced])
+
+    def extend(self, key: str, values: Iterable[Any]) -> None:
+        """Add several values at the end of the series ``key``, in order."""
+        self._ensure_open()
+        key = normalize_key(key)
+        if isinstance(values, np.ndarray) and values.ndim >= 1 and values.dtype.kind in "biufc":
+            if not len(values):
+                return
+            schema, _ = self._schema_for(key, values[0])
+            if (
+                not schema.text
+                and values.shape[1:] == schema.shape
+                and np.can_cast(values.dtype, schema.dtype, "safe")
+            ):
+                self._append_many(key, schema, values.astype(schema.dtype, copy=True))
+                return
+        items = list(values)
+        if not items:
+            return
+        schema, first = self._schema_for(key, items[0])
+        coerced = [first, *(schema.coerce(key, value) for value in items[1:])]
+        self._append_many(key, schema, coerced)
+
+    def get(self, key: str) -> Any:
+        """The series ``key``: an array-like of every value recorded there, in order."""
+        self._ensure_open()
+        key = normalize_key(key)
+        schema = self._schemas.get(key) or self._load_schema(key)
+        if schema is None:
+            raise missing_error(key)
+        return self._read(key, schema)
+
+    def get_all(self, prefix: str = "") -> dict[str, Any]:
+        """Every series equal to or below ``prefix`` ("a" gives "a/b", "a/c", ...), by key."""
+        self._ensure_open()
+        prefix = "" if prefix in ("", "/") else normalize_key(prefix)
+        return {key: self.get(key) for key in self.keys(prefix)}
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            normalized = normalize_key(key)
+        except SeriesKeyError:
+            return False
+        return normalized in self._schemas or self._load_schema(normalized) is not None
+
+    def flush(self) -> None:  # noqa: B027 - stores without buffers have nothing to flush
+        """Make everything appended so far durable or visible to other readers."""
+
+    def close(self) -> None:
+        """Flush and release the store; later use raises StoreClosedError. Idempotent."""
+        if not self._closed:
+            self.flush()
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MemoryStore(Store):
+    """Series kept in this process: numeric values in numpy buffers that double as they fill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffers: dict[str, npt.NDArray[Any]] = {}
+        self._texts: dict[str, list[str]] = {}
+        self._sizes: dict[str, int] = {}
+        self._groups: set[str] = set()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        self._ensure_open()
+        return sorted(key for key in self._sizes if under(key, prefix))
+
+    def _check_conflicts(self, key: str) -> None:
+        if key in self._groups:
+            other = next(k for k in sorted(self._sizes) if k.startswith(key + "/"))
+            raise conflict_error(key, other)
+        for prefix in prefixes(key):
+            if prefix in self._sizes:
+                raise conflict_error(key, prefix)
+
+    def _load_schema(self, key: str) -> SeriesSchema | None:
+        return self._schemas.get(key)
+
+    def _create(self, key: str, schema: SeriesSchema) -> SeriesSchema:
+        self._sizes[key] = 0
+        self._groups.update(prefixes(key))
+        if schema.text:
+            self._texts[key] = []
+        else:
+            self._buffers[key] = np.empty((16, *schema.shape), schema.dtype)
+        return schema
+
+    def _append_many(self, key: str, schema: SeriesSchema, values: Rows) -> None:
+        size = self._sizes[key]
+        if schema.text:
+            self._texts[key].extend(values)
+        else:
+            buffer = self._buffers[key]
+            needed = size + len(values)
+            if needed > len(buffer):
+                grown = np.empty((max(needed, 2 * len(buffer)), *schema.shape), schema.dtype)
+                grown[:size] = buffer[:size]
+                self._buffers[key] = buffer = grown
+            buffer[size:needed] = values if len(values) > 1 else values[0]
+        self._sizes[key] = size + len(values)
+
+    def _read(self, key: str, schema: SeriesSchema) -> Any:
+        if schema.text:
+            return schema.stack(self._texts[key])
+        return self._buffers[key][: self._sizes[key]].copy()

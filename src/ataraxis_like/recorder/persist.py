@@ -10,7 +10,10 @@ Layout of a node saved at key ``K`` (the root at ``key``, child ``j`` at ``K/n<j
   bools as themselves, text as UTF-8 strings, ``object`` columns as JSON text per value.
   ``K/c<i>/s<j>/mask`` (bool, True = missing) is there when the segment has missing values. Rows
   outside every segment are missing. A saved column has one segment; a streamed column starts a
-  new one whenever its dtype widens.
+  new one whenever its dtype widens. Streamed text segments (kinds ``str8``/``json8``) hold the
+  UTF-8 bytes of every value in a uint8 ``values`` dataset plus an int64 ``ends`` dataset of end
+  offsets: the sink's queue cannot take several batches of variable-length strings for one key
+  in a single write yet, and bytes have no such limit.
 
 Values go through tagged JSON (``encode_value``), never pickle: None, bool, int, float, str,
 lists and dicts are JSON; tuples, dicts with non-str keys, numpy scalars and numpy arrays carry a
@@ -20,6 +23,7 @@ lists and dicts are JSON; tuples, dicts with non-str keys, numpy scalars and num
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +115,12 @@ def _segment_arrays(data: npt.NDArray[Any]) -> tuple[Any, str]:
     if data.dtype.kind == "O":
         return object_array([encode_value(value) for value in data.tolist()]), "json"
     return data, "num"
+
+
+def _split_utf8(blob: npt.NDArray[Any], ends: npt.NDArray[Any]) -> list[str]:
+    raw = np.asarray(blob, dtype=np.uint8).tobytes()
+    bounds = [0, *np.asarray(ends, dtype=np.int64).tolist()]
+    return [raw[start:stop].decode("utf-8") for start, stop in itertools.pairwise(bounds)]
 
 
 def _decode_segment(values: npt.NDArray[Any], kind: str) -> npt.NDArray[Any]:
@@ -241,7 +251,13 @@ def _load_node(reader: Any, key: str) -> Recorder:
         pieces = []
         for number, segment in enumerate(spec["segments"]):
             base = f"{key}/c{index}/s{number}"
-            values = _decode_segment(reader.load(f"{base}/values"), segment["kind"])
+            kind = segment["kind"]
+            if kind in ("str8", "json8"):
+                blob = reader.load(f"{base}/values") if _has(reader, f"{base}/values") else []
+                texts = _split_utf8(np.asarray(blob), reader.load(f"{base}/ends"))
+                values = _decode_segment(object_array(texts), kind[:-1])
+            else:
+                values = _decode_segment(reader.load(f"{base}/values"), kind)
             mask = reader.load(f"{base}/mask") if _has(reader, f"{base}/mask") else None
             pieces.append((int(segment["start"]), values, mask))
         columns[spec["name"]] = _assemble(pieces, length)
@@ -291,6 +307,7 @@ class RecordStream:
         self._keys: dict[int, str] = {id(root): self._key}
         self._segments: dict[int, list[list[dict[str, Any]]]] = {}
         self._identities: dict[tuple[int, str], str] = {}
+        self._bytes: dict[tuple[int, str], int] = {}
         self._closed = False
         self._listener: Callable[[Recorder, int, int], None] = self._on_flush
         for node in root.walk():
@@ -320,16 +337,36 @@ class RecordStream:
             data, mask = column.view()
             kind = _segment_arrays(data[:0])[1]
             identity = data.dtype.str if kind == "num" else kind
-            if not segments or self._identities[(id(node), name)] != identity:
-                segments.append({"start": start, "kind": kind})
-                self._identities[(id(node), name)] = identity
-            chunk = slice(start, stop)
+            state = (id(node), name)
+            if not segments or self._identities[state] != identity:
+                segments.append({"start": start, "kind": kind if kind == "num" else kind + "8"})
+                self._identities[state] = identity
+                self._bytes[state] = 0
             base = f"{key}/c{index}/s{len(segments) - 1}"
-            values = _segment_arrays(data[chunk])[0]
-            missing = np.zeros(chunk.stop - chunk.start, bool) if mask is None else mask[chunk]
-            self._client.extend(f"{base}/values", values)
+            if kind == "num":
+                self._client.extend(f"{base}/values", data[start:stop])
+            else:
+                self._extend_text(state, base, data[start:stop], kind)
+            missing = np.zeros(stop - start, bool) if mask is None else mask[start:stop]
             self._client.extend(f"{base}/mask", missing)
         self._write_meta(node, key)
+
+    def _extend_text(
+        self, state: tuple[int, str], base: str, data: npt.NDArray[Any], kind: str
+    ) -> None:
+        """Text travels as UTF-8 bytes plus end offsets (one uint8 and one int64 dataset)."""
+        if kind == "json":
+            texts = [encode_value(value) for value in data.tolist()]
+        else:
+            texts = data.tolist()
+        encoded = [text.encode("utf-8") for text in texts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        ends = np.cumsum(lengths) + self._bytes[state]
+        self._bytes[state] = int(ends[-1]) if len(ends) else self._bytes[state]
+        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        if blob.size:
+            self._client.extend(f"{base}/values", blob)
+        self._client.extend(f"{base}/ends", ends)
 
     def _write_meta(self, node: Recorder, key: str) -> None:
         all_segments = self._segments.get(id(node), [])

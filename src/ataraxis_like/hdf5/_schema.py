@@ -247,7 +247,7 @@ def _checked(schema: Schema, value: Any, rows: bool, verb: str) -> np.ndarray:
             raise _mismatch(schema, f"{kind} values", verb)
     else:
         python = not isinstance(value, np.ndarray | np.generic)
-        array = value if not python else np.asarray(value)
+        array = np.asarray(value)
         if array.dtype.kind in "UO" or not _numeric_ok(array, python, schema.dtype):
             raise _mismatch(schema, _describe_value(array, None, rows), verb)
     if (array.shape[1:] if rows else array.shape) != schema.shape or (rows and array.ndim == 0):

@@ -43,6 +43,7 @@ EXIT_WRITE_FAILED = 3
 _JOURNAL = (f"{RESERVED}/journal0", f"{RESERVED}/journal1")
 _COMMIT = f"{RESERVED}/commit"
 _HEADER_SIZE = HEADER.size
+_RESCUE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Batch:
 
     def __init__(self, applied: dict[int, int]) -> None:
         self.applied = dict(applied)
-        self.rows: dict[int, list[Any]] = {}
+        self.rows: dict[int, list[tuple[Any, int]]] = {}
         self.counts: dict[int, int] = {}
         self.operations: list[tuple[int, int, bytes, Any]] = []
         self.positions: list[int] = []
@@ -171,7 +172,7 @@ class Batch:
             if pieces is None:
                 pieces = rows[schema_id] = []
                 counts[schema_id] = 0
-            pieces.append(piece)
+            pieces.append((piece, count))
             counts[schema_id] += count
             self.nbytes += len(piece)
 
@@ -225,8 +226,15 @@ class Writer:
         self.journal.begin(batch.applied, plan)
         for schema_id, pieces in batch.rows.items():
             schema = schemas[schema_id]
-            payload = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            rows = decode_rows(schema, payload, batch.counts[schema_id])
+            if schema.text is not None:  # each piece has its own table of lengths
+                rows = np.concatenate(
+                    [decode_rows(schema, piece, count) for piece, count in pieces]
+                )
+            elif len(pieces) == 1:
+                rows = decode_rows(schema, pieces[0][0], pieces[0][1])
+            else:
+                joined = b"".join([piece for piece, _count in pieces])
+                rows = decode_rows(schema, joined, batch.counts[schema_id])
             self.store.append_block(schema.key, rows)
         if plan:
             self.store.flush()
@@ -238,7 +246,12 @@ class Writer:
         settings = self.settings
         batch = Batch(self.journal.applied)
         closed = False
+        taken = 0
         while not (closed and not batch):
+            # Records a killed predecessor held come back first, and the ring finds each one by
+            # scanning from its oldest unreleased record: small committed batches keep that
+            # scan short until they are all written again.
+            limit = _RESCUE_BATCH if taken < settings.flush_records else settings.flush_records
             wait = settings.flush_interval
             if batch:
                 wait = max(0.0, batch.started + settings.flush_interval - time.monotonic())
@@ -246,7 +259,7 @@ class Writer:
             if not closed:
                 try:
                     records = self.ring.get_many(
-                        settings.flush_records - len(batch), timeout=wait, take=True,
+                        limit - len(batch), timeout=wait, take=True,
                         max_bytes=max(1, settings.flush_bytes - batch.nbytes),
                     )  # fmt: skip
                 except QueueEmptyError:
@@ -257,8 +270,9 @@ class Writer:
                 if not batch:
                     batch.started = time.monotonic()
                 batch.add(records)
+                taken += len(records)
             due = batch and (
-                closed or batch.flush_requested or len(batch) >= settings.flush_records
+                closed or batch.flush_requested or len(batch) >= limit
                 or batch.nbytes >= settings.flush_bytes
                 or time.monotonic() - batch.started >= settings.flush_interval
             )  # fmt: skip

@@ -17,15 +17,19 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import h5py  # type: ignore[import-untyped]
+import numpy as np
+from filelock import FileLock, Timeout
 
 from ..errors import LockTimeoutError
-from ._errors import SinkInUseError
+from ._errors import SinkInUseError, SinkKeyError
+from ._schema import Schema
+from ._store import Store
 from .recover import clear_status_flags, is_stale_flags_error
 
 _POLL_FIRST, _POLL_MAX = 0.001, 0.05
@@ -145,5 +149,55 @@ def locked_file(
             yield handle
         finally:
             handle.close()
+    finally:
+        lock.release()
+
+
+def write_batch(
+    path: Path,
+    blocks: list[tuple[Schema, np.ndarray]],
+    options: dict[str, Any],
+    operation: Callable[[Store], None] | None = None,
+) -> dict[str, Schema]:
+    """Lock mode: take the file's lock, open it, append ``blocks``, run ``operation``, close.
+
+    Returns the file's schemas. Rows for a key that another process created with another layout
+    are dropped with SinkKeyError after the other keys were written.
+    """
+    lock = FileLock(str(lock_path(path)), timeout=options["lock_timeout"])
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SinkInUseError(
+            f"{path} stayed locked for {options['lock_timeout']} s; another writer holds it: "
+            "wait for it or pass a longer lock_timeout",
+            path=str(path),
+        ) from None
+    try:
+        store = Store(path, "a", options["compression"], options["chunk_bytes"])
+        try:
+            clashes = [
+                (schema, store.schemas[schema.key])
+                for schema, _rows in blocks
+                if store.schemas.get(schema.key, schema) != schema
+            ]
+            blocks = [(schema, rows) for schema, rows in blocks if schema.key not in
+                      {mine.key for mine, _known in clashes}]  # fmt: skip
+            store.create([schema for schema, _rows in blocks])
+            for schema, rows in blocks:
+                store.append_block(schema.key, rows)
+            if operation is not None:
+                operation(store)
+            if clashes:
+                mine, known = clashes[0]
+                raise SinkKeyError(
+                    f"sink key {mine.key!r} holds {known.describe()} in the file (written by "
+                    f"another process) but this process appended {mine.describe()}; those rows "
+                    "were dropped: use one layout per key",
+                    key=mine.key,
+                )
+            return dict(store.schemas)
+        finally:
+            store.close()
     finally:
         lock.release()

@@ -13,15 +13,17 @@ Three ways to share the file (``sharing``):
 from __future__ import annotations
 
 import os
-import time
+import sys
+import threading
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from ..shm._segment import PROCESS_ID
-from ._errors import SinkClosedError, SinkError, SinkInUseError, SinkKeyError
+from ._errors import SinkClosedError, SinkError, SinkKeyError
 from ._owner import QueueOwner
 from ._schema import (
     ROWS,
@@ -36,7 +38,7 @@ from ._schema import (
 )
 from ._store import DEFAULT_CHUNK_BYTES, Store, compression_options
 from .client import Hdf5Client
-from .locked import lock_path, writer_lock
+from .locked import write_batch, writer_lock
 from .reader import SinkReader, dataset_keys, load_dataset
 
 _MODES = ("r", "r+", "a", "w", "w-", "x")
@@ -56,7 +58,9 @@ def _fast_types(schema: Schema) -> frozenset[type]:
         return frozenset({int, bool, exact})
     if kind == "f":
         return frozenset({float, int, bool, exact})
-    return frozenset({complex, float, int, exact})
+    if kind == "c":
+        return frozenset({complex, float, int, exact})
+    return frozenset()
 
 
 class _Buffer:
@@ -95,7 +99,7 @@ class Hdf5Sink:
         lock_timeout: float = 10.0,
         queue_bytes: int = 64 << 20,
         flush_bytes: int = 64 << 20,
-        flush_records: int = 1 << 20,
+        flush_records: int = 8192,
         max_restarts: int = 5,
         max_clients: int = 4096,
         registry_bytes: int = 1 << 20,
@@ -119,11 +123,14 @@ class Hdf5Sink:
         self._client: Hdf5Client | None = None
         self._reader: SinkReader | None = None
         self._writer_lock: Any = None
-        self._closed = False
+        self._closed = True  # until fully open: __del__ of a failed open does nothing
         self._pending: list[tuple[Schema, np.ndarray]] = []
         self._pending_bytes = 0
-        self._in_batch = False
-        self._due = time.monotonic() + flush_interval
+        self._mutex = threading.RLock()
+        self._dirty = False
+        self._stop_ticking = threading.Event()
+        self._options = {"lock_timeout": lock_timeout, "compression": compression,
+                         "chunk_bytes": chunk_bytes}  # fmt: skip
         if mode == "r":
             self._reader = SinkReader(self.path)
         elif sharing == "queue":
@@ -136,10 +143,10 @@ class Hdf5Sink:
             })  # fmt: skip
             self._client = self._queue.client
         elif sharing == "lock":
-            with self._batch_lock():
-                store = Store(self.path, "a" if mode == "r+" else mode, compression, chunk_bytes)
-                self._schemas = dict(store.schemas)
-                store.close()
+            if mode in ("w", "w-", "x"):
+                with writer_lock(self.path, lock_timeout):
+                    Store(self.path, mode, compression, chunk_bytes).close()
+            self._schemas = write_batch(self.path, [], self._options)
         else:
             self._writer_lock = writer_lock(self.path, lock_timeout)
             try:
@@ -148,6 +155,15 @@ class Hdf5Sink:
                 self._writer_lock.release()
                 raise
             self._schemas = dict(self._store.schemas)
+        self._closed = False
+        if mode != "r" and sharing != "queue":
+            ticker = threading.Thread(
+                target=Hdf5Sink._tick,
+                args=(weakref.ref(self), flush_interval, self._stop_ticking),
+                name=f"hdf5-sink-flush-{self.path.name}",
+                daemon=True,
+            )
+            ticker.start()
 
     # ------------------------------------------------------------ properties
     @property
@@ -176,46 +192,47 @@ class Hdf5Sink:
         """Append one row (a scalar or an array of fixed shape) to the dataset at ``key``."""
         buffer = self._buffers.get(key)
         if buffer is not None and type(value) in buffer.fast:
-            try:
-                buffer.array[buffer.count] = value
-            except OverflowError:
-                check_row(buffer.schema, value)
-                raise
-            buffer.count += 1
-            if buffer.count == buffer.capacity or time.monotonic() >= self._due:
-                self._full(buffer)
+            with self._mutex:
+                try:
+                    buffer.array[buffer.count] = value
+                except OverflowError:
+                    check_row(buffer.schema, value)
+                    raise
+                buffer.count += 1
+                if buffer.count == buffer.capacity:
+                    self._drain(buffer)
             return
         if self._client is not None:
             self._client.append(key, value)
             return
-        buffer = self._buffer(key, value, rows=False)
-        row = check_row(buffer.schema, value)
-        if buffer.capacity == 1:
-            self._write_block(buffer.schema, row.reshape(1, *buffer.schema.shape))
-            return
-        buffer.array[buffer.count] = row[()] if row.ndim == 0 else row
-        buffer.count += 1
-        if buffer.count == buffer.capacity or time.monotonic() >= self._due:
-            self._full(buffer)
+        with self._mutex:
+            buffer = self._buffer(key, value, rows=False)
+            row = check_row(buffer.schema, value)
+            if buffer.capacity == 1:
+                self._write_block(buffer.schema, row.reshape(1, *buffer.schema.shape))
+                return
+            buffer.array[buffer.count] = row[()] if row.ndim == 0 else row
+            buffer.count += 1
+            if buffer.count == buffer.capacity:
+                self._drain(buffer)
 
     def extend(self, key: str, values: Any) -> None:
         """Append many rows: a sequence or an array whose first axis counts rows."""
         if self._client is not None:
             self._client.extend(key, values)
             return
-        buffer = self._buffer(key, values, rows=True)
-        rows = check_rows(buffer.schema, values)
-        count = len(rows)
-        if buffer.count + count <= buffer.capacity:
-            buffer.array[buffer.count : buffer.count + count] = rows
-            buffer.count += count
-            if buffer.count == buffer.capacity or time.monotonic() >= self._due:
-                self._full(buffer)
-            return
-        self._drain(buffer)
-        self._write_block(buffer.schema, rows)
-        if time.monotonic() >= self._due:
-            self.flush()
+        with self._mutex:
+            buffer = self._buffer(key, values, rows=True)
+            rows = check_rows(buffer.schema, values)
+            count = len(rows)
+            if buffer.count + count <= buffer.capacity:
+                buffer.array[buffer.count : buffer.count + count] = rows
+                buffer.count += count
+                if buffer.count == buffer.capacity:
+                    self._drain(buffer)
+                return
+            self._drain(buffer)
+            self._write_block(buffer.schema, rows)
 
     def write(self, key: str, array: Any) -> None:
         """Store a whole array at ``key`` (replacing an earlier array there, never rows)."""
@@ -223,18 +240,17 @@ class Hdf5Sink:
             self._client.write(key, array)
             return
         name = normalize_key(key)
-        self._require_writer()
-        old = self._schemas.get(name)
-        if old is not None:
-            check_array(old, array)
-        schema = schema_for_array(name, array)
-        data = check_array(schema, array)
-        if self._store is not None:
-            self._store.write_array(schema, data)
-        else:
-            with self._batch() as store:
-                store.write_array(schema, data)
-        self._schemas[name] = schema
+        with self._mutex:
+            self._require_writer()
+            old = self._schemas.get(name)
+            if old is not None:
+                check_array(old, array)
+            else:
+                self._check_clash(name)
+            schema = schema_for_array(name, array)
+            data = check_array(schema, array)
+            self._apply(lambda store: store.write_array(schema, data))
+            self._schemas[name] = schema
 
     def set_attrs(self, key: str, **attributes: Any) -> None:
         """Set HDF5 attributes of ``key`` after its first append or write; "/" is the file."""
@@ -242,31 +258,40 @@ class Hdf5Sink:
             self._client.set_attrs(key, **attributes)
             return
         name = "" if key in ("", "/") else normalize_key(key)
-        self._require_writer()
-        buffer = self._buffers.get(name)
-        if buffer is not None:
-            self._drain(buffer)
-        if self._store is not None:
-            self._store.set_attrs(name, attributes)
-        else:
-            with self._batch() as store:
-                store.set_attrs(name, attributes)
+        with self._mutex:
+            self._require_writer()
+            buffer = self._buffers.get(name)
+            if buffer is not None:
+                self._drain(buffer)
+            self._apply(lambda store: store.set_attrs(name, attributes))
 
     def flush(self) -> None:
-        """Put every appended row on disk (as far as the operating system) and return."""
+        """Put every appended row in the file (as far as the operating system) and return."""
         if self._client is not None:
             self._client.flush()
             return
-        self._require_writer()
-        if self.sharing == "lock":
-            with self._batch():
-                pass
-        else:
-            assert self._store is not None
-            for buffer in self._buffers.values():
-                self._drain(buffer)
-            self._store.flush()
-        self._due = time.monotonic() + self._interval
+        with self._mutex:
+            self._require_writer()
+            if self._store is None:
+                self._apply(None)
+            else:
+                for buffer in self._buffers.values():
+                    self._drain(buffer)
+                self._store.flush()
+            self._dirty = False
+
+    @staticmethod
+    def _tick(reference: weakref.ref[Hdf5Sink], interval: float, stop: threading.Event) -> None:
+        """Flush rows that waited ``interval`` (live readers see them); holds the sink weakly."""
+        while not stop.wait(interval):
+            sink = reference()
+            if sink is None:
+                return
+            with sink._mutex:
+                if not sink._closed and (sink._dirty or sink._pending or any(
+                        buffer.count for buffer in sink._buffers.values())):  # fmt: skip
+                    sink.flush()
+            del sink
 
     # ------------------------------------------------------------- internals
     def _require_writer(self) -> None:
@@ -312,22 +337,14 @@ class Hdf5Sink:
                     key=name,
                 )
 
-    def _full(self, buffer: _Buffer) -> None:
-        if time.monotonic() >= self._due:
-            self.flush()
-        else:
-            self._drain(buffer)
-
     def _drain(self, buffer: _Buffer) -> None:
         if buffer.count:
-            rows = buffer.array[: buffer.count]
-            if self.sharing == "lock":
-                rows = rows.copy()
-            self._write_block(buffer.schema, rows)
+            self._write_block(buffer.schema, buffer.array[: buffer.count])
             buffer.count = 0
 
     def _write_block(self, schema: Schema, rows: np.ndarray) -> None:
         self._require_writer()
+        self._dirty = True
         if self._store is not None:
             if schema.key not in self._store.schemas:
                 self._store.create([schema])
@@ -335,15 +352,23 @@ class Hdf5Sink:
             return
         self._pending.append((schema, np.array(rows, copy=True)))
         self._pending_bytes += rows.nbytes
-        if self._pending_bytes >= 4 * self._buffer_bytes and not self._in_batch:
-            with self._batch():
-                pass
+        if self._pending_bytes >= 4 * self._buffer_bytes:
+            self._apply(None)
 
-    def _batch_lock(self) -> FileLock:
-        return FileLock(str(lock_path(self.path)), timeout=self._lock_timeout)
-
-    def _batch(self) -> _LockBatch:
-        return _LockBatch(self)
+    def _apply(self, operation: Any) -> None:
+        """Run ``operation(store)`` on the open file, or in lock mode in one locked batch."""
+        if self._store is not None:
+            operation(self._store)
+            return
+        for buffer in self._buffers.values():
+            if buffer.count:
+                self._pending.append((buffer.schema, buffer.array[: buffer.count].copy()))
+                buffer.count = 0
+        if self._reader is not None:  # HDF5 refuses a second, writable open in one process
+            self._reader.close()
+            self._reader = None
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        self._schemas.update(write_batch(self.path, pending, self._options, operation))
 
     # --------------------------------------------------------------- reading
     def _reader_now(self) -> SinkReader:
@@ -392,6 +417,7 @@ class Hdf5Sink:
         """Write everything, close the file and release it (queue mode: stop the writer)."""
         if self._closed or PROCESS_ID[0] != self._owner_pid:
             return
+        self._stop_ticking.set()
         try:
             if self._queue is not None:
                 self._queue.close()
@@ -415,57 +441,10 @@ class Hdf5Sink:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True) and os.getpid() == self._owner_pid:
-            self.close()
-
-
-class _LockBatch:
-    """Lock mode: take the file's lock, open it, write pending blocks, close, release."""
-
-    def __init__(self, sink: Hdf5Sink) -> None:
-        self.sink = sink
-        self.lock = sink._batch_lock()
-        self.store: Store | None = None
-
-    def __enter__(self) -> Store:
-        sink = self.sink
-        if sink._reader is not None:  # HDF5 refuses a second, writable open in one process
-            sink._reader.close()
-            sink._reader = None
-        sink._in_batch = True
-        for buffer in list(sink._buffers.values()):
-            sink._drain(buffer)
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise SinkInUseError(
-                f"{sink.path} stayed locked for {sink._lock_timeout} s; another writer holds it: "
-                "wait for it or pass a longer lock_timeout",
-                path=str(sink.path),
-            ) from None
-        try:
-            store = self.store = Store(sink.path, "a", sink._compression, sink._chunk_bytes)
-            pending, sink._pending, sink._pending_bytes = sink._pending, [], 0
-            for schema, _rows in pending:
-                known = store.schemas.get(schema.key)
-                if known is not None and known != schema:
-                    raise SinkKeyError(
-                        f"sink key {schema.key!r} holds {known.describe()} in the file (written by "
-                        f"another process) but this process appended {schema.describe()}; its "
-                        "rows were dropped: use one layout per key",
-                        key=schema.key,
-                    )
-            store.create([schema for schema, _rows in pending])
-            for schema, rows in pending:
-                store.append_block(schema.key, rows)
-        except BaseException:
-            self.__exit__()
-            raise
-        return store
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            if self.store is not None:
-                self.store.close()
-        finally:
-            self.lock.release()
-            self.sink._in_batch = False
+            try:
+                self.close()
+            except SinkError as error:
+                warnings.warn(str(error), ResourceWarning, stacklevel=1)
+            except Exception:
+                if not sys.is_finalizing():
+                    raise

@@ -1,0 +1,223 @@
+"""Hdf5Sink in one process: rows, arrays, attributes, dtypes, errors, modes and reading."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ataraxis_like.hdf5 import (
+    Hdf5Sink,
+    SinkClosedError,
+    SinkDataError,
+    SinkError,
+    SinkInUseError,
+    SinkKeyError,
+    open_sink,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+RECORD = np.dtype([("time", "<f8"), ("count", "<i4"), ("tag", "S4")])
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "lzf", 6])
+def test_every_kind_of_row_round_trips(h5_path: Path, compression: object) -> None:
+    record = np.array((1.5, 7, b"ab"), dtype=RECORD)
+    with Hdf5Sink(h5_path, "w", compression=compression, buffer_bytes=512) as sink:  # type: ignore[arg-type]
+        for row in range(1000):
+            sink.append("scalars/float", row * 0.5)
+            sink.append("scalars/int8", np.int8(row % 100))
+        sink.extend("vectors", np.arange(30, dtype=np.uint16).reshape(10, 3))
+        sink.append("vectors", [7, 8, 9])
+        sink.append("text", "héllo")
+        sink.extend("text", ["", "x" * 300])
+        sink.append("blobs", b"\x00\x01\x00")
+        sink.append("blobs", b"")
+        sink.append("records", record)
+        sink.append("records", (2.5, 8, b"cd"))
+        sink.append("fixed", np.bytes_(b"abcd"))
+        sink.append("fixed", np.bytes_(b"ab"))
+        sink.append("flags", True)
+    with open_sink(h5_path) as reader:
+        assert reader.load("scalars/float").tolist() == [row * 0.5 for row in range(1000)]
+        assert reader.load("scalars/int8").dtype == np.int8
+        assert reader.load("vectors").tolist()[-1] == [7, 8, 9]
+        assert reader.load("vectors").shape == (11, 3)
+        assert reader.load("text").tolist() == ["héllo", "", "x" * 300]
+        assert reader.load("blobs").tolist() == [b"\x00\x01\x00", b""]
+        assert reader.load("records").tolist() == [(1.5, 7, b"ab"), (2.5, 8, b"cd")]
+        assert reader.load("fixed").tolist() == [b"abcd", b"ab"]
+        assert reader.load("flags").tolist() == [True]
+        assert sorted(reader.keys()) == sorted(
+            ["scalars/float", "scalars/int8", "vectors", "text", "blobs", "records", "fixed",
+             "flags"]
+        )  # fmt: skip
+        if compression is not None:
+            assert reader["scalars/float"].compression in ("gzip", "lzf")
+
+
+def test_datasets_are_chunked_and_extendible(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.append("x", 1.0)
+        sink.append("frames", np.zeros((64, 64), dtype=np.uint8))
+        sink.flush()
+        rows = sink["x"]
+        assert rows.maxshape == (None,)
+        assert rows.chunks is not None
+        assert sink["frames"].maxshape == (None, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("first", "bad", "expected"),
+    [
+        (np.zeros(3), np.zeros(4), r"holds rows of shape \(3,\) float64; got shape \(4,\)"),
+        (1, 2.5, r"holds rows of shape \(\) int64; got shape \(\) float64"),
+        (np.int8(1), 300, r"int8; got shape \(\) int64"),
+        (np.float32(1), np.float64(1), r"float32; got shape \(\) float64"),
+        (1.0, "text", r"float64; got shape \(\) str"),
+        ("text", b"bytes", r"str; got bytes values"),
+        (np.bytes_(b"ab"), np.bytes_(b"abc"), r"\|S2; got"),
+        (np.array((1.0, 2, b"x"), dtype=RECORD), (1.5, 2.5, b"x"), "holds rows of shape"),
+    ],
+)
+def test_a_row_that_does_not_fit_is_refused_naming_the_key(
+    h5_path: Path, first: object, bad: object, expected: str
+) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.append("a/b", first)
+        with pytest.raises(SinkDataError, match=expected) as caught:
+            sink.append("a/b", bad)
+        assert "'a/b'" in str(caught.value)
+        assert "\n" not in str(caught.value)
+    with open_sink(h5_path) as reader:
+        assert len(reader["a/b"]) == 1
+
+
+def test_python_numbers_are_judged_by_value(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.append("small", np.int16(1))
+        sink.append("small", 30_000)
+        sink.extend("small", [1, 2, -3])
+        sink.append("single", np.float32(1))
+        sink.append("single", 0.1)
+        with pytest.raises(SinkDataError):
+            sink.extend("small", [40_000])
+        with pytest.raises(SinkDataError):
+            sink.append("small", True and 1.5)
+    with open_sink(h5_path) as reader:
+        assert reader.load("small").tolist() == [1, 30_000, 1, 2, -3]
+        assert reader.load("single").dtype == np.float32
+
+
+@pytest.mark.parametrize("key", ["", "/", "a//b", "a/./b", "../a", "__sink__/x", 5])
+def test_malformed_or_reserved_keys_are_refused(h5_path: Path, key: object) -> None:
+    with Hdf5Sink(h5_path, "w") as sink, pytest.raises(SinkKeyError):
+        sink.append(key, 1)  # type: ignore[arg-type]
+
+
+def test_keys_that_would_nest_in_each_other_are_refused(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.append("a/b", 1)
+        with pytest.raises(SinkKeyError, match="clashes with key 'a/b'"):
+            sink.append("a/b/c", 1)
+        with pytest.raises(SinkKeyError, match="clashes"):
+            sink.append("a", 1)
+        sink.append("/a/c", 2)
+        sink.append("a/c", 3)
+    with open_sink(h5_path) as reader:
+        assert reader.load("a/c").tolist() == [2, 3]
+
+
+def test_write_stores_arrays_and_replacing_keeps_attributes(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.write("calibration", np.eye(3))
+        sink.set_attrs("calibration", units="mm")
+        sink.write("calibration", np.ones((3, 3)))
+        sink.write("calibration", np.arange(4))
+        sink.write("labels", np.array(["a", "bé"]))
+        sink.append("rows", 1)
+        sink.set_attrs("rows", rate=30.0)
+        sink.set_attrs("/", session="s1")
+        with pytest.raises(SinkDataError, match="write\\(\\) stores whole arrays"):
+            sink.write("rows", np.zeros(2))
+        with pytest.raises(SinkDataError, match="append and extend need a key of rows"):
+            sink.append("calibration", 1)
+        with pytest.raises(SinkKeyError, match="not in"):
+            sink.set_attrs("missing", x=1)
+    with open_sink(h5_path) as reader:
+        assert reader.load("calibration").tolist() == [0, 1, 2, 3]
+        assert reader.attrs("calibration") == {"units": "mm"}
+        assert reader.load("labels").tolist() == ["a", "bé"]
+        assert reader.attrs("rows")["rate"] == 30.0
+        assert reader.attrs("/")["session"] == "s1"
+
+
+def test_modes_follow_h5py(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "x") as sink:
+        sink.append("rows", 1)
+    with pytest.raises(FileExistsError):
+        Hdf5Sink(h5_path, "x")
+    with Hdf5Sink(h5_path, "a") as sink:
+        sink.append("rows", 2)
+        with pytest.raises(SinkDataError, match="int64"):
+            sink.append("rows", 2.5)
+    with Hdf5Sink(h5_path, "r") as sink:
+        assert sink.load("rows").tolist() == [1, 2]
+        assert sink["rows"][1:2].tolist() == [2]
+        with pytest.raises(SinkClosedError, match="read-only"):
+            sink.append("rows", 3)
+    with Hdf5Sink(h5_path, "w") as sink:
+        assert sink.keys() == []
+    with pytest.raises(ValueError, match="mode must be"):
+        Hdf5Sink(h5_path, "rw")
+    with pytest.raises(ValueError, match="compression"):
+        Hdf5Sink(h5_path, "a", compression="zstd")
+
+
+def test_lazy_views_slice_without_loading(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        for start in range(0, 200_000, 10_000):
+            sink.extend("big", np.arange(start, start + 10_000))
+    with open_sink(h5_path) as reader:
+        view = reader["big"]
+        assert isinstance(view, h5py.Dataset)
+        assert view.shape == (200_000,)
+        assert view[123_456:123_459].tolist() == [123_456, 123_457, 123_458]
+        with pytest.raises(SinkKeyError, match="no dataset 'nope'"):
+            reader["nope"]
+
+
+def test_rows_wait_in_buffers_until_flush(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w", flush_interval=3600) as sink:
+        sink.append("rows", 1)
+        sink.flush()
+        sink.append("rows", 2)
+        assert len(sink._store.dataset("rows")) == 1  # type: ignore[union-attr]
+        sink.flush()
+        assert len(sink._store.dataset("rows")) == 2  # type: ignore[union-attr]
+
+
+def test_one_writer_per_file(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w"), pytest.raises(SinkInUseError, match="one writer per file"):
+        Hdf5Sink(h5_path, "a", lock_timeout=0.1)
+    with Hdf5Sink(h5_path, "a"):
+        pass
+
+
+def test_closed_and_local_sinks_refuse_what_they_cannot_do(h5_path: Path) -> None:
+    sink = Hdf5Sink(h5_path, "w")
+    sink.append("rows", 1)
+    with pytest.raises(SinkError, match="sharing='queue'"):
+        sink.client()
+    with pytest.raises(SinkError):
+        pickle.dumps(sink)
+    sink.close()
+    sink.close()
+    with pytest.raises(SinkClosedError, match="closed"):
+        sink.append("rows", 2)
+    with open_sink(h5_path) as reader:
+        assert reader.load("rows").tolist() == [1]

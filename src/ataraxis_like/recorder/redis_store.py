@@ -53,6 +53,7 @@ class RedisStore(Store):
         batch: int = 256,
         password: str | None = None,
         timeout: float = 10.0,
+        retries: int = 3,
     ) -> None:
         super().__init__()
         self._config: dict[str, Any] = {
@@ -63,28 +64,38 @@ class RedisStore(Store):
             "batch": batch,
             "password": password,
             "timeout": timeout,
+            "retries": retries,
         }
         self._connect()
 
     def _connect(self) -> None:
-        redis = _redis_module()
         config = self._config
         self._namespace = str(config["namespace"])
         self._schema_key = f"{self._namespace}:schema"
         self._batch = max(1, int(config["batch"]))
-        self._client: Any = redis.Redis(
+        self._client: Any = self._new_client(int(config.get("retries", 3)))
+        self._pipe = self._client.pipeline(transaction=False)
+        self._queued = 0
+        self._groups: set[str] = set()
+        self._known: set[str] = set()
+        self._call(self._client.ping)
+
+    def _new_client(self, retries: int) -> Any:
+        """A client that retries a failed command ``retries`` times within about 0.15 s."""
+        redis = _redis_module()
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        config = self._config
+        return redis.Redis(
             host=config["host"],
             port=config["port"],
             db=config["db"],
             password=config["password"],
             socket_timeout=config["timeout"],
             socket_connect_timeout=config["timeout"],
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries),
         )
-        self._pipe = self._client.pipeline(transaction=False)
-        self._queued = 0
-        self._groups: set[str] = set()
-        self._known: set[str] = set()
-        self._call(self._client.ping)
 
     def _call(self, function: Any, *arguments: Any) -> Any:
         redis = _redis_module()
@@ -176,6 +187,18 @@ class RedisStore(Store):
             self._schemas.pop(key, None)
         self._refresh_known()
         return len(doomed)
+
+    def shutdown_server(self) -> None:
+        """Ask the server to save its data to disk and exit (for a server this program started)."""
+        redis = _redis_module()
+        self.flush()
+        once = self._new_client(0)
+        try:
+            once.shutdown(save=True)
+        except redis.exceptions.ConnectionError:
+            pass
+        finally:
+            once.close()
 
     def flush(self) -> None:
         if self._queued:

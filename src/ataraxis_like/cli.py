@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .logs.cli import register as register_log_commands
 
     register_log_commands(commands)
+    from .hdf5.cli import register as register_hdf5_commands
+
+    register_hdf5_commands(commands)
     return parser
 
 

@@ -112,7 +112,7 @@ def local_writer_until_killed(path: str) -> None:
     for _batch in range(3):
         for _ in range(20_000):
             sink.append("rows", row)
-            sink.append("frames", np.full(8, row, dtype=np.int16))
+            sink.append("frames", np.full(8, row % 30_000, dtype=np.int16))
             row += 1
         sink.flush()
         print(f"flushed {row}", flush=True)

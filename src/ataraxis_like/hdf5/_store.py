@@ -124,7 +124,7 @@ class Store:
 
     def create(self, schemas: list[Schema]) -> None:
         """Create the datasets of new rows keys (one structural window for all)."""
-        missing = [schema for schema in schemas if schema.key not in self.schemas]
+        missing = list({s.key: s for s in schemas if s.key not in self.schemas}.values())
         if not missing:
             return
         with self.structural() as handle:

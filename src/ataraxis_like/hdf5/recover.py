@@ -92,6 +92,18 @@ def is_stale_flags_error(error: BaseException) -> bool:
     return isinstance(error, OSError) and all(text in str(error) for text in _STALE_FLAGS_TEXT)
 
 
+def _open_for_writing(pid: str, fd: str, target: os.stat_result) -> bool:
+    try:
+        stat = os.stat(f"/proc/{pid}/fd/{fd}")
+        if (stat.st_dev, stat.st_ino) != (target.st_dev, target.st_ino):
+            return False
+        with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+            fields = dict(line.split(":", 1) for line in info if ":" in line)
+        return bool(int(fields["flags"].strip(), 8) & (os.O_WRONLY | os.O_RDWR))
+    except (OSError, KeyError, ValueError):
+        return False
+
+
 def writers_of(path: Path | str) -> list[int]:
     """Pids of live processes (readable by us) that have ``path`` open for writing."""
     target = os.stat(path)
@@ -100,17 +112,11 @@ def writers_of(path: Path | str) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            for fd in os.listdir(f"/proc/{entry.name}/fd"):
-                stat = os.stat(f"/proc/{entry.name}/fd/{fd}")
-                if (stat.st_dev, stat.st_ino) != (target.st_dev, target.st_ino):
-                    continue
-                with open(f"/proc/{entry.name}/fdinfo/{fd}") as info:
-                    flags = int(info.readline().split()[1], 8)
-                if flags & (os.O_WRONLY | os.O_RDWR):
-                    found.append(int(entry.name))
-                    break
+            descriptors = os.listdir(f"/proc/{entry.name}/fd")
         except OSError:
             continue
+        if any(_open_for_writing(entry.name, fd, target) for fd in descriptors):
+            found.append(int(entry.name))
     return found
 
 
@@ -194,6 +200,7 @@ def recover(path: Path | str, timeout: float = 10.0) -> RecoveryReport:
                 f"{path} still cannot be read after clearing the writer flags ({error}); "
                 "restore it from a copy",
                 path=str(path),
+                damaged=True,
             ) from None
         return report
     finally:

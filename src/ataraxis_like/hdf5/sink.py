@@ -339,8 +339,8 @@ class Hdf5Sink:
 
     def _drain(self, buffer: _Buffer) -> None:
         if buffer.count:
-            self._write_block(buffer.schema, buffer.array[: buffer.count])
-            buffer.count = 0
+            rows, buffer.count = buffer.array[: buffer.count], 0
+            self._write_block(buffer.schema, rows)
 
     def _write_block(self, schema: Schema, rows: np.ndarray) -> None:
         self._require_writer()

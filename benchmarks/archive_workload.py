@@ -1,6 +1,7 @@
 """Log archive workload, run under our interpreter and the reference library's.
 
-Usage: python archive_workload.py ours|reference small|large|reader|memory. Prints one JSON
+Usage: python archive_workload.py ours|reference small|large|reader|memory|memory_tiny (the
+memory cases are ours only). Prints one JSON
 object of figures. Each side builds its own input in a fresh directory under /tmp: ours are the
 logger's batch files (written with format.py, as the logger writes them), the reference's are
 its one-file-per-entry ``SSS_TTTTTTTTTTTTTTTTTTTT.npy`` files holding [source][timestamp][payload].
@@ -23,7 +24,8 @@ import numpy as np
 SMALL = (10_000, 64, 1_000)  # entries, bytes each, entries per batch file
 LARGE = (1024, 1 << 20, 16)  # 1 GiB of 1 MiB entries in 16 MiB batch files
 READER = (1_000_000, 64, 65_536)
-MEMORY = (2048, 1 << 20, 16)  # 2 GiB
+MEMORY = (2048, 1 << 20, 16)  # 2 GiB of 1 MiB entries
+MEMORY_TINY = (2**31 // 88, 64, 65_536)  # 2 GiB of batch files holding 64 B entries
 ONSET = 1_700_000_000_000_000
 RANDOM_READS = 100_000
 
@@ -61,13 +63,15 @@ def write_reference(directory: Path, count: int, size: int) -> None:
 
 def compress_ours_in_child(directory: Path, compress: bool) -> dict[str, float]:
     """Our compression in a fresh process: its time and its peak resident memory."""
-    script = (
-        "import json, resource, sys, time\n"
+    script = (  # ru_maxrss would carry over the parent's peak: reset VmHWM instead
+        "import json, sys, time\n"
         "from ataraxis_like.logs import compress_npy_logs\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
         "began = time.perf_counter()\n"
         "compress_npy_logs(sys.argv[1], compress=sys.argv[2] == '1')\n"
         "seconds = time.perf_counter() - began\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "status = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
+        "peak = int(status['VmHWM'].split()[0]) / 1024\n"
         "print(json.dumps({'seconds': seconds, 'peak_mb': peak}))\n"
     )
     done = subprocess.run(
@@ -85,10 +89,11 @@ def ours(case: str, work: Path) -> dict[str, float]:
     from ataraxis_like.logs import LogArchiveReader, compress_npy_logs
 
     figures: dict[str, float] = {}
-    if case in ("small", "large", "memory"):
-        count, size, per_batch = {"small": SMALL, "large": LARGE, "memory": MEMORY}[case]
+    if case in ("small", "large", "memory", "memory_tiny"):
+        count, size, per_batch = {"small": SMALL, "large": LARGE, "memory": MEMORY,
+                                  "memory_tiny": MEMORY_TINY}[case]  # fmt: skip
         write_ours(work, count, size, per_batch)
-        modes = [False] if case == "memory" else [False, True]
+        modes = [False] if case.startswith("memory") else [False, True]
         for compress in modes:
             name = "deflate" if compress else "store"
             if case == "small":

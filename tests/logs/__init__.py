@@ -3,9 +3,13 @@ directly from entry lists, without a logger process, so archive tests are fast a
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,3 +95,30 @@ def read_range(reader: object, start: int, stop: int) -> list[tuple[int, bytes]]
 
     assert isinstance(reader, LogArchiveReader)
     return [(stamp, payload.tobytes()) for stamp, payload in reader.iter_messages(start, stop)]
+
+
+_COMPRESS_IN_CHILD = """
+import json, sys
+from ataraxis_like.logs import compress_npy_logs
+
+def kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+open("/proc/self/clear_refs", "w").write("5")  # restart the peak (VmHWM) from here
+before = kib("VmRSS:")
+result = compress_npy_logs(sys.argv[1], **json.loads(sys.argv[2]))
+extra = (kib("VmHWM:") - before) / 1024
+print(json.dumps({"extra_mb": extra, "added": result.added, "duplicates": result.duplicates}))
+"""
+
+
+def compress_in_child(directory: Path, **options: object) -> dict[str, Any]:
+    """Compress in a fresh interpreter; how much its resident memory rose at the peak (MB), and
+    the result's counts. ru_maxrss would not do: Linux carries it over from the parent."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPRESS_IN_CHILD, str(directory), json.dumps(options)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(done.stdout))

@@ -56,7 +56,7 @@ def wait_for(condition: object, process: subprocess.Popen[bytes], seconds: float
 
 
 def temporaries(directory: Path) -> list[Path]:
-    return list(directory.glob(".*_log.npz.tmp"))
+    return list(directory.glob(".*_log.npz*.tmp"))
 
 
 def archives(directory: Path) -> set[tuple[str, int]]:

@@ -1,9 +1,9 @@
 """Build one source's archive from batch files (and its previous archive), crash-safely.
 
-Only index tables are held in memory (about 50 bytes per entry of the source); payload bytes
-are copied through small read windows straight into the archive's payload member, so memory
-stays bounded however large the log is. The archive is written under a hidden temporary name,
-fsynced, read back and checked, and only then renamed over the final name.
+Entries are put in order by ``_archive_merge`` (bounded memory at any entry count); payload bytes
+are copied through small read windows straight into the archive's payload member. The archive is
+written under a hidden temporary name, fsynced, read back and checked against what was meant,
+and only then renamed over the final name.
 """
 
 from __future__ import annotations
@@ -20,14 +20,27 @@ from typing import IO, Any
 
 import numpy as np
 
+from ._archive_merge import (
+    OLD,
+    BatchRef,
+    Merged,
+    Rows,
+    Spill,
+    archive_columns,
+    collect_runs,
+    merge,
+    old_blocks,
+    unique,
+)
 from .format import BATCH_HEADER, BATCH_MAGIC, BATCH_VERSION, INDEX_DTYPE, BatchFormatError
 from .reader import (
     ARCHIVE_VERSION,
     ArchiveFormatError,
-    LogArchiveReader,
+    ArchiveHeader,
     archive_name,
+    open_member,
     open_payload_stream,
-    read_member,
+    read_archive_header,
 )
 
 WINDOW = 4 << 20  # bytes read at once from a batch file for small entries
@@ -35,7 +48,6 @@ LARGE = 1 << 20  # entries (runs) at least this long are streamed, not buffered
 _OPEN_FILES = 64
 _WINDOWS = 8
 _ALIGN_EXTRA_ID = 0xD935  # the zipalign padding field: readers skip unknown extra fields
-_OLD = -1  # origin of entries that come from the previous archive
 Progress = Callable[[int], None]
 
 
@@ -95,7 +107,7 @@ class SourceJob:
 
     directory: Path
     source_id: int
-    batches: tuple[Path, ...]
+    batches: tuple[BatchRef, ...]
     compress: bool
     verify_integrity: bool
 
@@ -113,140 +125,99 @@ class SourceOutcome:
     problem: str | None = None
 
 
-@dataclass
-class _Plan:
-    """The archive to write: per-entry arrays in final order and where each payload comes from."""
+@dataclass(frozen=True)
+class Plan:
+    """The archive to write: its onset, sessions and rows in order."""
 
     onset_us: int
     sessions: dict[int, int]
-    timestamps: np.ndarray
-    lengths: np.ndarray
-    keys: np.ndarray
-    origins: np.ndarray  # batch file number, or _OLD
-    starts: np.ndarray  # file offset in the batch, or offset in the old archive's payload
-    added: int
-    duplicates: int
+    merged: Merged
+
+
+def open_previous(final: Path) -> tuple[ArchiveHeader | None, str | None]:
+    """The source's existing archive, or why new entries cannot be merged into it."""
+    if not final.exists():
+        return None, None
+    try:
+        header = read_archive_header(final)
+    except ArchiveFormatError as error:
+        return None, f"{error}; it is left as is, and so are the batch files"
+    if header.format != "packed":
+        return None, (
+            f"{final.name} was written by the reference library and cannot take new entries; "
+            "move it aside (LogArchiveReader still reads it) and run again"
+        )
+    return header, None
+
+
+def plan_source(job: SourceJob, old: ArchiveHeader | None, final: Path, spill: Spill) -> Plan | str:
+    """Sort and deduplicate the source's entries (with the previous archive's), or say why not."""
+    sessions = {} if old is None else dict(old.sessions)
+    for ref in job.batches:
+        sessions.setdefault(ref.session, ref.onset_us)
+    onsets = [*sessions.values(), *([] if old is None or old.onset_us is None else [old.onset_us])]
+    onset = min(onsets)
+    try:
+        runs = collect_runs(job.source_id, job.batches, onset, spill)
+        streams = [run.blocks() for run in runs]
+        if old is not None:
+            streams.append(old_blocks(final, old.count, (old.onset_us or 0) - onset))
+        merged = unique(merge(streams), spill)
+    except ArchiveFormatError as error:
+        return f"{final.name}: {error}; it is left as is, and so are the batch files"
+    except BatchFormatError as error:
+        return f"{error} (the file changed during compression)"
+    except ValueError as error:
+        return str(error)
+    return Plan(onset, sessions, merged)
 
 
 def build_archive(job: SourceJob, progress: Progress | None = None) -> SourceOutcome:
     """Write (or merge into) ``<source_id>_log.npz`` for one source; see the module docstring."""
     final = job.directory / archive_name(job.source_id)
     temporary = job.directory / f".{final.name}.tmp"
-    old: LogArchiveReader | None = None
-    if final.exists():
+    old, problem = open_previous(final)
+    if problem is not None:
+        return _kept(job, problem)
+    spill = Spill(job.directory / f".{final.name}.sort.tmp")
+    try:
+        plan = plan_source(job, old, final, spill)
+        if isinstance(plan, str):
+            return _kept(job, plan)
+        merged = plan.merged
+        if merged.added == 0 and old is not None:
+            return SourceOutcome(job.source_id, final, 0, old.count, merged.duplicates, 0)
+        previous = final if old is not None else None
+        paths = [ref.path for ref in job.batches]
         try:
-            old = LogArchiveReader(final)
-        except ArchiveFormatError as error:
-            return _kept(job, f"{error}")
-        if old.format != "packed":
-            return _kept(
-                job,
-                f"{final.name} was written by the reference library and cannot take new entries; "
-                "move it aside (LogArchiveReader still reads it) and run again",
-            )
-    try:
-        batches = [scan_batch(path) for path in job.batches]
-    except BatchFormatError as error:
-        return _kept(job, f"{error} (the file changed during compression)")
-    plan = plan_source(job, batches, old, final)
-    if isinstance(plan, str):
-        return _kept(job, plan)
-    if plan.added == 0 and old is not None:
-        return SourceOutcome(job.source_id, final, 0, len(old), plan.duplicates, 0)
-    try:
-        _write(temporary, job, plan, batches, final if old is not None else None, progress)
-        problem = _verify(temporary, job, plan, batches, final if old is not None else None)
-        if problem is not None:
+            _write(temporary, job, plan, paths, previous, progress)
+            problem = _verify(temporary, job, plan, paths, previous)
+            if problem is not None:
+                temporary.unlink(missing_ok=True)
+                return _kept(job, problem)
+            os.replace(temporary, final)
+            _fsync_directory(job.directory)
+        except BaseException:
             temporary.unlink(missing_ok=True)
-            return _kept(job, problem)
-        os.replace(temporary, final)
-        _fsync_directory(job.directory)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    payload = int(plan.lengths.sum(dtype=np.uint64))
+            raise
+    finally:
+        spill.close()
     return SourceOutcome(
-        job.source_id, final, plan.added, len(plan.timestamps), plan.duplicates, payload
-    )
+        job.source_id, final, merged.added, len(merged.rows), merged.duplicates,
+        merged.payload_bytes,
+    )  # fmt: skip
 
 
 def _kept(job: SourceJob, why: str) -> SourceOutcome:
     return SourceOutcome(job.source_id, None, problem=why)
 
 
-def plan_source(
-    job: SourceJob, batches: list[BatchInfo], old: LogArchiveReader | None, final: Path
-) -> _Plan | str:
-    """Select the source's entries, drop copies, rebase timestamps and order everything."""
-    columns: list[list[np.ndarray]] = [[], [], [], [], [], []]
-    sessions: dict[int, int] = {} if old is None else dict(old.sessions)
-    for number, batch in enumerate(batches):
-        index = batch.index
-        lengths = index["length"].astype(np.uint64)
-        starts = np.cumsum(lengths) - lengths + np.uint64(batch.payload_at)
-        mask = index["source_id"] == job.source_id
-        count = int(np.count_nonzero(mask))
-        sessions.setdefault(batch.session, batch.onset_us)
-        for column, values in zip(columns, (
-            index["timestamp"][mask], np.full(count, batch.session, np.uint64),
-            index["entry_id"][mask], lengths[mask], np.full(count, number, np.int64),
-            starts[mask],
-        ), strict=True):  # fmt: skip
-            column.append(values)
-    stamps, session_ids, entry_ids, lengths, origins, starts = (
-        np.concatenate(column) for column in columns
-    )
-    onset = min([*sessions.values(), *([] if old is None else [old.onset_us or 0])])
-    shifts = np.array([batch.onset_us - onset for batch in batches], dtype=np.uint64)
-    if stamps.size and int(stamps.max()) + int(shifts[origins].max()) >= 2**64:
-        return "timestamps overflow 64 bits once rebased to the earliest session's onset"
-    stamps = stamps + shifts[origins]
-    old_count = 0 if old is None else len(old)
-    if old is not None:
-        with zipfile.ZipFile(final) as archive:
-            old_keys = read_member(archive, "entry_keys").astype(np.uint64).reshape(-1, 2)
-        old_shift = np.uint64((old.onset_us or 0) - onset)
-        stamps = np.concatenate((old.timestamps + old_shift, stamps))
-        session_ids = np.concatenate((old_keys[:, 0], session_ids))
-        entry_ids = np.concatenate((old_keys[:, 1], entry_ids))
-        lengths = np.concatenate((np.diff(old.offsets), lengths))
-        origins = np.concatenate((np.full(old_count, _OLD, np.int64), origins))
-        starts = np.concatenate((old.offsets[:-1], starts))
-    keep = _first_copies(session_ids, entry_ids)
-    copies = _first_copies(session_ids[old_count:], entry_ids[old_count:])
-    duplicates = int(copies.size - np.count_nonzero(copies))
-    new_order = np.flatnonzero(keep[old_count:]) + old_count
-    new_order = new_order[
-        np.lexsort((entry_ids[new_order], session_ids[new_order], stamps[new_order]))
-    ]
-    order = np.concatenate((np.arange(old_count), new_order))
-    if old_count:
-        order = order[np.argsort(stamps[order], kind="stable")]
-    keys = np.stack((session_ids[order], entry_ids[order]), axis=1)
-    return _Plan(
-        onset, sessions, stamps[order], lengths[order], keys, origins[order], starts[order],
-        int(new_order.size), duplicates,
-    )  # fmt: skip
-
-
-def _first_copies(sessions: np.ndarray, entry_ids: np.ndarray) -> np.ndarray:
-    """True for the first occurrence of each (session, entry_id); later copies are False."""
-    order = np.lexsort((np.arange(sessions.size), entry_ids, sessions))
-    repeated = np.zeros(sessions.size, dtype=bool)
-    repeated[1:] = (sessions[order][1:] == sessions[order][:-1]) & (
-        entry_ids[order][1:] == entry_ids[order][:-1]
-    )
-    keep = np.ones(sessions.size, dtype=bool)
-    keep[order[repeated]] = False
-    return keep
-
-
 class _Sources:
     """Serves payload bytes from batch files (pread through a few cached windows) and from the
     previous archive's payload, which is only ever read front to back."""
 
-    def __init__(self, batches: list[BatchInfo], old_archive: Path | None) -> None:
-        self._paths = [batch.path for batch in batches]
+    def __init__(self, paths: list[Path], old_archive: Path | None) -> None:
+        self._paths = paths
         self._files: OrderedDict[int, int] = OrderedDict()
         self._windows: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._old_zip = zipfile.ZipFile(old_archive) if old_archive is not None else None
@@ -282,7 +253,7 @@ class _Sources:
         return data
 
     def small(self, origin: int, start: int, length: int) -> memoryview | bytes:
-        if origin == _OLD:
+        if origin == OLD:
             return self._old_read(start, length)
         window = self._windows.get(origin)
         if window is None or start < window[0] or start + length > window[0] + len(window[1]):
@@ -298,7 +269,7 @@ class _Sources:
     def large(self, origin: int, start: int, length: int) -> Iterator[bytes]:
         while length > 0:
             size = min(length, WINDOW)
-            if origin == _OLD:
+            if origin == OLD:
                 yield self._old_read(start, size)
             else:
                 yield self._pread(origin, size, start, size)
@@ -315,24 +286,18 @@ class _Sources:
             self._old_zip.close()
 
 
-def _payload_chunks(plan: _Plan, sources: _Sources) -> Iterator[Any]:
+def _payload_chunks(blocks: Iterator[np.ndarray], sources: _Sources) -> Iterator[Any]:
     """The payload bytes in archive order, as chunks; adjacent entries are copied as one run."""
-    count = plan.lengths.size
-    if count == 0:
-        return
-    starts_run = np.ones(count, dtype=bool)
-    starts_run[1:] = (plan.origins[1:] != plan.origins[:-1]) | (
-        plan.starts[1:] != plan.starts[:-1] + plan.lengths[:-1]
-    )
-    firsts = np.flatnonzero(starts_run)
-    run_lengths = np.add.reduceat(plan.lengths, firsts)
     pending = bytearray()
-    for at in range(0, firsts.size, 65536):
-        chunk = firsts[at : at + 65536]
+    for block in blocks:
+        origins, starts, lengths = block["origin"], block["start"], block["length"]
+        starts_run = np.ones(len(block), dtype=bool)
+        starts_run[1:] = (origins[1:] != origins[:-1]) | (starts[1:] != starts[:-1] + lengths[:-1])
+        firsts = np.flatnonzero(starts_run)
+        run_lengths = np.add.reduceat(lengths.astype(np.uint64), firsts)
         for origin, start, length in zip(
-            plan.origins[chunk].tolist(), plan.starts[chunk].tolist(),
-            run_lengths[at : at + 65536].tolist(), strict=True,
-        ):  # fmt: skip
+            origins[firsts].tolist(), starts[firsts].tolist(), run_lengths.tolist(), strict=True
+        ):
             if length >= LARGE:
                 if pending:
                     yield pending
@@ -382,51 +347,70 @@ def _incompressible(first: Any) -> bool:
     return len(sample) >= 4096 and len(zlib.compress(sample, 1)) > 0.95 * len(sample)
 
 
+def _as_bytes(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+
+
+def _offset_chunks(rows: Rows) -> Iterator[np.ndarray]:
+    end = np.zeros(1, dtype=np.uint64)
+    yield _as_bytes(end)
+    for block in rows.blocks():
+        ends = np.cumsum(block["length"], dtype=np.uint64) + end[0]
+        end = ends[-1:]
+        yield _as_bytes(ends)
+
+
 def _write(
-    temporary: Path, job: SourceJob, plan: _Plan, batches: list[BatchInfo],
+    temporary: Path, job: SourceJob, plan: Plan, paths: list[Path],
     old_archive: Path | None, progress: Progress | None,
 ) -> None:  # fmt: skip
     method = zipfile.ZIP_DEFLATED if job.compress else zipfile.ZIP_STORED
-    offsets = np.zeros(plan.lengths.size + 1, dtype=np.uint64)
-    np.cumsum(plan.lengths, out=offsets[1:])
+    rows, count = plan.merged.rows, len(plan.merged.rows)
     sessions = np.array(sorted(plan.sessions.items()), dtype=np.int64).reshape(-1, 2)
     small: dict[str, np.ndarray] = {
         "format_version": np.array(ARCHIVE_VERSION, dtype=np.uint32),
         "source_id": np.array(job.source_id, dtype=np.uint8),
         "onset_us": np.array(plan.onset_us, dtype=np.int64),
         "sessions": sessions,
-        "timestamps": plan.timestamps.astype(np.uint64),
-        "offsets": offsets,
-        "entry_keys": plan.keys.astype(np.uint64),
     }
-    sources = _Sources(batches, old_archive)
+    columns: list[tuple[str, tuple[int, ...], Iterator[np.ndarray]]] = [
+        ("timestamps", (count,), (_as_bytes(b["timestamp"]) for b in rows.blocks())),
+        ("offsets", (count + 1,), _offset_chunks(rows)),
+        ("entry_keys", (count, 2),
+         (_as_bytes(np.stack((b["session"], b["entry_id"]), axis=1)) for b in rows.blocks())),
+    ]  # fmt: skip
+    uint64 = np.dtype(np.uint64)
+    sources = _Sources(paths, old_archive)
     try:
         with open(temporary, "wb") as raw:
             with zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
                 for name, array in small.items():
-                    data = _pieces(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-                    _write_member(archive, name, array.dtype, array.shape, data, method)
-                chunks = _payload_chunks(plan, sources)
+                    _write_member(archive, name, array.dtype, array.shape, _pieces(array), method)
+                for name, shape, chunks in columns:
+                    _write_member(archive, name, uint64, shape, chunks, method)
+                chunks = _payload_chunks(rows.blocks(), sources)
                 first = next(chunks, b"")
                 payload_method = method
                 if job.compress and _incompressible(first):
                     payload_method = zipfile.ZIP_STORED
                 written = _write_member(
-                    archive, "payload", np.dtype(np.uint8), (int(offsets[-1]),),
+                    archive, "payload", np.dtype(np.uint8), (plan.merged.payload_bytes,),
                     _prepend(first, chunks), payload_method, progress,
                 )  # fmt: skip
-                if written != int(offsets[-1]):
-                    raise BatchFormatError(f"payload came out {written} bytes, not {offsets[-1]}")
+                if written != plan.merged.payload_bytes:
+                    raise BatchFormatError(
+                        f"payload came out {written} bytes, not {plan.merged.payload_bytes}"
+                    )
             raw.flush()
             os.fsync(raw.fileno())
     finally:
         sources.close()
 
 
-def _pieces(data: np.ndarray) -> Iterator[memoryview]:
-    view = data.data
-    for at in range(0, len(view), WINDOW):
-        yield view[at : at + WINDOW]
+def _pieces(data: np.ndarray) -> Iterator[np.ndarray]:
+    flat = _as_bytes(data)
+    for at in range(0, len(flat), WINDOW):
+        yield flat[at : at + WINDOW]
 
 
 def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -436,37 +420,50 @@ def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _verify(
-    temporary: Path, job: SourceJob, plan: _Plan, batches: list[BatchInfo],
-    old_archive: Path | None,
-) -> str | None:  # fmt: skip
+    temporary: Path, job: SourceJob, plan: Plan, paths: list[Path], old_archive: Path | None
+) -> str | None:
     """Read the written archive back; None when it holds exactly the plan, else what differs."""
+    rows = plan.merged.rows
     try:
-        written = LogArchiveReader(temporary)
+        header = read_archive_header(temporary)
         with zipfile.ZipFile(temporary) as archive:
-            keys = read_member(archive, "entry_keys")
+            handle, shape, dtype = open_member(archive, "payload")
+            handle.close()
         if (
-            written.source_id != job.source_id
-            or written.onset_us != plan.onset_us
-            or not np.array_equal(written.timestamps, plan.timestamps)
-            or not np.array_equal(np.diff(written.offsets), plan.lengths)
-            or not np.array_equal(keys, plan.keys)
+            (header.format, header.source_id, header.onset_us, header.count)
+            != ("packed", job.source_id, plan.onset_us, len(rows))
+            or header.sessions != plan.sessions
+            or (shape, dtype) != ((plan.merged.payload_bytes,), np.dtype(np.uint8))
         ):
             return f"{temporary.name} did not read back as written; sources kept"
+        end = 0
+        for block, (stamps, ends, keys) in zip(
+            rows.blocks(), archive_columns(temporary, len(rows)), strict=True
+        ):
+            expected_ends = np.cumsum(block["length"], dtype=np.uint64) + np.uint64(end)
+            end = int(expected_ends[-1])
+            if not (
+                np.array_equal(stamps, block["timestamp"])
+                and np.array_equal(ends, expected_ends)
+                and np.array_equal(keys[:, 0], block["session"])
+                and np.array_equal(keys[:, 1], block["entry_id"])
+            ):
+                return f"{temporary.name} did not read back as written; sources kept"
         if job.verify_integrity:
-            return _compare_payload(temporary, plan, batches, old_archive)
+            return _compare_payload(temporary, rows, paths, old_archive)
     except (ArchiveFormatError, zipfile.BadZipFile) as error:
         return f"{temporary.name} failed verification ({error}); sources kept"
     return None
 
 
 def _compare_payload(
-    temporary: Path, plan: _Plan, batches: list[BatchInfo], old_archive: Path | None
+    temporary: Path, rows: Rows, paths: list[Path], old_archive: Path | None
 ) -> str | None:
-    sources = _Sources(batches, old_archive)
+    sources = _Sources(paths, old_archive)
     try:
         with zipfile.ZipFile(temporary) as archive, open_payload_stream(archive) as stream:
             position = 0
-            for chunk in _payload_chunks(plan, sources):
+            for chunk in _payload_chunks(rows.blocks(), sources):
                 if stream.read(len(chunk)) != chunk:
                     return f"payload differs from the sources near byte {position}; sources kept"
                 position += len(chunk)

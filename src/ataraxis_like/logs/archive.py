@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +25,19 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import AtaraxisError
-from ._archive_write import SourceJob, SourceOutcome, build_archive, plan_source, scan_batch
+from ._archive_merge import BatchRef, Spill
+from ._archive_write import (
+    SourceJob,
+    SourceOutcome,
+    build_archive,
+    open_previous,
+    plan_source,
+    scan_batch,
+)
 from .format import BATCH_PREFIX, BatchFormatError
 from .reader import (
     ARCHIVE_TEMPORARY,
     REFERENCE_MEMBER,
-    ArchiveFormatError,
     LogArchiveReader,
     discover_log_archives,
 )
@@ -66,20 +74,28 @@ class CompressionResult(dict[int, Path]):
         self.seconds = 0.0
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """A valid batch file: its header's session and onset, and payload bytes per source."""
+
+    ref: BatchRef
+    sources: dict[int, int]
+
+
 @dataclass
 class DirectoryScan:
     """What a log directory holds: valid batch files and their sources, archives, problems."""
 
-    batches: dict[Path, dict[int, int]] = field(default_factory=dict)  # path -> {source: bytes}
+    batches: dict[Path, BatchSummary] = field(default_factory=dict)
     archives: dict[int, Path] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
 
-    def sources(self) -> dict[int, list[Path]]:
+    def sources(self) -> dict[int, list[BatchRef]]:
         """Batch files per source, in name order (session, then sequence)."""
-        found: dict[int, list[Path]] = {}
-        for path, sources in self.batches.items():
-            for source in sources:
-                found.setdefault(source, []).append(path)
+        found: dict[int, list[BatchRef]] = {}
+        for summary in self.batches.values():
+            for source in summary.sources:
+                found.setdefault(source, []).append(summary.ref)
         return dict(sorted(found.items()))
 
 
@@ -103,13 +119,17 @@ def scan_directory(directory: Path | str) -> DirectoryScan:
             continue
         if name.startswith(BATCH_PREFIX) and name.endswith(".npy"):
             try:
-                index = scan_batch(path).index
+                batch = scan_batch(path)
             except BatchFormatError as error:
                 scan.problems[name] = str(error).removeprefix(f"{name}: ")
                 continue
+            index = batch.index
             sizes = np.bincount(index["source_id"], weights=index["length"], minlength=256)
             present = np.unique(index["source_id"]).tolist()
-            scan.batches[path] = {source: int(sizes[source]) for source in present}
+            scan.batches[path] = BatchSummary(
+                BatchRef(path, batch.session, batch.onset_us),
+                {source: int(sizes[source]) for source in present},
+            )
         elif REFERENCE_MEMBER.match(name):
             scan.problems[name] = "a reference-library entry file, not a batch; left in place"
         else:
@@ -165,11 +185,11 @@ def _compress(
     scan = scan_directory(directory)
     sources = scan.sources()
     jobs = [
-        SourceJob(directory, source, tuple(paths), compress, verify_integrity)
-        for source, paths in sources.items()
+        SourceJob(directory, source, tuple(refs), compress, verify_integrity)
+        for source, refs in sources.items()
     ]
-    weight = {source: sum(scan.batches[path][source] for path in paths)
-              for source, paths in sources.items()}  # fmt: skip
+    weight = {source: sum(scan.batches[ref.path].sources[source] for ref in refs)
+              for source, refs in sources.items()}  # fmt: skip
     jobs.sort(key=lambda job: -weight[job.source_id])
     workers = min(len(jobs), os.cpu_count() or 1) if max_workers is None else max_workers
     progress = _Progress(sum(weight.values()), verbose)
@@ -197,8 +217,8 @@ def _compress(
         result.duplicates += outcome.duplicates
         result.payload_bytes += outcome.payload_bytes
     if remove_sources:
-        for path, held in scan.batches.items():
-            if archived.issuperset(held):
+        for path, batch in scan.batches.items():
+            if archived.issuperset(batch.sources):
                 path.unlink(missing_ok=True)
                 result.removed.append(path.name)
     result.update(discover_log_archives(directory))
@@ -295,32 +315,35 @@ class SourceTimeline:
 
 
 def source_timelines(directory: Path | str) -> tuple[list[SourceTimeline], dict[str, str]]:
-    """Every source's timestamps in a log directory (no payload is read), and its problems."""
+    """Every source's timestamps as compression would leave them (payloads are not read), and
+    the directory's problems. Sorting scratch space, if a source needs any, is a temporary file."""
+    directory = Path(directory)
     scan = scan_directory(directory)
     problems = dict(scan.problems)
     by_source = scan.sources()
     timelines: list[SourceTimeline] = []
     for source in sorted(set(by_source) | set(scan.archives)):
         path = scan.archives.get(source)
-        old = None
-        if path is not None:
+        refs = by_source.get(source, [])
+        header, problem = open_previous(path) if path is not None else (None, None)
+        if problem is not None and path is not None:
+            problems[path.name] = problem
+            if header is None and "reference library" in problem:
+                reader = LogArchiveReader(path)
+                timelines.append(SourceTimeline(source, reader.onset_us, reader.timestamps,
+                                                path, 0))  # fmt: skip
+            continue
+        job = SourceJob(directory, source, tuple(refs), False, False)
+        with tempfile.TemporaryDirectory() as scratch:
+            spill = Spill(Path(scratch) / "rows")
             try:
-                old = LogArchiveReader(path)
-            except ArchiveFormatError as error:
-                problems[path.name] = str(error)
-                path = None
-        paths = by_source.get(source, [])
-        if paths and (old is None or old.format == "packed"):
-            job = SourceJob(Path(directory), source, tuple(paths), False, False)
-            plan = plan_source(job, [scan_batch(p) for p in paths], old, path or Path())
-            if isinstance(plan, str):
-                problems[f"source {source}"] = plan
-                continue
-            timelines.append(
-                SourceTimeline(source, plan.onset_us, plan.timestamps, path, len(paths))
-            )
-        elif old is not None:
-            if paths:
-                problems[f"source {source}"] = "batch entries not counted: reference archive"
-            timelines.append(SourceTimeline(source, old.onset_us, old.timestamps, path, 0))
+                plan = plan_source(job, header, path or Path(), spill)
+                if isinstance(plan, str):
+                    problems[f"source {source}"] = plan
+                    continue
+                stamps = [block["timestamp"] for block in plan.merged.rows.blocks()]
+            finally:
+                spill.close()
+        timestamps = np.concatenate(stamps) if stamps else np.empty(0, dtype=np.uint64)
+        timelines.append(SourceTimeline(source, plan.onset_us, timestamps, path, len(refs)))
     return timelines, problems

@@ -15,6 +15,7 @@ import re
 import struct
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +25,7 @@ from ..errors import AtaraxisError
 
 ARCHIVE_VERSION = 1
 ARCHIVE_PATTERN = re.compile(r"^(\d{1,3})_log\.npz$")
-ARCHIVE_TEMPORARY = re.compile(r"^\.(\d{1,3})_log\.npz\.tmp$")
+ARCHIVE_TEMPORARY = re.compile(r"^\.(\d{1,3})_log\.npz(\.sort)?\.tmp$")
 MEMBERS = ("format_version", "source_id", "onset_us", "sessions", "timestamps", "offsets",
            "entry_keys", "payload")  # fmt: skip
 REFERENCE_MEMBER = re.compile(r"^(\d{3})_(\d{20})\.npy$")
@@ -68,11 +69,65 @@ def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
         return np.lib.format.read_array(handle, allow_pickle=False)
 
 
+def open_member(
+    archive: zipfile.ZipFile, name: str
+) -> tuple[IO[bytes], tuple[int, ...], np.dtype[Any]]:
+    """A member's stream positioned at its first data byte, with its shape and dtype."""
+    handle = archive.open(_member_name(name))
+    try:
+        shape, dtype = _read_npy_header(handle)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, shape, dtype
+
+
 def open_payload_stream(archive: zipfile.ZipFile) -> IO[bytes]:
     """The payload member positioned at its first byte: read it sequentially, in any layout."""
-    handle = archive.open(_member_name("payload"))
-    _read_npy_header(handle)
-    return handle
+    return open_member(archive, "payload")[0]
+
+
+@dataclass(frozen=True)
+class ArchiveHeader:
+    """What an archive is, read from its small members only (no per-entry array is loaded)."""
+
+    format: str  # "packed" (this library) or "reference"
+    source_id: int
+    onset_us: int | None
+    sessions: dict[int, int]
+    count: int
+
+
+def read_archive_header(path: Path) -> ArchiveHeader:
+    """Identify and check a packed archive cheaply; ArchiveFormatError if it is not one.
+
+    Reference-library archives are reported with ``format="reference"`` and no further checks.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if names and all(REFERENCE_MEMBER.match(name) for name in names):
+                return ArchiveHeader("reference", -1, None, {}, len(names))
+            if not {_member_name(name) for name in MEMBERS} <= names:
+                raise ArchiveFormatError(f"{path.name} is not a log archive (members missing)")
+            version = int(read_member(archive, "format_version"))
+            if version != ARCHIVE_VERSION:
+                raise ArchiveFormatError(
+                    f"{path.name} has format version {version}, this library reads "
+                    f"{ARCHIVE_VERSION}: upgrade ataraxis-like"
+                )
+            sessions = read_member(archive, "sessions").reshape(-1, 2)
+            handle, shape, _dtype = open_member(archive, "timestamps")
+            handle.close()
+            return ArchiveHeader(
+                "packed", int(read_member(archive, "source_id")),
+                int(read_member(archive, "onset_us")),
+                {int(session): int(onset) for session, onset in sessions}, int(shape[0]),
+            )  # fmt: skip
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, IndexError) as error:
+        if isinstance(error, ArchiveFormatError):
+            raise
+        raise ArchiveFormatError(f"{path.name} is not a readable log archive ({error})") from None
 
 
 def _read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:

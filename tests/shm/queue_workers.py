@@ -58,6 +58,20 @@ def consume_and_record(queue: ShmQueue, seen_name: str, ready: Any) -> None:
             counts[identifier] += 1
 
 
+def consume_many_and_record(queue: ShmQueue, seen_name: str, ready: Any) -> None:
+    """Like consume_and_record, taking small items in batches (the span path)."""
+    seen = SharedMemoryArray.attach(seen_name)
+    ready.set()
+    while True:
+        items = queue.get_many(64, timeout=60)
+        identifiers = [int.from_bytes(item[:8], "little") for item in items if item != b"done"]
+        with seen.array() as counts:
+            for identifier in identifiers:
+                counts[identifier] += 1
+        if len(identifiers) < len(items):
+            return
+
+
 def take_view_and_wait(queue: ShmQueue, holding: Any) -> None:
     view = queue.get_view(timeout=30)
     assert view.value is not None

@@ -302,6 +302,39 @@ def test_consumer_killed_inside_get_loses_nothing(queue_name: str) -> None:
         assert queue.ring().segment.recoveries >= 1  # victims died holding the lock
 
 
+def test_consumer_killed_inside_get_many_loses_nothing(queue_name: str) -> None:
+    context = mp.get_context("fork")
+    count = 60_000
+    seen_name = f"seen_{uuid.uuid4().hex[:10]}"
+    with (
+        ShmQueue(queue_name, capacity_bytes=16 << 20) as queue,
+        SharedMemoryArray.create_array(seen_name, np.zeros(count, dtype=np.int64)) as seen,
+    ):
+        for identifier in range(count):
+            queue.put(identifier.to_bytes(8, "little") * 8)
+        kills = 0
+        for attempt in range(4):
+            ready = context.Event()
+            victim = context.Process(
+                target=workers.consume_many_and_record, args=(queue, seen_name, ready)
+            )
+            victim.start()
+            assert ready.wait(30)
+            kills += kill_inside_lock(victim.pid, queue_name, seed=20 + attempt)
+            victim.join(10)
+        assert kills >= 3, "never caught a consumer inside get_many"
+        queue.put(b"done")
+        survivor = context.Process(
+            target=workers.consume_many_and_record, args=(queue, seen_name, context.Event())
+        )
+        survivor.start()
+        survivor.join(60)
+        assert survivor.exitcode == 0
+        counts = seen.read_data((0,))
+        assert counts.min() == 1, f"lost: {np.flatnonzero(counts == 0)[:10].tolist()}"
+        assert counts.max() == 1, f"duplicated: {np.flatnonzero(counts > 1)[:10].tolist()}"
+
+
 def test_producer_killed_inside_put_corrupts_nothing(queue_name: str) -> None:
     context = mp.get_context("fork")
     with ShmQueue(queue_name, capacity_bytes=32 << 20) as queue:

@@ -41,7 +41,7 @@ STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
 # Control words (u64) in the segment's kind area.
 _FREE, _READ, _TAIL, _PUT, _GOT, _RESCUED, _REDELIVERED = 0, 1, 2, 3, 4, 5, 6
 _INTENT, _INTENT_AT, _STAGE, _SERIAL = 7, 8, 9, 12  # _STAGE.._STAGE+2: staged free/read/tail
-_INTENT_NONE, _INTENT_RESET, _INTENT_GET = 0, 1, 2
+_INTENT_NONE, _INTENT_RESET, _INTENT_GET, _INTENT_SPAN = 0, 1, 2, 3
 # Futex words (u32) after the control words.
 _WORDS_OFFSET = 128
 _PUT_WORD, _GOT_WORD, _CONSUMERS_WAITING, _PRODUCERS_WAITING = 0, 1, 2, 3
@@ -53,6 +53,10 @@ of the locked batch that copied it out, so a batch whose consumer died can be fo
 
 
 _COPY_BUDGET = 1 << 20
+_SPAN_BYTES = 256 * 1024
+"""Pending regions up to this size leave the ring in one copy and are parsed outside the lock."""
+_PREBUILT_BYTES = 64 * 1024
+"""Records up to this size are assembled before taking the lock and written in one copy."""
 
 
 def _owned_bytes(_kind: int, _meta: bytes, view: memoryview) -> bytes:
@@ -128,8 +132,10 @@ class Ring:
         if self._control is None:
             raise self._closed_here()
         result = _posix.trylock(self._pointer)
-        if result:
-            self._lock.acquire_slow(result, timeout)
+        if result and self._lock.acquire_slow(result, timeout):
+            return  # taken from a dead holder: _repair has already run
+        if self._control[_INTENT]:
+            self._control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
 
     def _exit(self) -> None:
         _posix.unlock(self._pointer)
@@ -142,16 +148,25 @@ class Ring:
             control[_FREE], control[_READ], control[_TAIL] = (
                 control[_STAGE], control[_STAGE + 1], control[_STAGE + 2],
             )  # fmt: skip
+        elif intent == _INTENT_SPAN:
+            # The holder died after copying a span out: none of it reached its caller.
+            control[_READ] = control[_FREE] = control[_INTENT_AT]
         elif intent == _INTENT_GET:
-            # The holder died copying a batch out: none of it reached its caller.
-            batch = _BATCH_MARK | control[_INTENT_AT]
-            position, read = control[_FREE], control[_READ]
+            # The holder died holding a batch it had copied out, so its get never returned:
+            # put back the positions it started from, and deliver its rescued records again.
+            batch = _BATCH_MARK | control[_SERIAL]
+            old_free, old_read = control[_STAGE], control[_INTENT_AT]
+            position, read = old_free, control[_READ]
             while position < read:
-                size, _kind, state, _m, _l, taker = self._header(position)
-                if taker == batch and state == STATE_RELEASED:
-                    self._set_state(position, STATE_RESCUED)
-                    control[_RESCUED] += 1
+                size, kind, _state, _m, _l, taker = self._header(position)
+                if taker == batch and kind != KIND_WRAP:
+                    if position >= old_read:
+                        self._set_state(position, STATE_READY)
+                    else:
+                        self._set_state(position, STATE_RESCUED)
+                        control[_RESCUED] += 1
                 position += size
+            control[_READ], control[_FREE] = old_read, old_free
         control[_INTENT] = _INTENT_NONE
         self._rescue_dead_takers()
         self._words[_CONSUMERS_WAITING] = 0
@@ -215,10 +230,16 @@ class Ring:
             raise self._closed_here()
         pointer = self._pointer
         result = _posix.trylock(pointer)
-        if result:
-            self._lock.acquire_slow(result, None)
+        if not (result and self._lock.acquire_slow(result, None)) and self._control[_INTENT]:
+            self._control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
+        record = None
+        if need <= _PREBUILT_BYTES:
+            header = RECORD_HEADER.pack(need, kind, STATE_READY, len(meta), payload_length, 0)
+            record = b"".join((header, meta, payload))
         try:  # the common case: open, and room for the record
-            if not self._flags.value and self._try_put(kind, meta, payload, payload_length, need):
+            if not self._flags.value and self._try_put(
+                kind, meta, payload, payload_length, need, record
+            ):
                 return
         finally:
             _posix.unlock(pointer)
@@ -251,7 +272,15 @@ class Ring:
                 self._withdraw(_PRODUCERS_WAITING)
                 raise self._full(timeout)
 
-    def _try_put(self, kind: int, meta: bytes, payload: Any, length: int, need: int) -> bool:
+    def _try_put(
+        self,
+        kind: int,
+        meta: bytes,
+        payload: Any,
+        length: int,
+        need: int,
+        record: bytes | None = None,
+    ) -> bool:
         control, capacity, buffer = self._control, self.capacity, self._buffer
         free, read, tail = control[_FREE], control[_READ], control[_TAIL]
         offset = tail % capacity
@@ -270,13 +299,16 @@ class Ring:
             RECORD_HEADER.pack_into(buffer, offset, wrap, KIND_WRAP, STATE_READY, 0, 0, 0)
             tail += wrap
             offset = 0
-        meta_length = len(meta)
-        RECORD_HEADER.pack_into(buffer, offset, need, kind, STATE_READY, meta_length, length, 0)
-        start = offset + HEADER_BYTES
-        if meta_length:
-            buffer[start : start + meta_length] = meta
-        if length:
-            buffer[start + meta_length : start + meta_length + length] = payload
+        if record is not None:
+            buffer[offset : offset + len(record)] = record
+        else:
+            meta_length = len(meta)
+            RECORD_HEADER.pack_into(buffer, offset, need, kind, STATE_READY, meta_length, length, 0)
+            start = offset + HEADER_BYTES
+            if meta_length:
+                buffer[start : start + meta_length] = meta
+            if length:
+                buffer[start + meta_length : start + meta_length + length] = payload
         control[_TAIL] = tail + need  # the commit: the record exists from here on
         control[_PUT] += 1
         words = self._words
@@ -318,7 +350,10 @@ class Ring:
                 if registered:
                     self._words[_CONSUMERS_WAITING] = max(0, self._words[_CONSUMERS_WAITING] - 1)
                     registered = False
-                found = self._take(max_items, take, max_bytes, materialize)
+                span = None if take or max_items < 2 else self._take_span(max_items)
+                found = span or self._take(max_items, take, max_bytes, materialize)
+                if span:
+                    break
                 if found:
                     return found
                 self._check_open(for_put=False)
@@ -334,6 +369,62 @@ class Ring:
             if not self._wait(_PUT_WORD, seen, deadline):
                 self._withdraw(_CONSUMERS_WAITING)
                 raise self._empty(timeout)
+        return self._parse_span(span, materialize)
+
+    def _take_span(self, max_items: int) -> Any:
+        """Copy the pending region out in up to two pieces (one per lap), in one lock hold.
+
+        Only when nothing is taken or waiting to be delivered again, and the region is small:
+        returns ``[(data, [(offset, size), ...]), ...]`` or None, and ``_take`` goes record by
+        record instead.
+        """
+        control, capacity = self._control, self.capacity
+        pieces = []
+        wanted = max_items
+        for _lap in range(2):
+            read, tail = control[_READ], control[_TAIL]
+            if read == tail or control[_RESCUED] or control[_FREE] != read or wanted <= 0:
+                break
+            end = min(tail, read - read % capacity + capacity)
+            if end - read > _SPAN_BYTES:
+                break
+            if not pieces:  # one intent for the whole hold: repair rewinds to the first piece
+                control[_INTENT_AT] = read
+                control[_INTENT] = _INTENT_SPAN
+            offset = read % capacity
+            data = bytes(self._buffer[offset : offset + (end - read)])
+            records: list[tuple[int, int]] = []
+            position = 0
+            while position < len(data) and len(records) < wanted:
+                size = int.from_bytes(data[position : position + 4], "little")
+                if data[position + 4] != KIND_WRAP:
+                    records.append((position, size))
+                position += size
+            control[_READ] = control[_FREE] = read + position  # the commit
+            control[_GOT] += len(records)
+            wanted -= len(records)
+            if records:
+                pieces.append((data, records))
+        if pieces:
+            self._bump(_GOT_WORD)
+        return pieces or None
+
+    @staticmethod
+    def _parse_span(
+        pieces: Any, materialize: Callable[[int, bytes, memoryview], Any]
+    ) -> list[tuple[int, bytes, Any]]:
+        found = []
+        for data, records in pieces:
+            view = memoryview(data)
+            for position, _size in records:
+                _s, kind, _state, meta_length, length, _t = RECORD_HEADER.unpack_from(
+                    data, position
+                )
+                start = position + HEADER_BYTES
+                meta = data[start : start + meta_length]
+                payload = view[start + meta_length : start + meta_length + length]
+                found.append((kind, meta, materialize(kind, meta, payload)))
+        return found
 
     def _take(
         self,
@@ -348,10 +439,12 @@ class Ring:
         if take:
             state, taker = STATE_TAKEN, os.getpid()
         else:
+            # The intent stays set after this get: only the next holder knows whether we
+            # returned (it clears the intent) or died holding the lock (it repairs).
             serial = (control[_SERIAL] + 1) & 0x7FFF_FFFF
             control[_SERIAL] = serial
             state, taker = STATE_RELEASED, _BATCH_MARK | serial
-            control[_INTENT_AT] = serial
+            control[_STAGE], control[_INTENT_AT] = control[_FREE], control[_READ]
             control[_INTENT] = _INTENT_GET
         while len(found) < max_items and budget > 0:
             position = self._find_rescued() if control[_RESCUED] else None
@@ -383,7 +476,6 @@ class Ring:
                 control[_RESCUED] -= 1
                 control[_REDELIVERED] += 1
             control[_GOT] += 1
-        control[_INTENT] = _INTENT_NONE
         if found and not take:
             self._sweep()
         return found

@@ -379,7 +379,7 @@ class Ring:
         record instead.
         """
         control, capacity = self._control, self.capacity
-        pieces = []
+        pieces: list[tuple[bytes, list[tuple[int, int]]]] = []
         wanted = max_items
         for _lap in range(2):
             read, tail = control[_READ], control[_TAIL]

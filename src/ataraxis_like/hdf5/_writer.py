@@ -19,6 +19,7 @@ written again. Attribute changes and whole-array writes are idempotent and simpl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pickle
@@ -44,6 +45,8 @@ _JOURNAL = (f"{RESERVED}/journal0", f"{RESERVED}/journal1")
 _COMMIT = f"{RESERVED}/commit"
 _HEADER_SIZE = HEADER.size
 _RESCUE_BATCH = 256
+_SLICE = 512
+"""Records taken or released per call: the ring's lock is held meanwhile and producers wait."""
 
 
 @dataclass(frozen=True)
@@ -150,31 +153,66 @@ class Batch:
         return len(self.positions)
 
     def add(self, records: list[tuple[int, bytes, Any]]) -> None:
-        applied, rows, counts = self.applied, self.rows, self.counts
-        unpack = HEADER.unpack_from
-        for kind, meta, (position, payload) in records:
-            self.positions.append(position)
-            client, sequence, schema_id, count = unpack(meta)
-            if sequence <= applied.get(client, 0):
-                continue  # committed before a crash, delivered again
-            applied[client] = sequence
-            if kind == KIND_ROW_INLINE:
-                piece: Any = meta[_HEADER_SIZE:]
-            elif kind == KIND_ROWS:
-                piece = payload
-            elif kind == KIND_FLUSH:
-                self.flush_requested = True
+        self.positions.extend([taken[0] for _kind, _meta, taken in records])
+        start, count = 0, len(records)
+        while start < count:
+            kind, meta, taken = records[start]
+            if kind != KIND_ROW_INLINE:
+                self._add_one(kind, meta, taken[1])
+                start += 1
                 continue
-            else:
-                self.operations.append((kind, schema_id, meta[_HEADER_SIZE:], payload))
-                continue
-            pieces = rows.get(schema_id)
-            if pieces is None:
-                pieces = rows[schema_id] = []
-                counts[schema_id] = 0
-            pieces.append((piece, count))
-            counts[schema_id] += count
-            self.nbytes += len(piece)
+            end, length = start + 1, len(meta)
+            while end < count and records[end][0] == kind and len(records[end][1]) == length:
+                end += 1
+            self._add_inline([meta for _kind, meta, _taken in records[start:end]], length)
+            start = end
+
+    def _fresh(self, client: int, sequence: int) -> bool:
+        """False for a record committed before a crash and delivered again."""
+        if sequence <= self.applied.get(client, 0):
+            return False
+        self.applied[client] = sequence
+        return True
+
+    def _add_one(self, kind: int, meta: bytes, payload: Any) -> None:
+        client, sequence, schema_id, count = HEADER.unpack_from(meta)
+        if not self._fresh(client, sequence):
+            return
+        if kind == KIND_ROWS:
+            self._add_rows(schema_id, payload, count)
+        elif kind == KIND_FLUSH:
+            self.flush_requested = True
+        else:
+            self.operations.append((kind, schema_id, meta[_HEADER_SIZE:], payload))
+
+    def _add_inline(self, metas: list[bytes], length: int) -> None:
+        """A run of one-row records of equal size, parsed at once (the hot path)."""
+        table = np.frombuffer(b"".join(metas), dtype=_inline_dtype(length))
+        clients, sequences, schema_ids = table["client"], table["sequence"], table["schema"]
+        keep = np.ones(len(table), dtype=bool)
+        for client in np.unique(clients).tolist():
+            mine = clients == client
+            done = self.applied.get(client, 0)
+            keep &= ~mine | (sequences > done)
+            self.applied[client] = max(done, int(sequences[mine].max()))
+        for schema_id in np.unique(schema_ids[keep]).tolist():
+            chosen = keep & (schema_ids == schema_id)
+            self._add_rows(schema_id, table["row"][chosen].tobytes(), int(chosen.sum()))
+
+    def _add_rows(self, schema_id: int, piece: Any, count: int) -> None:
+        pieces = self.rows.get(schema_id)
+        if pieces is None:
+            pieces = self.rows[schema_id] = []
+            self.counts[schema_id] = 0
+        pieces.append((piece, count))
+        self.counts[schema_id] += count
+        self.nbytes += len(piece)
+
+
+@functools.lru_cache(maxsize=64)
+def _inline_dtype(length: int) -> np.dtype[Any]:
+    return np.dtype([("client", "<u4"), ("sequence", "<u8"), ("schema", "<u4"), ("count", "<u4"),
+                     ("row", f"V{length - _HEADER_SIZE}")])  # fmt: skip
 
 
 class Writer:
@@ -240,7 +278,8 @@ class Writer:
             self.store.flush()
         self.journal.commit(batch.applied)
         self.table.publish(batch.applied)
-        self.ring.release(batch.positions)
+        for start in range(0, len(batch.positions), _SLICE):
+            self.ring.release(batch.positions[start : start + _SLICE])
 
     def run(self) -> None:
         settings = self.settings
@@ -259,7 +298,7 @@ class Writer:
             if not closed:
                 try:
                     records = self.ring.get_many(
-                        limit - len(batch), timeout=wait, take=True,
+                        min(limit - len(batch), _SLICE), timeout=wait, take=True,
                         max_bytes=max(1, settings.flush_bytes - batch.nbytes),
                     )  # fmt: skip
                 except QueueEmptyError:

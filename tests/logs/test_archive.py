@@ -184,6 +184,21 @@ def test_foreign_and_corrupt_files_are_reported_and_kept(tmp_path: Path) -> None
     )
 
 
+def test_damaged_previous_archive_is_reported_not_merged(tmp_path: Path) -> None:
+    write_batch(tmp_path, [Entry(2, t, b"payload-%d" % t, 1, t) for t in range(50)], ONSET, 0)
+    archive = compress_npy_logs(tmp_path, compress=False, remove_sources=True)[2]
+    data = bytearray(archive.read_bytes())
+    spot = data.rindex(b"payload-49")
+    data[spot] ^= 0xFF  # one flipped payload bit: only the zip CRC can tell
+    archive.write_bytes(bytes(data))
+    write_batch(tmp_path, [Entry(2, 99, b"new", 1, 1000)], ONSET, 1)
+    result = compress_npy_logs(tmp_path, remove_sources=True)
+    assert "Bad CRC-32" in result.problems["source 2"]
+    assert archive.read_bytes() == bytes(data)
+    assert len(batch_files(tmp_path)) == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_reference_archive_is_not_overwritten(tmp_path: Path) -> None:
     np.savez(tmp_path / "4_log.npz", **{"004_00000000000000000010": np.arange(12, dtype=np.uint8)})
     write_batch(tmp_path, [Entry(4, 1, b"new", 1, 1)], ONSET, 0)

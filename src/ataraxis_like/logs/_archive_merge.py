@@ -5,6 +5,7 @@ lies. Rows are sorted by (timestamp, session, entry_id, origin) in runs of at mo
 ``ROWS_IN_MEMORY``; beyond one run, runs go to a hidden scratch file and are merged block by
 block. Copies of an entry share timestamp, session and entry id, so after sorting they are
 adjacent and one pass keeps the first: the previous archive's copy (origin -1) when there is one.
+Batch files are read here only as far as their header and index (``scan_batch``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .format import BatchFormatError
+from .format import BATCH_HEADER, BATCH_MAGIC, BATCH_VERSION, INDEX_DTYPE, BatchFormatError
 from .reader import ArchiveFormatError, open_member
 
 ROW = np.dtype(
@@ -28,6 +29,56 @@ ROW = np.dtype(
 ROWS_IN_MEMORY = 1 << 19  # 20 MB of rows; sorting a run needs about 2.5 times that
 BLOCK = 1 << 15
 OLD = -1  # origin of rows from the previous archive; batch files are numbered from 0
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch file's header and index, read without its payload."""
+
+    path: Path
+    onset_us: int
+    session: int
+    sequence: int
+    payload_at: int  # file offset of the first payload byte
+    index: np.ndarray
+
+
+def scan_batch(path: Path) -> BatchInfo:
+    """Read and validate a batch file's header and index (the checks of ``read_batch``)."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = reader(handle)
+            body_at = handle.tell()
+            size = os.fstat(handle.fileno()).st_size - body_at
+            if dtype != np.uint8 or len(shape) != 1 or fortran:
+                raise BatchFormatError(f"{path.name}: not a logger batch (dtype {dtype})")
+            if shape[0] != size:
+                raise BatchFormatError(
+                    f"{path.name}: truncated ({size} of {shape[0]} bytes present)"
+                )
+            header = handle.read(BATCH_HEADER.size)
+            if len(header) < BATCH_HEADER.size:
+                raise BatchFormatError(f"{path.name}: not a logger batch (too short)")
+            magic, batch_version, count, onset, session, sequence, _ = BATCH_HEADER.unpack(header)
+            if magic != BATCH_MAGIC or batch_version != BATCH_VERSION:
+                raise BatchFormatError(f"{path.name}: not a logger batch (magic {magic!r})")
+            index_end = BATCH_HEADER.size + count * INDEX_DTYPE.itemsize
+            if index_end > size:
+                raise BatchFormatError(f"{path.name}: truncated index ({count} entries)")
+            index = np.frombuffer(handle.read(index_end - BATCH_HEADER.size), dtype=INDEX_DTYPE)
+    except (ValueError, OSError, EOFError) as error:
+        if isinstance(error, BatchFormatError):
+            raise
+        raise BatchFormatError(f"{path.name}: not a readable .npy file ({error})") from None
+    if int(index["length"].sum(dtype=np.uint64)) != size - index_end:
+        raise BatchFormatError(f"{path.name}: payload size does not match its index")
+    return BatchInfo(path, onset, session, sequence, body_at + index_end, index)
 
 
 @dataclass(frozen=True)
@@ -99,9 +150,10 @@ class Rows:
 
 
 def _select(path: Path, number: int, source_id: int, shift: int, ref: BatchRef) -> np.ndarray:
-    from ._archive_write import scan_batch
-
-    batch = scan_batch(path)
+    try:
+        batch = scan_batch(path)
+    except BatchFormatError as error:
+        raise BatchFormatError(f"{error} (the file changed during compression)") from None
     if (batch.session, batch.onset_us) != (ref.session, ref.onset_us):
         raise BatchFormatError(f"{path.name}: changed during compression")
     index = batch.index
@@ -111,7 +163,9 @@ def _select(path: Path, number: int, source_id: int, shift: int, ref: BatchRef) 
     rows = np.empty(int(np.count_nonzero(mask)), dtype=ROW)
     stamps = index["timestamp"][mask]
     if rows.size and int(stamps.max()) + shift >= 2**64:
-        raise ValueError("timestamps overflow 64 bits once rebased to the earliest onset")
+        raise BatchFormatError(
+            f"{path.name}: timestamps overflow 64 bits once rebased to the earliest onset"
+        )
     rows["timestamp"] = stamps + np.uint64(shift)
     rows["session"] = batch.session
     rows["entry_id"] = index["entry_id"][mask]

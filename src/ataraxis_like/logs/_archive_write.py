@@ -32,7 +32,7 @@ from ._archive_merge import (
     old_blocks,
     unique,
 )
-from .format import BATCH_HEADER, BATCH_MAGIC, BATCH_VERSION, INDEX_DTYPE, BatchFormatError
+from .format import BatchFormatError
 from .reader import (
     ARCHIVE_VERSION,
     ArchiveFormatError,
@@ -49,56 +49,6 @@ _OPEN_FILES = 64
 _WINDOWS = 8
 _ALIGN_EXTRA_ID = 0xD935  # the zipalign padding field: readers skip unknown extra fields
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    """A batch file's header and index, read without its payload."""
-
-    path: Path
-    onset_us: int
-    session: int
-    sequence: int
-    payload_at: int  # file offset of the first payload byte
-    index: np.ndarray
-
-
-def scan_batch(path: Path) -> BatchInfo:
-    """Read and validate a batch file's header and index (the checks of ``read_batch``)."""
-    try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            reader = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = reader(handle)
-            body_at = handle.tell()
-            size = os.fstat(handle.fileno()).st_size - body_at
-            if dtype != np.uint8 or len(shape) != 1 or fortran:
-                raise BatchFormatError(f"{path.name}: not a logger batch (dtype {dtype})")
-            if shape[0] != size:
-                raise BatchFormatError(
-                    f"{path.name}: truncated ({size} of {shape[0]} bytes present)"
-                )
-            header = handle.read(BATCH_HEADER.size)
-            if len(header) < BATCH_HEADER.size:
-                raise BatchFormatError(f"{path.name}: not a logger batch (too short)")
-            magic, batch_version, count, onset, session, sequence, _ = BATCH_HEADER.unpack(header)
-            if magic != BATCH_MAGIC or batch_version != BATCH_VERSION:
-                raise BatchFormatError(f"{path.name}: not a logger batch (magic {magic!r})")
-            index_end = BATCH_HEADER.size + count * INDEX_DTYPE.itemsize
-            if index_end > size:
-                raise BatchFormatError(f"{path.name}: truncated index ({count} entries)")
-            index = np.frombuffer(handle.read(index_end - BATCH_HEADER.size), dtype=INDEX_DTYPE)
-    except (ValueError, OSError, EOFError) as error:
-        if isinstance(error, BatchFormatError):
-            raise
-        raise BatchFormatError(f"{path.name}: not a readable .npy file ({error})") from None
-    if int(index["length"].sum(dtype=np.uint64)) != size - index_end:
-        raise BatchFormatError(f"{path.name}: payload size does not match its index")
-    return BatchInfo(path, onset, session, sequence, body_at + index_end, index)
 
 
 @dataclass(frozen=True)
@@ -163,13 +113,15 @@ def plan_source(job: SourceJob, old: ArchiveHeader | None, final: Path, spill: S
         if old is not None:
             streams.append(old_blocks(final, old.count, (old.onset_us or 0) - onset))
         merged = unique(merge(streams), spill)
-    except ArchiveFormatError as error:
-        return f"{final.name}: {error}; it is left as is, and so are the batch files"
+    except (ArchiveFormatError, zipfile.BadZipFile) as error:
+        return _previous_problem(final, error)
     except BatchFormatError as error:
-        return f"{error} (the file changed during compression)"
-    except ValueError as error:
         return str(error)
     return Plan(onset, sessions, merged)
+
+
+def _previous_problem(final: Path, error: Exception) -> str:
+    return f"{final.name}: {error}; it is left as is, and so are the batch files"
 
 
 def build_archive(job: SourceJob, progress: Progress | None = None) -> SourceOutcome:
@@ -197,6 +149,9 @@ def build_archive(job: SourceJob, progress: Progress | None = None) -> SourceOut
                 return _kept(job, problem)
             os.replace(temporary, final)
             _fsync_directory(job.directory)
+        except (ArchiveFormatError, zipfile.BadZipFile) as error:  # the previous archive, mid-read
+            temporary.unlink(missing_ok=True)
+            return _kept(job, _previous_problem(final, error))
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise

@@ -25,14 +25,13 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import AtaraxisError
-from ._archive_merge import BatchRef, Spill
+from ._archive_merge import BatchRef, Spill, scan_batch
 from ._archive_write import (
     SourceJob,
     SourceOutcome,
     build_archive,
     open_previous,
     plan_source,
-    scan_batch,
 )
 from .format import BATCH_PREFIX, BatchFormatError
 from .reader import (

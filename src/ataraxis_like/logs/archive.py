@@ -59,8 +59,9 @@ class LogCompressionError(AtaraxisError, OSError):
 class CompressionResult(dict[int, Path]):
     """``{source_id: archive path}`` for every archive in the directory after the run, plus:
 
-    ``problems`` (file name -> why it was left alone), ``added`` (source -> entries written this
-    run), ``duplicates`` (copies of the same entry dropped), ``removed`` (batch files deleted).
+    ``problems`` (file name or "source N" -> why it was left alone), ``added`` (source -> new
+    entries this run), ``duplicates`` (batch copies of an entry dropped), ``removed`` (batch files
+    deleted), ``payload_bytes`` (payload held by the archives written this run), ``seconds``.
     """
 
     def __init__(self) -> None:
@@ -249,8 +250,8 @@ def summary(result: CompressionResult) -> str:
     """A few human lines: what was archived, what was removed, and every problem."""
     lines = [
         f"{len(result.added)} source(s) archived in {result.seconds:.2f} s: "
-        f"{sum(result.added.values()):,} new entries ({result.payload_bytes / 1e6:,.1f} MB "
-        f"payload), {result.duplicates} duplicate copies dropped, "
+        f"{sum(result.added.values()):,} new entries, {result.duplicates} duplicate copies "
+        f"dropped, {result.payload_bytes / 1e6:,.1f} MB of payload in the archives written, "
         f"{len(result.removed)} batch file(s) removed"
     ]
     for source, path in result.items():

@@ -106,3 +106,20 @@ def test_a_sink_holds_the_writer_lock_for_its_lifetime(h5_path: Path) -> None:
             pass
     with locked_file(h5_path, "r", timeout=1) as handle:
         assert handle["x"][:].tolist() == [1]
+
+
+def test_a_forked_child_does_not_keep_the_lock(h5_path: Path) -> None:
+    context = mp.get_context("fork")
+    holding, release = context.Event(), context.Event()
+    with Hdf5Sink(h5_path, "w", sharing="queue") as sink:
+        sink.append("x", 1)
+        child = context.Process(target=workers.hold_locked, args=(str(h5_path) + ".other", "w",
+                                                                  holding, release))  # fmt: skip
+        child.start()
+        assert holding.wait(30)
+    try:
+        with Hdf5Sink(h5_path, "a", lock_timeout=1) as sink:
+            assert sink.load("x").tolist() == [1]
+    finally:
+        release.set()
+        child.join(30)

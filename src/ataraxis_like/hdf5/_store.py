@@ -25,6 +25,7 @@ from .recover import clear_status_flags, is_stale_flags_error
 
 DEFAULT_CHUNK_BYTES = 256 * 1024
 MAX_CHUNK_ROWS = 65536
+MAX_BUFFER_ROWS = 65536
 
 
 def compression_options(compression: object) -> dict[str, Any]:
@@ -250,3 +251,34 @@ def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarr
     selection = dataset.id.get_space()
     selection.select_hyperslab(start, data.shape)
     dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)
+
+
+def _fast_types(schema: Schema) -> frozenset[type]:
+    """Value types a buffer may take by plain assignment (numpy refuses overflow for these)."""
+    if schema.shape or schema.dtype.fields is not None:
+        return frozenset()
+    if schema.text is not None:
+        return frozenset({str} if schema.text == "str" else {bytes})
+    kind, exact = schema.dtype.kind, schema.dtype.type
+    if kind == "b":
+        return frozenset({bool, np.bool_})
+    if kind in "iu":
+        return frozenset({int, bool, exact})
+    if kind == "f":
+        return frozenset({float, int, bool, exact})
+    if kind == "c":
+        return frozenset({complex, float, int, exact})
+    return frozenset()
+
+
+class Buffer:
+    """Rows of one key waiting to be written (the local and lock-mode sinks)."""
+
+    __slots__ = ("array", "capacity", "count", "fast", "schema")
+
+    def __init__(self, schema: Schema, buffer_bytes: int) -> None:
+        self.schema = schema
+        self.capacity = max(1, min(MAX_BUFFER_ROWS, buffer_bytes // schema.row_bytes))
+        self.array = np.empty((self.capacity, *schema.shape), dtype=schema.dtype)
+        self.count = 0
+        self.fast = _fast_types(schema)

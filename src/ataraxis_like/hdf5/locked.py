@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,13 +52,18 @@ def _holders(lock_file: Path) -> list[int]:
 
 
 class FileRWLock:
-    """flock on ``<path>.lock``: ``acquire(exclusive=False)`` for readers, True for a writer."""
+    """flock on ``<path>.lock``: ``acquire(exclusive=False)`` for readers, True for a writer.
+
+    A forked child closes its copies of the descriptors, so a lock is never kept alive by a
+    child after its owner released it (the queue's writer gets its copy through ``pass_fds``).
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.lock_file = lock_path(self.path)
         self.fd: int | None = None
         self.exclusive = False
+        _HELD.add(self)
 
     def acquire(self, exclusive: bool, timeout: float | None = None) -> None:
         """Wait (``timeout`` None: forever) for the lock; LockTimeoutError after ``timeout``."""
@@ -94,6 +100,19 @@ class FileRWLock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+_HELD: weakref.WeakSet[FileRWLock] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for lock in list(_HELD):
+        if lock.fd is not None:
+            os.close(lock.fd)
+            lock.fd = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def writer_lock(path: Path | str, timeout: float) -> FileRWLock:

@@ -36,44 +36,12 @@ from ._schema import (
     schema_for_row,
     schema_for_rows,
 )
-from ._store import DEFAULT_CHUNK_BYTES, Store, compression_options
+from ._store import DEFAULT_CHUNK_BYTES, Buffer, Store, compression_options
 from .client import Hdf5Client
 from .locked import write_batch, writer_lock
 from .reader import SinkReader, dataset_keys, load_dataset
 
 _MODES = ("r", "r+", "a", "w", "w-", "x")
-_MAX_BUFFER_ROWS = 65536
-
-
-def _fast_types(schema: Schema) -> frozenset[type]:
-    """Value types a buffer may take by plain assignment (numpy refuses overflow for these)."""
-    if schema.shape or schema.dtype.fields is not None:
-        return frozenset()
-    if schema.text is not None:
-        return frozenset({str} if schema.text == "str" else {bytes})
-    kind, exact = schema.dtype.kind, schema.dtype.type
-    if kind == "b":
-        return frozenset({bool, np.bool_})
-    if kind in "iu":
-        return frozenset({int, bool, exact})
-    if kind == "f":
-        return frozenset({float, int, bool, exact})
-    if kind == "c":
-        return frozenset({complex, float, int, exact})
-    return frozenset()
-
-
-class _Buffer:
-    """Rows of one key waiting to be written."""
-
-    __slots__ = ("array", "capacity", "count", "fast", "schema")
-
-    def __init__(self, schema: Schema, buffer_bytes: int) -> None:
-        self.schema = schema
-        self.capacity = max(1, min(_MAX_BUFFER_ROWS, buffer_bytes // schema.row_bytes))
-        self.array = np.empty((self.capacity, *schema.shape), dtype=schema.dtype)
-        self.count = 0
-        self.fast = _fast_types(schema)
 
 
 class Hdf5Sink:
@@ -115,7 +83,7 @@ class Hdf5Sink:
         self._interval = flush_interval
         self._buffer_bytes = buffer_bytes
         self._lock_timeout = lock_timeout
-        self._buffers: dict[str, _Buffer] = {}
+        self._buffers: dict[str, Buffer] = {}
         self._schemas: dict[str, Schema] = {}
         self._owner_pid = PROCESS_ID[0]
         self._store: Store | None = None
@@ -309,7 +277,7 @@ class Hdf5Sink:
                 path=str(self.path),
             )
 
-    def _buffer(self, key: str, value: Any, rows: bool) -> _Buffer:
+    def _buffer(self, key: str, value: Any, rows: bool) -> Buffer:
         buffer = self._buffers.get(key)
         if buffer is not None:
             return buffer
@@ -324,7 +292,7 @@ class Hdf5Sink:
                 self._schemas[name] = schema
             elif schema.kind != ROWS:
                 check_row(schema, value)
-            buffer = self._buffers[name] = _Buffer(schema, self._buffer_bytes)
+            buffer = self._buffers[name] = Buffer(schema, self._buffer_bytes)
         self._buffers[key] = buffer
         return buffer
 
@@ -337,7 +305,7 @@ class Hdf5Sink:
                     key=name,
                 )
 
-    def _drain(self, buffer: _Buffer) -> None:
+    def _drain(self, buffer: Buffer) -> None:
         if buffer.count:
             rows, buffer.count = buffer.array[: buffer.count], 0
             self._write_block(buffer.schema, rows)

@@ -320,13 +320,14 @@ def test_vanished_directory_raises_and_keeps_entries(make_logger) -> None:  # ty
 
 
 def test_full_disk_raises_with_cause(make_logger) -> None:  # type: ignore[no-untyped-def]
-    from ataraxis_like.shm._ring import _CONSUMERS_WAITING
+    from ataraxis_like.shm._segment import segment_path
 
     logger = make_logger(flush_interval=0.02)
     logger.start()
-    # Once the logger waits for entries it has cleaned its leftovers; then the first batch's
-    # temporary file is made to lead to /dev/full, so writing it fails with ENOSPC.
-    wait_until(lambda: logger._ring._words[_CONSUMERS_WAITING] >= 1)
+    # The logger cleans its leftovers before it maps the queue; once the queue shows in its
+    # memory map, the first batch's temporary file is made to lead to /dev/full (ENOSPC).
+    ring_path = str(segment_path(logger._ring.name))
+    wait_until(lambda: ring_path in Path(f"/proc/{logger._process.pid}/maps").read_text())
     temporary = logger.output_directory / f".{batch_name(logger._session, 0)}.tmp"
     temporary.symlink_to("/dev/full")
     logger.input_queue.put(LogPackage(4, 4, b"x" * 1000))

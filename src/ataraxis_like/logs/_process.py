@@ -22,10 +22,20 @@ import numpy as np
 
 from ..errors import QueueClosedError, QueueEmptyError
 from ..shm._ring import Ring
-from .format import INDEX_DTYPE, TEMPORARY_SUFFIX, batch_name, batch_parts, write_atomically
+from .format import (
+    BATCH_PREFIX,
+    INDEX_DTYPE,
+    TEMPORARY_SUFFIX,
+    batch_name,
+    batch_parts,
+    write_atomically,
+)
 from .package import PACKAGE_META
 
 EXIT_WRITE_FAILED = 3
+_POLL_SECONDS = 0.005
+"""An idle logger looks for entries this often instead of being woken by each put, so a put
+never pays for a wake-up; entries wait at most this long longer, far below the flush interval."""
 KIND_LOG_PACKAGE = 16
 
 
@@ -64,8 +74,15 @@ def _next_sequence(directory: Path, session: int) -> int:
         for path in directory.glob(f"{prefix}*.npy")
         if path.name[len(prefix) : -4].isdigit()
     ]
-    for leftover in directory.glob(f".{prefix}*{TEMPORARY_SUFFIX}"):
-        leftover.unlink(missing_ok=True)  # a predecessor died mid-write
+    now = time.time()
+    for leftover in directory.glob(f".{BATCH_PREFIX}*{TEMPORARY_SUFFIX}"):
+        # A predecessor died mid-write. Another session's file may belong to a logger that
+        # outlived its owner and is still draining, so those go only once they are stale.
+        try:
+            if leftover.name.startswith(f".{prefix}") or now - leftover.stat().st_mtime > 30:
+                leftover.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
     return max(numbers, default=-1) + 1
 
 
@@ -88,9 +105,9 @@ def _write(
 def run_logger(settings: LoggerSettings) -> None:
     """Body of the logger process. Exits 0 after draining a closed queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the owner, who stops us cleanly
-    ring = Ring.attach(settings.queue_name, settings.queue_token)
+    sequence = _next_sequence(settings.directory, settings.session)  # before mapping the ring:
+    ring = Ring.attach(settings.queue_name, settings.queue_token)  # a mapped ring means ready
     ring.rescue_abandoned()
-    sequence = _next_sequence(settings.directory, settings.session)
     pending: list[tuple[int, bytes, object]] = []
     pending_bytes = 0
     first_at = 0.0
@@ -107,6 +124,7 @@ def run_logger(settings: LoggerSettings) -> None:
                     timeout=wait,
                     take=True,
                     max_bytes=settings.batch_bytes - pending_bytes,
+                    poll=_POLL_SECONDS,
                 )
             except QueueEmptyError:
                 pass

@@ -109,6 +109,7 @@ class Ring:
         self._pointer = segment.lock.pointer
         segment.recovery_hooks.append(self._repair)
         self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
+        self._idle = 0.0
 
     @classmethod
     def create(cls, name: str, capacity: int, exist_ok: bool = False) -> Ring:
@@ -332,13 +333,16 @@ class Ring:
         take: bool = False,
         max_bytes: int | None = None,
         materialize: Callable[[int, bytes, memoryview], Any] = _owned_bytes,
+        poll: float | None = None,
     ) -> list[tuple[int, bytes, Any]]:
         """Take up to ``max_items`` records (and about ``max_bytes`` of payload), waiting (per
         ``timeout``) only for the first.
 
         Copied records become ``materialize(kind, meta, view)`` while the lock is held, so it
         must only copy (the view is reused once the lock is released). Copying gets default to
-        a 1 MiB budget, so producers wait for at most about one large copy.
+        a 1 MiB budget, so producers wait for at most about one large copy. With ``poll`` (in
+        seconds) an empty queue is checked at that interval instead of being woken by every
+        put: producers then never pay for waking this consumer (the logger batches anyway).
         """
         if max_bytes is None and not take:
             max_bytes = _COPY_BUDGET
@@ -359,15 +363,17 @@ class Ring:
                 self._check_open(for_put=False)
                 if timeout is not None and timeout <= 0:
                     raise self._empty(timeout)
-                self._words[_CONSUMERS_WAITING] += 1
-                registered = True
+                if poll is None:
+                    self._words[_CONSUMERS_WAITING] += 1
+                    registered = True
                 seen = self._words[_PUT_WORD]
             finally:
                 self._exit()
             if deadline is None:
                 deadline = None if timeout is None else time.monotonic() + timeout
-            if not self._wait(_PUT_WORD, seen, deadline):
-                self._withdraw(_CONSUMERS_WAITING)
+            if not self._wait(_PUT_WORD, seen, deadline, poll):
+                if registered:
+                    self._withdraw(_CONSUMERS_WAITING)
                 raise self._empty(timeout)
         return self._parse_span(span, materialize)
 
@@ -540,7 +546,9 @@ class Ring:
         return rescued
 
     # --------------------------------------------------------------- waiting
-    def _wait(self, word: int, seen: int, deadline: float | None) -> bool:
+    def _wait(
+        self, word: int, seen: int, deadline: float | None, poll: float | None = None
+    ) -> bool:
         """Sleep until the word moves, a slice passes or the deadline; False once past it.
 
         A slice that passes with no wake-up is when we look for trouble: a dead creator ends
@@ -549,7 +557,14 @@ class Ring:
         remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             return False
-        if _posix.futex_wait(self._words_address + 4 * word, seen, min(remaining, _WAIT_SLICE)):
+        if poll is not None:
+            nap = min(poll, remaining)
+            time.sleep(nap)
+            self._idle += nap
+            if self._idle < _WAIT_SLICE:
+                return True
+            self._idle = 0.0
+        elif _posix.futex_wait(self._words_address + 4 * word, seen, min(remaining, _WAIT_SLICE)):
             return True
         if not _segment.creator_alive(*self._creator):
             raise QueueClosedError(

@@ -114,26 +114,37 @@ def test_readme_how_do_i_use_this(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(all_records) == 201_000
     assert len(records_first_half_of_time) == 1000
     assert 0.4 < first_half_average_loss < 0.6
-    assert 0.35 < model1_first_half_loss < 0.65 and 0.35 < model2_first_half_loss < 0.65
+    assert 0.35 < model1_first_half_loss < 0.65
+    assert 0.35 < model2_first_half_loss < 0.65
     first = all_records[0]
-    assert first["experiment_number"] == 1 and first["had_error"] is False
-    assert first["model"] == "model1" and first["training"] is True and first["index"] == 0
+    assert first["experiment_number"] == 1
+    assert first["had_error"] is False
+    assert first["model"] == "model1"
+    assert first["training"] is True
+    assert first["index"] == 0
     assert first["testing"] is None
     assert (tmp_path / "data/my_study.collection/records.h5").exists()
+
+
+def failing_run(collection: object) -> None:
+    from ataraxis_like.compat.record_keeper import RecordKeeper
+
+    with collection.new_experiment() as experiment:  # type: ignore[attr-defined]
+        RecordKeeper(phase="x").set_parent(experiment).push(step=1)
+        raise RuntimeError("boom")
 
 
 def test_experiment_numbering_like_the_record_keeper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ataraxis_like.compat.record_keeper import ExperimentCollection, RecordKeeper
+    from ataraxis_like.compat.record_keeper import ExperimentCollection
 
     monkeypatch.chdir(tmp_path)
     collection = ExperimentCollection("study", quiet=True)
     with collection.new_experiment({"lr": 0.1}) as experiment:
         experiment.push(step=0)
-    with pytest.raises(RuntimeError, match="boom"), collection.new_experiment() as experiment:
-        RecordKeeper(phase="x").set_parent(experiment).push(step=1)
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_run(collection)
     with ExperimentCollection("study").new_experiment() as experiment:
         experiment.push(step=2)
     again = ExperimentCollection("study")
@@ -145,7 +156,8 @@ def test_experiment_numbering_like_the_record_keeper(
     assert again.experiment_numbers == (1, 2)
     assert [r["step"] for r in again[2]] == [1, 2]
     assert [r["step"] for r in again[-1]] == [1, 2]
-    assert again.records[0]["lr"] == 0.1 and again.records[1]["lr"] is None
+    assert again.records[0]["lr"] == 0.1
+    assert again.records[1]["lr"] is None
 
 
 def test_keeper_semantics(tmp_path: Path) -> None:
@@ -157,11 +169,14 @@ def test_keeper_semantics(tmp_path: Path) -> None:
     committed = child.push(y=2).commit()
     assert dict(child[0]) == {"x": 1, "y": 2, "episode": 2, "experiment": 1, "seed": 3}
     assert dict(committed) == {"episode": 2, "experiment": 1, "seed": 3}
-    assert parent["seed"] == 3 and parent.get("missing", "d") == "d"
+    assert parent["seed"] == 3
+    assert parent.get("missing", "d") == "d"
     parent["late"] = True
     assert child[0]["late"] is True
-    assert len(parent.records) == 0 and len(parent.all_records) == 2
-    assert child.number_of_records == 2 and len(list(child)) == 2
+    assert len(parent.records) == 0
+    assert len(parent.all_records) == 2
+    assert child.number_of_records == 2
+    assert len(list(child)) == 2
     assert dict(parent.items()) == {"experiment": 1, "seed": 3, "late": True}
     with pytest.raises(TypeError, match="at most one dict"):
         RecordKeeper(1)  # type: ignore[arg-type]

@@ -68,7 +68,8 @@ def test_quick_start_with_a_running_server(
     result = quick_start()
     first, second = result["values"]  # type: ignore[misc]
     under_a = result["get_all_a"]
-    assert isinstance(under_a, dict) and sorted(under_a) == ["a/b", "a/c"]
+    assert isinstance(under_a, dict)
+    assert sorted(under_a) == ["a/b", "a/c"]
     assert [v.tolist() for v in under_a["a/b"]] == [first.tolist(), second.tolist()]
     hdf5 = keyed_recorder.Recorder(keyed_recorder.HDF5DataStore(home / "output/data.h5"))
     stored = hdf5.get_all("a/b")

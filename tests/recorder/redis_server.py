@@ -38,9 +38,9 @@ def redis_server(directory: Path) -> Iterator[int]:
     if binary is None:
         pytest.skip("redis-server is not installed (CI installs it); the Redis tests need one")
     port = free_port()
+    options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
     server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],  # fmt: skip
+        [binary, "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

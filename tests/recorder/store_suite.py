@@ -197,7 +197,7 @@ class StoreSuite:
             assert again.keys() == ["run/loss", "run/name"]
             assert np.asarray(again.get("run/loss")).tolist() == [0.5, 0.25]
             assert [str(item) for item in again.get("run/name")] == ["first"]
-            if not getattr(again, "mode", "a") == "r":
+            if getattr(again, "mode", "a") != "r":
                 again.append("run/loss", 0.125)
                 with pytest.raises(RecordValueError):
                     again.append("run/loss", "text")

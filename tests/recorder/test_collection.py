@@ -28,6 +28,12 @@ def run(collection: ExperimentCollection, value: int, fail: bool = False) -> Non
             raise ValueError(f"run {value} failed")
 
 
+def interrupted_run(collection: ExperimentCollection) -> None:
+    with collection.new_experiment(value=3) as recorder:
+        recorder.push(step=1)
+        raise KeyboardInterrupt
+
+
 def numbers(collection: ExperimentCollection) -> list[tuple[int, int, int, bool]]:
     return [
         (r["value"], r["experiment_number"], r["error_number"], r["had_error"])
@@ -62,7 +68,8 @@ def test_bookkeeping_fields_and_times(tmp_path: Path) -> None:
     after = time.time()
     (record,) = collection.records
     assert set(BOOKKEEPING) <= set(record)
-    assert record["lr"] == 0.1 and record["seed"] == 3
+    assert record["lr"] == 0.1
+    assert record["seed"] == 3
     start, end = record["experiment_start_time"], record["experiment_end_time"]
     assert before <= start < end <= after
     assert record["experiment_duration"] == pytest.approx(end - start)
@@ -77,9 +84,7 @@ def test_every_run_is_saved_even_when_it_fails(tmp_path: Path) -> None:
         run(first, 2, fail=True)
     interrupted = ExperimentCollection(path)
     with pytest.raises(KeyboardInterrupt):
-        with interrupted.new_experiment(value=3) as recorder:
-            recorder.push(step=1)
-            raise KeyboardInterrupt
+        interrupted_run(interrupted)
     later = ExperimentCollection(path)
     assert numbers(later) == [(1, 1, 0, False), (2, 2, 1, True), (3, 2, 2, True)]
     run(later, 4)
@@ -102,9 +107,8 @@ def test_collection_fields_and_filters(tmp_path: Path) -> None:
 
 def test_one_experiment_at_a_time(tmp_path: Path) -> None:
     collection = ExperimentCollection(tmp_path / "study.h5")
-    with collection.new_experiment():
-        with pytest.raises(RecorderError, match="already running"):
-            collection.new_experiment().__enter__()
+    with collection.new_experiment(), pytest.raises(RecorderError, match="already running"):
+        collection.new_experiment().__enter__()
     with collection.new_experiment() as recorder:
         recorder.push(x=1)
     assert len(collection) == 2

@@ -38,7 +38,9 @@ def test_records_into_every_store_and_reads_from_the_first(
                 1 / (step + 1) for step in range(100)
             ]
             assert np.asarray(store.get("test/accuracy")).tolist() == [0.5, 0.75]
-    assert memory.closed and redis.closed and hdf5.closed
+    assert memory.closed
+    assert redis.closed
+    assert hdf5.closed
     with Hdf5Store(tmp_path / "run.h5", "r") as again:
         assert [str(name) for name in again.get("train/name")] == ["baseline"]
 

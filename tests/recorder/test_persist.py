@@ -100,7 +100,8 @@ def test_file_layout_groups_attributes_datasets_no_pickle(tmp_path: Path) -> Non
     rich_tree().save(tmp_path / "tree.h5")
     with h5py.File(tmp_path / "tree.h5", "r") as handle:
         root = handle["recorder"]
-        assert root.attrs["name"] == "ünïcode" and root.attrs["count"] == 3
+        assert root.attrs["name"] == "ünïcode"
+        assert root.attrs["count"] == 3
         assert "none" not in root.attrs
         train = handle["recorder/n0/n0"]
         meta = json.loads(train["_meta"][()].decode())
@@ -161,7 +162,8 @@ def test_workers_stream_records_into_one_file(tmp_path: Path) -> None:
         streamed = load(path, key=f"workers/w{rank}")
         assert_same_tree(build(rank, count), streamed)
         values = streamed.children[0].own_records.to_columns()["value"]
-        assert values.dtype == np.float64 and values[count - 1 + (count - 1) // 1000] == count - 0.5
+        assert values.dtype == np.float64
+        assert values[count - 1 + (count - 1) // 1000] == count - 0.5
     with h5py.File(path, "r") as handle:
         assert "workers/w0/n0/c1/s1/values" in handle
 

@@ -77,7 +77,8 @@ def test_per_record_predicate_and_fields_together() -> None:
 def test_where_fields_sees_merged_inherited_fields() -> None:
     root = study()
     chosen = root.records.where_fields(lambda f: f["model"] == "m1" and not f["training"])
-    assert len(chosen) == 3 and chosen.nodes[0].fields == {"training": False}
+    assert len(chosen) == 3
+    assert chosen.nodes[0].fields == {"training": False}
 
 
 def test_missing_column_values_fall_back_to_the_field() -> None:
@@ -120,7 +121,8 @@ def test_to_columns_promotes_across_nodes() -> None:
     assert root.to_columns()["v"].dtype == np.float64
     root.child(kind="text").push(v="x")
     column = root.to_columns()["v"]
-    assert column.dtype == object and column.tolist() == [1.0, 0.5, "x"]
+    assert column.dtype == object
+    assert column.tolist() == [1.0, 0.5, "x"]
 
 
 def test_to_columns_of_empty_selection() -> None:
@@ -146,4 +148,5 @@ def test_to_pandas() -> None:
     assert frame["run"].tolist() == [1, 1]
     assert np.isnan(frame["loss"][1])
     assert frame["ok"].isna().tolist() == [False, True]
-    assert frame["name"][0] == "a" and frame["name"].isna().tolist() == [False, True]
+    assert frame["name"][0] == "a"
+    assert frame["name"].isna().tolist() == [False, True]

@@ -72,7 +72,8 @@ def test_drain_into_hdf5(redis_port: int, namespace: str, tmp_path: Path) -> Non
     with Hdf5Store(tmp_path / "out.h5", "r") as drained:
         assert np.array_equal(drained.get("train/loss")[:], np.linspace(0, 1, 5000))
         frames = np.asarray(drained.get("camera/frames"))
-        assert frames.dtype == np.uint16 and frames.shape == (3, 2, 2)
+        assert frames.dtype == np.uint16
+        assert frames.shape == (3, 2, 2)
         assert drained.get("notes")[:].tolist() == ["first", "ünï", ""]
 
 

@@ -60,7 +60,8 @@ def test_hdf5_get_is_a_lazy_view_that_slices(tmp_path: Path) -> None:
         assert view.dtype == np.float32
         assert view[199_998:].tolist() == [199_998.0, 199_999.0]
         store.append("signal", np.float32(-1))
-        assert len(view) == 200_001 and float(view[-1]) == -1.0
+        assert len(view) == 200_001
+        assert float(view[-1]) == -1.0
     with Hdf5Store(tmp_path / "big.h5", "r") as reader:
         assert float(np.asarray(reader.get("signal"))[:10].sum()) == 45.0
         with pytest.raises(SeriesKeyError, match="read-only"):

@@ -37,7 +37,7 @@ def test_records_inherit_every_ancestor_field() -> None:
 
 
 def test_override_order_record_then_nearest_node() -> None:
-    experiment, model, train = three_levels()
+    experiment, _model, train = three_levels()
     train.push(step=0)
     train.push(step=1, note="from record", model="m-override")
     first, second = train.records
@@ -84,7 +84,8 @@ def test_add_collects_until_commit() -> None:
     train.commit()
     first, empty = train.records
     assert (first["step"], first["loss"]) == (0, 0.25)
-    assert "step" not in empty and empty["model"] == "m1"
+    assert "step" not in empty
+    assert empty["model"] == "m1"
 
 
 def test_push_takes_a_mapping_and_keywords() -> None:
@@ -114,13 +115,15 @@ def test_set_parent_moves_a_subtree_and_refuses_cycles() -> None:
     assert child.records[0]["run"] == 1
     child.set_parent(second)
     assert child.records[0]["run"] == 2
-    assert first.children == () and second.children == (child,)
+    assert first.children == ()
+    assert second.children == (child,)
     with pytest.raises(RecorderError, match="cycle"):
         second.set_parent(child)
     with pytest.raises(RecorderError, match="cycle"):
         second.set_parent(second)
     child.set_parent(None)
-    assert child.parent is None and "run" not in child.records[0]
+    assert child.parent is None
+    assert "run" not in child.records[0]
 
 
 def test_record_mapping_behaviour() -> None:
@@ -130,14 +133,17 @@ def test_record_mapping_behaviour() -> None:
     assert record == {"a": 1, "b": 2}
     assert record.get("missing") is None
     assert record.get("missing", 5) == 5
-    assert "a" in record and "missing" not in record and 3 not in record
+    assert "a" in record
+    assert "missing" not in record
+    assert 3 not in record
     assert len(record) == 2
     with pytest.raises(KeyError):
         record["missing"]
     with pytest.raises(TypeError):
         record["b"] = 3  # type: ignore[index]
     assert repr(record) == "{'b': 2, 'a': 1}"
-    assert record.node is root and record.index == 0
+    assert record.node is root
+    assert record.index == 0
 
 
 def test_records_is_a_sequence_snapshot() -> None:
@@ -186,7 +192,7 @@ def test_column_widens_across_chunks_without_changing_values() -> None:
     root.push(v=0.5, s="longer text")
     column = root.to_columns()["v"]
     assert column.dtype == np.float64
-    assert column[: CHUNK_ROWS].tolist() == list(range(CHUNK_ROWS))
+    assert column[:CHUNK_ROWS].tolist() == list(range(CHUNK_ROWS))
     assert root.to_columns()["s"].dtype == np.dtype("<U11")
     assert root.records[0]["s"] == "x"
     root.push(v="text")

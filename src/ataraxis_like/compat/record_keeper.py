@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..recorder import collection as _collection
-from ..recorder.columns import MISSING
+from ..recorder.columns import CHUNK_ROWS, MISSING
 from ..recorder.persist import load, save
 from ..recorder.query import Records
 from ..recorder.tree import Record, Recorder
@@ -56,11 +56,19 @@ class RecordKeeper(Recorder):
         self, data: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Self:
         """Add one record (the dict, the keywords, and anything ``add`` staged)."""
-        if self._staged:
+        if data is not None or self._staged:
             staged, self._staged = self._staged, {}
-            super().push({**staged, **(data or {})}, **kwargs)
+            kwargs = {**staged, **(data or {}), **kwargs}
+        table = self._table
+        pending = table.pending
+        if kwargs.keys() == pending.keys():
+            for key, value in kwargs.items():
+                pending[key].append(value)
+            table.length += 1
         else:
-            super().push(data, **kwargs)
+            table.append_row(kwargs)
+        if table.length - table.flushed >= CHUNK_ROWS:
+            self.flush()
         return self
 
     def commit(self) -> KeeperRecord:  # type: ignore[override]

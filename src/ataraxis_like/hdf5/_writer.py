@@ -46,6 +46,7 @@ _COMMIT = f"{RESERVED}/commit"
 _HEADER_SIZE = HEADER.size
 _RESCUE_BATCH = 256
 _SLICE = 512
+_GATHER = 0.002
 """Records taken or released per call: the ring's lock is held meanwhile and producers wait."""
 
 
@@ -316,6 +317,8 @@ class Writer:
                 or time.monotonic() - batch.started >= settings.flush_interval
             )  # fmt: skip
             if not due:
+                if 0 < len(records) < _SLICE:
+                    time.sleep(_GATHER)  # let rows gather: producers then rarely need to wake us
                 continue
             self._commit_or_fail(batch)
             batch = Batch(self.journal.applied)

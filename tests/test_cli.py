@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -66,12 +67,30 @@ def test_shm_ls_and_clean() -> None:
         segment_path(name).unlink(missing_ok=True)
 
 
-def test_demo_json_summary_proves_nothing_lost() -> None:
-    result = cli("demo", "--seconds", "0.5", "--json")
+def test_demo_json_summary_proves_nothing_lost(tmp_path: Path) -> None:
+    result = cli(
+        "demo", "--seconds", "1.5", "--rate", "500", "--payload", "100", "--json",
+        "--output", str(tmp_path / "run"),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["producers"] == 2
-    assert summary["updates_lost"] == 0
+    assert summary["settings"] == {"seconds": 1.5, "producers": 2, "rate": 500.0, "payload": 100}
+    assert summary["entries"] == 1500
+    assert summary["entries_checked"] == 1500
+    assert summary["entries_lost"] == 0
+    assert summary["entries_mismatched"] == 0
+    assert summary["statistics_consistent"] is True
     assert summary["failed_producers"] == 0
-    assert summary["locked_updates"] == sum(summary["per_producer"]) > 0
-    assert not [line for line in os.listdir("/dev/shm") if line.startswith("atxl_demo_")]
+    assert set(summary["archives"]) == {"0", "1"}
+    for path in summary["archives"].values():
+        assert Path(path).is_file()
+    assert Path(summary["outputs"]["settings"]).read_text().startswith("# How long")
+    assert summary["put_median_us"] > 0
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith("atxl_demo_state_")]
+
+
+def test_demo_refuses_bad_options() -> None:
+    result = cli("demo", "--producers", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--producers" in result.stderr

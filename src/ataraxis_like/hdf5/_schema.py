@@ -268,10 +268,17 @@ def check_rows(schema: Schema, values: Any) -> np.ndarray:
     """``values`` as rows of ``schema`` (first axis counts rows), or SinkDataError."""
     if schema.kind != ROWS:
         raise _not_rows(schema)
+    if is_empty_sequence(values):
+        return np.empty((0, *schema.shape), dtype=schema.dtype)
     array = _checked(schema, values, True, "extend with")
     if schema.text is None and array.dtype != schema.dtype:
         array = array.astype(schema.dtype)
     return array
+
+
+def is_empty_sequence(values: Any) -> bool:
+    """An empty list or tuple: no rows, and no dtype to give a new key."""
+    return isinstance(values, list | tuple) and not values
 
 
 def check_array(schema: Schema, value: Any) -> np.ndarray:

@@ -33,6 +33,7 @@ from ._schema import (
     check_rows,
     encode_array,
     encode_rows,
+    is_empty_sequence,
     normalize_key,
     scalar_code,
     schema_for_array,
@@ -171,6 +172,8 @@ class Hdf5Client:
 
     def extend(self, key: str, values: Any, timeout: float | None = None) -> None:
         """Append many rows to ``key``: a sequence or an array whose first axis counts rows."""
+        if is_empty_sequence(values):
+            return
         entry = self._keys.get(key)
         if entry is None:
             entry = self._key(key, values, rows=True)

@@ -31,6 +31,7 @@ from ._schema import (
     check_array,
     check_row,
     check_rows,
+    is_empty_sequence,
     normalize_key,
     schema_for_array,
     schema_for_row,
@@ -188,6 +189,8 @@ class Hdf5Sink:
         """Append many rows: a sequence or an array whose first axis counts rows."""
         if self._client is not None:
             self._client.extend(key, values)
+            return
+        if is_empty_sequence(values):
             return
         with self._mutex:
             buffer = self._buffer(key, values, rows=True)
@@ -386,20 +389,23 @@ class Hdf5Sink:
         if self._closed or PROCESS_ID[0] != self._owner_pid:
             return
         self._stop_ticking.set()
-        try:
-            if self._queue is not None:
-                self._queue.close()
-            elif self.mode != "r":
-                self.flush()
-        finally:
-            self._closed = True
-            self._buffers = {}
-            if self._store is not None:
-                self._store.close()
-            if self._writer_lock is not None:
-                self._writer_lock.release()
-            if self._reader is not None:
-                self._reader.close()
+        with self._mutex:  # the flush thread may be inside flush()
+            if self._closed:
+                return
+            try:
+                if self._queue is not None:
+                    self._queue.close()
+                elif self.mode != "r":
+                    self.flush()
+            finally:
+                self._closed = True
+                self._buffers = {}
+                if self._store is not None:
+                    self._store.close()
+                if self._writer_lock is not None:
+                    self._writer_lock.release()
+                if self._reader is not None:
+                    self._reader.close()
 
     def __enter__(self) -> Hdf5Sink:
         return self

@@ -9,6 +9,7 @@ process, timed until all rows are flushed to the file (the sink's close() includ
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from _harness import BENCHMARKS, Row, median_runs, record, table
@@ -19,6 +20,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
     script = BENCHMARKS / "hdf5_workload.py"
+    load_before = os.getloadavg()[0]
 
     def run(implementation: str, case: str) -> dict[str, float]:
         return median_runs(sys.executable, script, [implementation, case], arguments.repeats)
@@ -48,6 +50,10 @@ def main() -> None:
         "dataset per call (chunks of 32,768 rows; one row per chunk for 1 MiB rows). The sink "
         "buffers rows per key and writes blocks; clients put one record per row into the "
         "shared-memory ring and the writer process commits them with its journal."
+    )
+    body += (
+        f"\n\nLoad average (1 min) {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the "
+        "run: other processes shared the 2 cores, which costs the 3-process client figure most."
     )
     print(body)
     record("HDF5 sink", body, "python benchmarks/bench_hdf5.py")

@@ -50,9 +50,10 @@ class Hdf5Sink:
 
     ``mode`` is h5py's: "r" (read only), "r+"/"a" (append; "a" creates), "w" (truncate),
     "w-"/"x" (create, fail if it exists). ``compression``: None, "gzip", "lzf" or a gzip level.
-    ``flush_interval`` (s) bounds how long rows wait in buffers (live readers see them within
-    about that time; a local sink flushes when called after that time, the queue's writer on
-    its own). Appends never wait for the disk except when a buffer fills.
+    ``flush_interval`` (s) bounds how long rows wait in buffers: a background thread (the
+    writer process, in queue mode) flushes them, so live readers see every row within about
+    that time. Appends never wait for the disk except when a buffer fills. The other options
+    are described in docs/hdf5.md.
     """
 
     def __init__(
@@ -80,10 +81,7 @@ class Hdf5Sink:
         compression_options(compression)
         self.path = Path(path)
         self.mode, self.sharing = mode, sharing
-        self._compression, self._chunk_bytes = compression, chunk_bytes
-        self._interval = flush_interval
         self._buffer_bytes = buffer_bytes
-        self._lock_timeout = lock_timeout
         self._buffers: dict[str, Buffer] = {}
         self._schemas: dict[str, Schema] = {}
         self._owner_pid = PROCESS_ID[0]

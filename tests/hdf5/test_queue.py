@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
+from ataraxis_like.errors import ItemTooLargeError
 from ataraxis_like.hdf5 import Hdf5Client, Hdf5Sink, SinkClosedError, SinkError, open_sink
 from ataraxis_like.hdf5._store import Store
 from ataraxis_like.hdf5._writer import Journal
@@ -212,3 +213,11 @@ def test_clients_are_picklable_and_attach_lazily(
     client.append("x", 1.5)
     client.flush(timeout=10)
     assert sink.load("x").tolist() == [1.5]
+
+
+def test_an_array_larger_than_the_queue_is_refused_clearly(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w", sharing="queue", queue_bytes=1 << 16) as sink:
+        with pytest.raises(ItemTooLargeError, match="larger queue_bytes"):
+            sink.write("big", np.zeros(1 << 14))
+        sink.extend("rows", np.arange(50_000))  # split into records that fit
+        assert len(sink.load("rows")) == 50_000

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import QueueClosedError, QueueFailedError
+from ..errors import ItemTooLargeError, QueueClosedError, QueueFailedError
 from ..shm import _segment
 from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
@@ -144,6 +144,14 @@ class Hdf5Client:
             except (QueueClosedError, QueueFailedError) as error:
                 self._sequence -= 1
                 raise self._stopped(error) from None
+            except ItemTooLargeError:
+                self._sequence -= 1
+                raise ItemTooLargeError(
+                    f"a {length}-byte item does not fit the queue of the sink for "
+                    f"{self._channels.path} ({ring.capacity} bytes); open the sink with a larger "
+                    "queue_bytes, or write the array in parts",
+                    size=length,
+                ) from None
             return self._sequence
 
     def append(self, key: str, value: Any, timeout: float | None = None) -> None:

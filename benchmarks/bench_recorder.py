@@ -60,8 +60,8 @@ def main() -> None:
         f"{ours_collection['collection_rate']:,.0f} records/s, {inside:.0%} of the standalone "
         f"{ours_collection['standalone_rate']:,.0f} (goal >= 80%: {verdict}). Theirs falls from "
         f"{theirs_collection['standalone_rate']:,.0f} standalone to "
-        f"{theirs_collection['collection_rate']:,.0f} records/s inside its collection (measured "
-        f"for 20 s: {theirs_collection['collection_pushed']:,.0f} records)."
+        f"{theirs_collection['collection_rate']:,.0f} records/s inside its collection (stopped "
+        f"at the first leaf after 20 s: {theirs_collection['collection_pushed']:,.0f} records)."
         f"\n\nMedian of {runs} runs each."
     )
     print(body)

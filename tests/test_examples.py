@@ -41,12 +41,16 @@ def test_queue_example() -> None:
 
 
 def test_every_example_has_a_test() -> None:
-    """Each example's file name appears in a test that runs it (here or beside its package's tests)."""
+    """Each example's file name appears in a test that runs it, here or beside its package."""
     tests_root = Path(__file__).resolve().parent
     test_sources = "\n".join(
-        path.read_text(encoding="utf-8") for path in tests_root.rglob("test_*.py") if path.name != Path(__file__).name
+        path.read_text(encoding="utf-8")
+        for path in tests_root.rglob("test_*.py")
+        if path.name != Path(__file__).name
     )
-    test_sources += Path(__file__).read_text(encoding="utf-8").split("def test_every_example_has_a_test")[0]
+    test_sources += (
+        Path(__file__).read_text(encoding="utf-8").split("def test_every_example_has_a_test")[0]
+    )
     present = sorted(path.name for path in EXAMPLES.glob("*.py"))
     untested = [name for name in present if f'"{name}"' not in test_sources]
     assert present, "no examples found"

@@ -1,0 +1,143 @@
+"""One run of an experiment: call the user's function, then store its outcome through the sink.
+
+A run's group ``runs/rNNNNN`` receives the result arrays and the run's recorder first and its
+``status`` attribute last. The sink's writer commits records in the order they were put, so a run
+counts as done exactly when that attribute is in the file; a run cut short by a crash is simply
+run again (its arrays are replaced). No flush per run is needed for that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..recorder import Recorder
+from ..recorder.persist import save_into
+from .provenance import utc_now
+
+
+def run_key(index: int) -> str:
+    return f"runs/r{index:05d}"
+
+
+@dataclass
+class Run:
+    """What the experiment function receives: the run's index, parameters, recorder and logger."""
+
+    index: int
+    parameters: dict[str, Any]
+    recorder: Recorder
+    logger: logging.Logger
+    directory: Path
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        """``run.x`` reads the parameter ``x``."""
+        parameters = self.__dict__.get("parameters", {})
+        if name in parameters:
+            return parameters[name]
+        raise AttributeError(
+            f"run {self.__dict__.get('index')} has no parameter {name!r} "
+            f"(parameters: {', '.join(sorted(parameters))})"
+        )
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _flatten(f"{prefix}/{name}", item, out)
+        return
+    array = np.asarray(value)
+    if array.dtype.hasobject:
+        raise TypeError(
+            f"result {prefix!r} is {type(value).__name__}, which has no array form; return "
+            "numbers, strings, numpy arrays or dicts of them"
+        )
+    out[prefix] = array
+
+
+def _run_logger(directory: Path, index: int) -> tuple[logging.Logger, logging.Handler]:
+    logs = directory / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs / f"run_{index:05d}.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger(f"ataraxis_like.experiment.run_{index:05d}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    logging.getLogger("py.warnings").addHandler(handler)  # warnings land in the run's log too
+    return logger, handler
+
+
+def execute(
+    function: Callable[[Run], Any],
+    index: int,
+    parameters: dict[str, Any],
+    directory: Path,
+    client: Any,
+) -> dict[str, Any]:
+    """Run ``function`` for one parameter set and store everything; returns the run's summary."""
+    logger, handler = _run_logger(directory, index)
+    logging.captureWarnings(True)
+    recorder = Recorder(run_index=index, **parameters)
+    run = Run(index, dict(parameters), recorder, logger, directory)
+    key = run_key(index)
+    started, began = utc_now(), time.perf_counter()
+    status, error = "completed", ""
+    values: dict[str, Any] = {}
+    logger.info("run %d started with %s", index, json.dumps(parameters))
+    try:
+        outcome = function(run)
+        if not isinstance(outcome, Mapping):
+            outcome = {"result": outcome}  # a dict's entries are stored by name, else "result"
+        _flatten(f"{key}/result", outcome, values)
+    except Exception as failure:  # the run is recorded as failed; the others go on
+        status = "failed"
+        error = "".join(traceback.format_exception(failure))
+        logger.error("run %d failed:\n%s", index, error)
+    duration = time.perf_counter() - began
+    client.write(f"{key}/index", np.asarray(index))
+    for name, array in values.items():
+        client.write(name, array)
+    if status == "completed" and len(recorder.records):
+        save_into(client, recorder, f"{key}/recorder")
+    client.set_attrs(
+        key,
+        parameters=json.dumps(parameters),
+        duration_s=duration,
+        started=started,
+        ended=utc_now(),
+        error=error,
+        status=status,
+    )  # last, and in order: a status in the file means everything before it is there too
+    logger.info("run %d %s in %.3f s", index, status, duration)
+    logger.removeHandler(handler)
+    logging.getLogger("py.warnings").removeHandler(handler)
+    handler.close()
+    return {"index": index, "status": status, "duration_s": duration}
+
+
+def worker_main(
+    function: Callable[[Run], Any], directory: Path, client: Any, tasks: Any, done: Any
+) -> None:
+    """A pool process: take run orders until a stop order, report each run as it ends."""
+    while True:
+        order = tasks.get()
+        if order is None:
+            client.flush()  # this worker's runs are in the file before it says it is done
+            return
+        index, parameters = order
+        done.put(("started", (os.getpid(), index)))
+        outcome = execute(function, index, parameters, directory, client)
+        done.put(("ended", {**outcome, "pid": os.getpid()}))

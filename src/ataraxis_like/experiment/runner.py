@@ -1,0 +1,221 @@
+"""Experiment: run a function over a parameter space, in a pool of processes, resumably.
+
+Every run's outcome reaches one HDF5 file, ``results.h5`` in the experiment directory, through
+the sink's single writer. A run is done once its status attribute is in the file, so calling
+``run`` again after a crash (or a SIGKILL of the whole experiment) runs exactly the runs that
+never finished, in every execution mode. Provenance is stored once per session.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AtaraxisError, QueueEmptyError
+from ..hdf5 import Hdf5Sink, open_sink, recover
+from ..shm.queue import ShmQueue
+from . import provenance
+from ._worker import Run, execute, run_key, worker_main
+from .params import ParameterSpace
+
+RESULTS_FILE = "results.h5"
+
+
+class ExperimentError(AtaraxisError, RuntimeError):
+    """The experiment cannot run as asked (changed parameters, a lost worker, ...)."""
+
+
+def read_state(path: Path) -> tuple[dict[int, str], dict[str, Any]]:
+    """The recorded status of every run and the file's own attributes (a new file: empty).
+
+    A file whose writer was killed is recovered first.
+    """
+    if not path.exists():
+        return {}, {}
+    recover(path)
+    statuses: dict[int, str] = {}
+    with open_sink(path) as reader:
+        runs = reader.file.get("runs")
+        for name in runs.keys() if runs is not None else ():
+            status = runs[name].attrs.get("status")
+            if status is not None:
+                statuses[int(name[1:])] = str(status)
+        attributes = dict(reader.file.attrs)
+    return statuses, attributes
+
+
+def read_statuses(path: Path) -> dict[int, str]:
+    """The recorded status of every run in the results file."""
+    return read_state(path)[0]
+
+
+class Experiment:
+    """A named parameter exploration stored in ``directory``.
+
+    ``defaults`` is a mapping or a dataclass instance (a YamlConfig serves); ``exploration`` a
+    list of points such as ``cartesian_product(x=[...], y=[...])``. ``repository`` is the git
+    work tree of the code that runs, recorded with the results; ``require_clean`` refuses to
+    start on uncommitted changes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        directory: Path | str,
+        defaults: Mapping[str, Any] | Any = None,
+        exploration: Sequence[Mapping[str, Any]] = (),
+        *,
+        repository: Path | str | None = None,
+        require_clean: bool = False,
+    ) -> None:
+        self.name = name
+        self.directory = Path(directory)
+        self.space = ParameterSpace.build({} if defaults is None else defaults, exploration)
+        self.repository = repository
+        self.require_clean = require_clean
+
+    @property
+    def results_path(self) -> Path:
+        return self.directory / RESULTS_FILE
+
+    def pending(self, retry_failed: bool = False) -> list[int]:
+        """Indices of the runs a ``run`` call would execute now."""
+        return self._pending(read_statuses(self.results_path), retry_failed)
+
+    def _pending(self, statuses: dict[int, str], retry_failed: bool) -> list[int]:
+        wanted = {"completed"} if retry_failed else {"completed", "failed"}
+        return [index for index in range(len(self.space)) if statuses.get(index) not in wanted]
+
+    def run(
+        self,
+        function: Callable[[Run], Any],
+        processes: int = 1,
+        retry_failed: bool = False,
+    ) -> dict[str, int]:
+        """Execute every run not done yet; return how many completed, failed and were skipped.
+
+        ``processes=1`` runs in this process; more start that many spawned worker processes
+        (the function must then be importable, as for any process pool).
+        """
+        facts = provenance.collect(self.repository, self.require_clean)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        statuses, attributes = read_state(self.results_path)
+        self._check_same_space(attributes)
+        todo = self._pending(statuses, retry_failed)
+        counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
+        session = sum(1 for key in attributes if key.endswith("_provenance"))
+        with Hdf5Sink(self.results_path, "a", sharing="queue") as sink:
+            client = sink.client()
+            client.set_attrs(
+                "/",
+                experiment=self.name,
+                space=self.space.fingerprint(),
+                defaults=json.dumps(self.space.defaults),
+                exploration=json.dumps(list(self.space.points)),
+                runs=len(self.space),
+                **{f"session_{session}_provenance": json.dumps(facts)},
+            )
+            if processes <= 1:
+                for index in todo:
+                    outcome = execute(function, index, self.space.run_parameters(index),
+                                      self.directory, client)  # fmt: skip
+                    counts[outcome["status"]] += 1
+            else:
+                for outcome in self._pool(function, todo, processes, client):
+                    counts[outcome["status"]] += 1
+            client.set_attrs("/", **{f"session_{session}_end": provenance.utc_now()})
+            client.flush()
+        return counts
+
+    def _check_same_space(self, attributes: dict[str, Any]) -> None:
+        recorded = attributes.get("space")
+        if recorded is not None and recorded != self.space.fingerprint():
+            raise ExperimentError(
+                f"{self.results_path} holds a different parameter space than this experiment; "
+                "resume with the same defaults and exploration, or use a new directory",
+                path=str(self.results_path),
+            )
+
+    def _pool(
+        self, function: Callable[[Run], Any], todo: list[int], processes: int, client: Any
+    ) -> list[dict[str, Any]]:
+        """Spawned workers take run orders from a shared-memory queue. A worker that dies
+        mid-run has that run recorded as failed, and a new worker takes its place."""
+        context = mp.get_context("spawn")
+        with ShmQueue(capacity_bytes=1 << 20) as tasks, ShmQueue(capacity_bytes=1 << 20) as done:
+            for index in todo:
+                tasks.put((index, self.space.run_parameters(index)))
+            count = min(processes, max(len(todo), 1))
+            for _ in range(count):
+                tasks.put(None)
+
+            def start_worker() -> Any:
+                worker = context.Process(
+                    target=worker_main, args=(function, self.directory, client, tasks, done)
+                )
+                worker.start()
+                return worker
+
+            workers = [start_worker() for _ in range(count)]
+            outcomes: list[dict[str, Any]] = []
+            running: dict[int, int] = {}  # worker pid -> run index
+            while len(outcomes) < len(todo):
+                try:
+                    kind, value = done.get(timeout=0.5)
+                except QueueEmptyError:
+                    self._replace_dead(workers, running, outcomes, client, start_worker, tasks)
+                    continue
+                if kind == "started":
+                    running[value[0]] = value[1]
+                else:
+                    running.pop(value["pid"], None)
+                    outcomes.append(value)
+            for worker in workers:
+                worker.join()
+        return outcomes
+
+    def _replace_dead(
+        self,
+        workers: list[Any],
+        running: dict[int, int],
+        outcomes: list[dict[str, Any]],
+        client: Any,
+        start_worker: Callable[[], Any],
+        tasks: ShmQueue,
+    ) -> None:
+        for position, worker in enumerate(workers):
+            if worker.is_alive() or worker.exitcode == 0:
+                continue
+            index = running.pop(worker.pid, None)
+            if index is not None:
+                error = f"worker process {worker.pid} died (exit code {worker.exitcode})"
+                client.write(f"{run_key(index)}/index", np.asarray(index))
+                client.set_attrs(
+                    run_key(index),
+                    status="failed",
+                    error=error,
+                    duration_s=0.0,
+                    parameters=json.dumps(self.space.run_parameters(index)),
+                )
+                outcomes.append({"index": index, "status": "failed", "duration_s": 0.0})
+            tasks.put(None)  # the replacement needs its own stop order
+            workers[position] = start_worker()
+
+    def __repr__(self) -> str:
+        return f"Experiment({self.name!r}, {str(self.directory)!r}, runs={len(self.space)})"
+
+
+def describe(directory: Path | str) -> str:
+    """A one-line description, for ``ataraxis-like inspect``."""
+    statuses = read_statuses(Path(directory) / RESULTS_FILE)
+    counts = {status: list(statuses.values()).count(status) for status in set(statuses.values())}
+    return f"experiment in {directory}: {counts} ({os.fspath(Path(directory) / RESULTS_FILE)})"
+
+
+__all__ = ["Experiment", "ExperimentError", "Run", "read_statuses", "run_key"]

@@ -1,0 +1,44 @@
+"""Experiment functions for the tests (importable by spawned workers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def simulate(run: Any) -> dict[str, Any]:
+    run.logger.info("simulating x=%s y=%s", run.x, run.y)
+    for step in range(3):
+        run.recorder.push(step=step, loss=run.x * run.y / (step + 1))
+    if run.x == 1 and run.y == 2:
+        raise ValueError("x=1 and y=2 do not converge")
+    if run.x == 2 and run.y == 0:
+        warnings.warn("slow convergence", RuntimeWarning, stacklevel=1)
+    return {"score": run.x * 10 + run.y, "trace": np.full(100, float(run.x))}
+
+
+def flaky(run: Any) -> int:
+    """Fails until the file named by the parameter ``gate`` exists."""
+    if not Path(run.gate).exists():
+        raise RuntimeError("gate closed")
+    return int(run.x) * 2
+
+
+def slow(run: Any) -> dict[str, Any]:
+    """Records, pauses, and returns: long enough for a kill to land in the middle."""
+    for step in range(3):
+        run.recorder.push(step=step, value=run.x)
+    time.sleep(0.05)
+    return {"score": run.x, "array": np.arange(1000, dtype=np.float64) * run.x}
+
+
+def dies_on_three(run: Any) -> int:
+    if run.x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return int(run.x)

@@ -1,0 +1,178 @@
+"""Experiments end to end: processes, failures, retries, kills and resume, provenance, loading."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ataraxis_like.experiment import (
+    Experiment,
+    ExperimentError,
+    ExperimentResults,
+    cartesian_product,
+    zipped,
+)
+
+from . import functions
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def completed_live(path: Path) -> int:
+    """Runs marked completed in a results file that its writer may still be writing."""
+    from ataraxis_like.hdf5 import open_sink
+
+    if not path.exists():
+        return 0
+    try:
+        with open_sink(path) as reader:
+            runs = reader.file.get("runs")
+            return sum(1 for name in (runs or {}) if runs[name].attrs.get("status") == "completed")
+    except (OSError, KeyError, ValueError):
+        return 0  # the writer is still creating the file
+
+
+def grid(directory: Path) -> Experiment:
+    return Experiment(
+        "grid", directory, defaults={"x": 0, "y": 0},
+        exploration=cartesian_product(x=range(3), y=range(3)),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_results_failures_logs_and_loading(tmp_path: Path, processes: int) -> None:
+    experiment = grid(tmp_path)
+    counts = experiment.run(functions.simulate, processes=processes)
+    assert counts == {"completed": 8, "failed": 1, "skipped": 0}
+    loaded = Experiment.load(tmp_path)
+    assert isinstance(loaded, ExperimentResults)
+    assert loaded.name == "grid"
+    assert loaded.counts() == {"completed": 8, "failed": 1}
+    rows = {row["index"]: row for row in loaded.overview()}
+    assert rows[5] == {**rows[5], "x": 1, "y": 2, "status": "failed"}
+    assert "ValueError: x=1 and y=2 do not converge" in rows[5]["error"]
+    assert rows[0]["error"] == ""
+    assert all(row["duration_s"] >= 0 for row in rows.values())
+    indices, scores = loaded.results("score")
+    assert indices.tolist() == [0, 1, 2, 3, 4, 6, 7, 8]
+    assert scores.tolist() == [0, 1, 2, 10, 11, 20, 21, 22]
+    indices, traces = loaded.results("trace")
+    assert traces.shape == (8, 100)
+    recorder = loaded.recorder(4)
+    assert next(dict(record) for record in recorder.records)["x"] == 1
+    assert [record["loss"] for record in recorder.records] == [1.0, 0.5, 1 / 3]
+    assert "failed" in loaded.log(5)
+    assert "x=1 and y=2 do not converge" in loaded.log(5)
+    assert "RuntimeWarning: slow convergence" in loaded.log(6)
+    assert loaded.sessions[0]["command_line"] == sys.argv
+    assert loaded.sessions[0]["end_time"]
+
+
+def test_rerun_skips_done_and_retry_failed_reruns_only_failed(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    experiment = Experiment(
+        "flaky", tmp_path / "exp", defaults={"x": 0, "gate": str(gate)},
+        exploration=zipped(x=[1, 2, 3]),
+    )  # fmt: skip
+    assert experiment.run(functions.flaky) == {"completed": 0, "failed": 3, "skipped": 0}
+    assert experiment.run(functions.flaky) == {"completed": 0, "failed": 0, "skipped": 3}
+    gate.touch()
+    assert experiment.pending(retry_failed=True) == [0, 1, 2]
+    counts = experiment.run(functions.flaky, retry_failed=True)
+    assert counts == {"completed": 3, "failed": 0, "skipped": 0}
+    loaded = ExperimentResults.load(tmp_path / "exp")
+    assert loaded.results("result")[1].tolist() == [2, 4, 6]
+    assert len(loaded.sessions) == 3
+
+
+def test_changed_space_is_refused(tmp_path: Path) -> None:
+    grid(tmp_path).run(functions.simulate)
+    other = Experiment("grid", tmp_path, defaults={"x": 0, "y": 0},
+                       exploration=cartesian_product(x=range(4), y=range(3)))  # fmt: skip
+    with pytest.raises(ExperimentError, match="different parameter space"):
+        other.run(functions.simulate)
+
+
+def test_killed_worker_fails_its_run_only(tmp_path: Path) -> None:
+    experiment = Experiment("dies", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=list(range(6))))  # fmt: skip
+    counts = experiment.run(functions.dies_on_three, processes=2)
+    assert counts == {"completed": 5, "failed": 1, "skipped": 0}
+    rows = {row["index"]: row for row in ExperimentResults.load(tmp_path).overview()}
+    assert "died (exit code -9)" in rows[3]["error"]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigkill_of_whole_experiment_then_resume(tmp_path: Path, processes: int) -> None:
+    directory = tmp_path / "exp"
+    script = tmp_path / "launch.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.experiment import functions
+        from ataraxis_like.experiment import Experiment, zipped
+        if __name__ == "__main__":
+            experiment = Experiment("resume", {str(directory)!r}, defaults={{"x": 0}},
+                                    exploration=zipped(x=list(range(40))))
+            experiment.run(functions.slow, processes={processes})
+    """)
+    )
+    process = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while completed_live(directory / "results.h5") < 3:  # read live, as SWMR allows
+        assert time.monotonic() < deadline, "the experiment never got going"
+        assert process.poll() is None, "the experiment ended before the kill"
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)  # the parent, its workers and the sink's writer
+    process.wait()
+    experiment = Experiment("resume", directory, defaults={"x": 0},
+                            exploration=zipped(x=list(range(40))))  # fmt: skip
+    before = experiment.pending()
+    assert 0 < len(before) < 40
+    counts = experiment.run(functions.slow, processes=processes)
+    assert counts["completed"] == len(before)
+    assert counts["skipped"] == 40 - len(before)
+    loaded = ExperimentResults.load(directory)
+    assert loaded.counts() == {"completed": 40}
+    indices, scores = loaded.results("score")
+    assert indices.tolist() == list(range(40))
+    assert scores.tolist() == list(range(40))
+    indices, arrays = loaded.results("array")
+    np.testing.assert_array_equal(arrays, np.arange(1000.0)[None, :] * np.arange(40)[:, None])
+    for index in range(40):
+        assert len(loaded.recorder(index).records) == 3, f"run {index} duplicated records"
+
+
+def test_provenance_in_a_git_repository(tmp_path: Path) -> None:
+    repository = tmp_path / "code"
+    repository.mkdir()
+    for command in (["init", "-q"], ["config", "user.email", "t@example.org"],
+                    ["config", "user.name", "t"]):  # fmt: skip
+        subprocess.run(["git", "-C", str(repository), *command], check=True)
+    (repository / "model.py").write_text("x = 1\n")
+    subprocess.run(["git", "-C", str(repository), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repository), "commit", "-q", "-m", "m"], check=True)
+    head = subprocess.run(["git", "-C", str(repository), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    experiment = Experiment("p", tmp_path / "exp", defaults={"x": 0},
+                            exploration=zipped(x=[1]), repository=repository,
+                            require_clean=True)  # fmt: skip
+    experiment.run(functions.dies_on_three)
+    facts = ExperimentResults.load(tmp_path / "exp").sessions[0]
+    assert facts["git_commit"] == head
+    assert facts["git_dirty"] is False
+    assert facts["packages"]["ataraxis-like"]
+    (repository / "model.py").write_text("x = 2\n")
+    from ataraxis_like.experiment import DirtyRepositoryError
+
+    with pytest.raises(DirtyRepositoryError, match="uncommitted changes"):
+        experiment.run(functions.dies_on_three)

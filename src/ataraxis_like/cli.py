@@ -1,7 +1,9 @@
 """The ``ataraxis-like`` command line.
 
-Exit codes scripts can rely on: 0 success, 1 the job ran but found a problem (lost data, a failed
-check), 2 bad usage, 3 an error stopped the job (printed as one line on stderr).
+Exit codes scripts can rely on (``EXIT_CODES``, shown by ``--help``): 0 success, 1 the job ran
+but found a problem (lost data, a failed check), 2 bad usage, 3 an error stopped the job (printed
+as one line on stderr). Subcommands live beside their packages (logs/cli.py, hdf5/cli.py); this
+module parses and dispatches, and ``inspect`` picks the inspector of the path's kind.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from ._inspection import CONFIG, EXPERIMENT, HDF5, LOG_ARCHIVE, LOG_DIRECTORY, Inspection
 from .errors import AtaraxisError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
@@ -109,10 +112,61 @@ def _chaos(arguments: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_PROBLEM
 
 
+EXIT_CODES = """exit codes:
+  0  success
+  1  the job ran but found a problem (lost data, a failed check, a file needing recovery)
+  2  bad usage (unknown command or option, invalid value)
+  3  an error stopped the job (one line on stderr: "ataraxis-like: error: ...")"""
+
+
+def _inspect(arguments: argparse.Namespace) -> int:
+    from ._inspection import detect_kind
+
+    path: Path = arguments.path
+    kind = detect_kind(path)
+    if arguments.plot is not None and kind not in (LOG_DIRECTORY, LOG_ARCHIVE):
+        print(f"ataraxis-like inspect: error: --plot draws logs only; {path} is {kind}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    inspection = _inspector(kind, path, arguments)
+    if arguments.json:
+        print(json.dumps(inspection.to_json(), indent=2))
+    else:
+        print("\n".join(inspection.lines))
+    return EXIT_PROBLEM if inspection.problems else EXIT_OK
+
+
+def _inspector(kind: str, path: Path, arguments: argparse.Namespace) -> Inspection:
+    if kind == HDF5:
+        from .hdf5.cli import inspect_hdf5
+
+        return inspect_hdf5(path)
+    if kind == CONFIG:
+        from .config.cli import inspect_config
+
+        return inspect_config(path)
+    if kind == EXPERIMENT:
+        from .experiment.cli import inspect_experiment
+
+        return inspect_experiment(path)
+    from .logs.cli import inspect_logs
+
+    inspection, timelines = inspect_logs(path, arguments.gaps)
+    if arguments.plot is not None:
+        from .logs.plot import plot_timelines
+
+        plot_timelines(timelines, arguments.plot)
+        inspection.data["plot"] = str(arguments.plot)
+        inspection.lines.append(f"plot: {arguments.plot}")
+    return inspection
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ataraxis-like",
         description="Live data between processes through shared memory, safely onto disk.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,6 +199,21 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--json", action="store_true", help="print a machine-readable report")
     chaos.set_defaults(handler=_chaos)
 
+    inspect = commands.add_parser(
+        "inspect",
+        help="show a log directory or archive, an HDF5 file, a YAML config or an experiment",
+        description="Show what PATH holds; its kind is detected from the path: a directory "
+        "with results.h5 is an experiment, any other directory a log directory; a file is an "
+        "HDF5 file (by its signature), a log archive (.npz) or a YAML config (.yaml, .yml).",
+    )
+    inspect.add_argument("path", type=Path, help="what to inspect")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--gaps", type=int, default=3, help="logs: largest gaps per source")
+    inspect.add_argument("--plot", type=Path, default=None, metavar="OUT.png",
+                         help="logs: draw rate over time and interval histograms per source "
+                         "(needs matplotlib: pip install 'ataraxis-like[plot]')")  # fmt: skip
+    inspect.set_defaults(handler=_inspect)
+
     shm = commands.add_parser("shm", help="list or clean shared-memory segments")
     shm_commands = shm.add_subparsers(dest="shm_command", required=True, metavar="ACTION")
     listing = shm_commands.add_parser("ls", help="list this library's segments and their state")
@@ -164,7 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .hdf5.cli import register as register_hdf5_commands
 
     register_hdf5_commands(commands)
+    _add_epilogs(commands)
     return parser
+
+
+def _add_epilogs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Every subcommand's ``--help`` ends with the exit codes."""
+    for parser in commands.choices.values():
+        parser.epilog = EXIT_CODES
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_epilogs(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(arguments)
     except AtaraxisError as error:
         print(f"ataraxis-like: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:  # a file the job needed: missing, unreadable, disk full
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"ataraxis-like: error: {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ataraxis-like: interrupted", file=sys.stderr)

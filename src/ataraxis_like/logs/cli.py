@@ -1,4 +1,4 @@
-"""``ataraxis-like compress DIR`` and ``ataraxis-like inspect PATH``: the archive functions, typed.
+"""``ataraxis-like compress DIR``, and what ``inspect`` shows of a log directory or archive.
 
 Exit codes follow the main command line: 0 done, 1 a problem was found (a file left in place, a
 source that could not be merged), 3 an error stopped the job (one line on stderr).
@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from .._inspection import LOG_ARCHIVE, LOG_DIRECTORY, InspectError, Inspection
 from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from ..errors import AtaraxisError
-from .archive import LogDirectoryError, SourceTimeline, compress_npy_logs, source_timelines
+from .archive import SourceTimeline, compress_npy_logs, source_timelines
 from .reader import LogArchiveReader
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``compress`` and ``inspect`` subcommands to the main parser."""
+    """Add the ``compress`` subcommand to the main parser."""
     compress = commands.add_parser(
         "compress", help="build one <source_id>_log.npz archive per source from a log directory"
     )
@@ -40,14 +41,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     compress.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     compress.add_argument("--json", action="store_true", help="print a JSON summary")
     compress.set_defaults(handler=_compress)
-
-    inspect = commands.add_parser(
-        "inspect", help="sources, counts, time span, rate and gaps of a log directory or archive"
-    )
-    inspect.add_argument("path", type=Path, help="a log directory or one <source_id>_log.npz")
-    inspect.add_argument("--gaps", type=int, default=3, help="largest gaps to show per source")
-    inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.set_defaults(handler=_inspect)
 
 
 def _fail(error: OSError) -> int:
@@ -85,32 +78,25 @@ def _compress(arguments: argparse.Namespace) -> int:
     return EXIT_PROBLEM if result.problems else EXIT_OK
 
 
-def _inspect(arguments: argparse.Namespace) -> int:
-    path: Path = arguments.path
+def inspect_logs(path: Path, gaps: int) -> tuple[Inspection, list[SourceTimeline]]:
+    """Sources, counts, span, rate and largest gaps of a log directory or one archive."""
     try:
         if path.is_dir():
             timelines, problems = source_timelines(path)
-        elif path.is_file():
+        else:
             reader = LogArchiveReader(path)
             timelines = [
                 SourceTimeline(reader.source_id, reader.onset_us, reader.timestamps, path, 0)
             ]
             problems = {}
-        else:
-            raise LogDirectoryError(
-                f"{path} does not exist; pass a log directory or a <source_id>_log.npz archive",
-                path=str(path),
-            )
     except AtaraxisError:
         raise
     except OSError as error:
-        return _fail(error)
-    rows = [describe(timeline, arguments.gaps) for timeline in timelines]
-    if arguments.json:
-        print(json.dumps({"path": str(path), "sources": rows, "problems": problems}, indent=2))
-    else:
-        _print_rows(path, rows, problems)
-    return EXIT_PROBLEM if problems else EXIT_OK
+        raise InspectError(f"{path}: {error.strerror or error}", path=str(path)) from None
+    rows = [describe(timeline, gaps) for timeline in timelines]
+    kind = LOG_DIRECTORY if path.is_dir() else LOG_ARCHIVE
+    inspection = Inspection(kind, path, {"sources": rows}, _text(path, rows, problems), problems)
+    return inspection, timelines
 
 
 def describe(timeline: SourceTimeline, gaps: int) -> dict[str, Any]:
@@ -150,13 +136,15 @@ def describe(timeline: SourceTimeline, gaps: int) -> dict[str, Any]:
     return row
 
 
-def _print_rows(path: Path, rows: list[dict[str, Any]], problems: dict[str, str]) -> None:
-    print(f"{path}: {len(rows)} source(s)")
+def _text(path: Path, rows: list[dict[str, Any]], problems: dict[str, str]) -> list[str]:
+    lines = [f"{path}: {len(rows)} source(s)"]
     if rows:
-        print(f"{'source':>6} {'messages':>10} {'span (s)':>10} {'rate (Hz)':>11}  first (UTC)")
+        lines.append(
+            f"{'source':>6} {'messages':>10} {'span (s)':>10} {'rate (Hz)':>11}  first (UTC)"
+        )
     for row in rows:
         rate = "-" if row["rate_hz"] is None else f"{row['rate_hz']:,.1f}"
-        print(
+        lines.append(
             f"{row['source_id']:>6} {row['messages']:>10,} {row['span_s']:>10.3f} {rate:>11}  "
             f"{row['first_utc'] or 'onset unknown'}"
         )
@@ -167,8 +155,8 @@ def _print_rows(path: Path, rows: list[dict[str, Any]], problems: dict[str, str]
             f"{gap['gap_us'] / 1e3:,.3f} ms after {gap['after_us'] / 1e6:.3f} s"
             for gap in row["largest_gaps"]
         )
-        print(f"{'':>6} from {' + '.join(where)}; largest gaps: {gaps or 'none'}")
+        lines.append(f"{'':>6} from {' + '.join(where)}; largest gaps: {gaps or 'none'}")
     if problems:
-        print(f"{len(problems)} problem(s):")
-        for name, why in problems.items():
-            print(f"  {name}: {why}")
+        lines.append(f"{len(problems)} problem(s):")
+        lines.extend(f"  {name}: {why}" for name, why in problems.items())
+    return lines

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,19 @@ def test_provenance_in_a_git_repository(tmp_path: Path) -> None:
 
     with pytest.raises(DirtyRepositoryError, match="uncommitted changes"):
         experiment.run(functions.dies_on_three)
+
+
+def test_function_workers_cannot_import_is_refused(tmp_path: Path) -> None:
+    experiment = Experiment("lambda", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=[1, 2]))  # fmt: skip
+    with pytest.raises(ExperimentError, match="cannot be pickled"):
+        experiment.run(lambda run: run.x, processes=2)
+    module = types.ModuleType("made_in_the_parent_only")
+    exec("def square(run):\n    return run.x ** 2\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        with pytest.raises(ExperimentError, match="before it was ready"):
+            experiment.run(module.square, processes=2)
+    finally:
+        del sys.modules[module.__name__]
+    assert experiment.run(module.square) == {"completed": 2, "failed": 0, "skipped": 0}

@@ -68,13 +68,13 @@ def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
 
 
 def _run_logger(directory: Path, index: int) -> tuple[logging.Logger, logging.Handler]:
+    """A logger writing to ``logs/run_NNNNN.log``. It is not registered with ``logging`` (one
+    per run would pile up there, and each registration clears every logger's level cache)."""
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(logs / f"run_{index:05d}.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger(f"ataraxis_like.experiment.run_{index:05d}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
+    logger = logging.Logger(f"ataraxis_like.experiment.run_{index:05d}", logging.DEBUG)
     logger.addHandler(handler)
     logging.getLogger("py.warnings").addHandler(handler)  # warnings land in the run's log too
     return logger, handler
@@ -131,13 +131,21 @@ def execute(
 def worker_main(
     function: Callable[[Run], Any], directory: Path, client: Any, tasks: Any, done: Any
 ) -> None:
-    """A pool process: take run orders until a stop order, report each run as it ends."""
+    """A pool process: take run orders until a stop order, report each run as it ends.
+
+    An order stays taken (not released) until this worker has said which run it started, so
+    a worker killed in between leaves the order to be delivered again, never lost.
+    """
+    done.put(("ready", os.getpid()))
     while True:
-        order = tasks.get()
+        view = tasks.get_view()
+        order = view.value
         if order is None:
+            view.release()
             client.flush()  # this worker's runs are in the file before it says it is done
             return
         index, parameters = order
         done.put(("started", (os.getpid(), index)))
+        view.release()
         outcome = execute(function, index, parameters, directory, client)
         done.put(("ended", {**outcome, "pid": os.getpid()}))

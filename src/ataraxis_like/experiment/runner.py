@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ class Experiment:
                     outcome = execute(function, index, self.space.run_parameters(index),
                                       self.directory, client)  # fmt: skip
                     counts[outcome["status"]] += 1
-            else:
+            elif todo:
                 for outcome in self._pool(function, todo, processes, client):
                     counts[outcome["status"]] += 1
             client.set_attrs("/", **{f"session_{session}_end": provenance.utc_now()})
@@ -145,8 +146,13 @@ class Experiment:
     def _pool(
         self, function: Callable[[Run], Any], todo: list[int], processes: int, client: Any
     ) -> list[dict[str, Any]]:
-        """Spawned workers take run orders from a shared-memory queue. A worker that dies
-        mid-run has that run recorded as failed, and a new worker takes its place."""
+        """Spawned workers take run orders from a shared-memory queue and report on another.
+
+        A worker that dies mid-run has that run recorded as failed and is replaced; an order a
+        dead worker took but had not started is delivered again. A worker that dies before it
+        is ready (its function cannot be imported, say) stops the experiment with an error.
+        """
+        _check_picklable(function)
         context = mp.get_context("spawn")
         with ShmQueue(capacity_bytes=1 << 20) as tasks, ShmQueue(capacity_bytes=1 << 20) as done:
             for index in todo:
@@ -154,61 +160,116 @@ class Experiment:
             count = min(processes, max(len(todo), 1))
             for _ in range(count):
                 tasks.put(None)
+            pool = _Pool(context, (function, self.directory, client, tasks, done), count)
+            try:
+                outcomes = self._collect(pool, todo, client, tasks, done)
+            except BaseException:
+                pool.stop(kill=True)
+                raise
+            pool.stop()
+            for kind, value in _drain(done):  # a run delivered again after its worker died
+                if kind == "ended":
+                    outcomes[value["index"]] = value
+        return list(outcomes.values())
 
-            def start_worker() -> Any:
-                worker = context.Process(
-                    target=worker_main, args=(function, self.directory, client, tasks, done)
-                )
-                worker.start()
-                return worker
-
-            workers = [start_worker() for _ in range(count)]
-            outcomes: list[dict[str, Any]] = []
-            running: dict[int, int] = {}  # worker pid -> run index
-            while len(outcomes) < len(todo):
-                try:
-                    kind, value = done.get(timeout=0.5)
-                except QueueEmptyError:
-                    self._replace_dead(workers, running, outcomes, client, start_worker, tasks)
-                    continue
-                if kind == "started":
-                    running[value[0]] = value[1]
-                else:
-                    running.pop(value["pid"], None)
-                    outcomes.append(value)
-            for worker in workers:
-                worker.join()
+    def _collect(
+        self, pool: _Pool, todo: list[int], client: Any, tasks: ShmQueue, done: ShmQueue
+    ) -> dict[int, dict[str, Any]]:
+        outcomes: dict[int, dict[str, Any]] = {}
+        running: dict[int, int] = {}  # worker pid -> run index
+        while len(outcomes) < len(todo):
+            try:
+                kind, value = done.get(timeout=0.2)
+            except QueueEmptyError:
+                for pid, exitcode in pool.replace_dead():
+                    index = running.pop(pid, None)
+                    if index is not None:
+                        self._record_lost(client, index, pid, exitcode)
+                        outcomes[index] = {"index": index, "status": "failed", "duration_s": 0.0}
+                    tasks.put(None)  # the replacement needs its own stop order
+                tasks.ring().rescue_abandoned()
+                continue
+            if kind == "ready":
+                pool.ready.add(value)
+            elif kind == "started":
+                running[value[0]] = value[1]
+            else:
+                running.pop(value["pid"], None)
+                outcomes[value["index"]] = value
         return outcomes
 
-    def _replace_dead(
-        self,
-        workers: list[Any],
-        running: dict[int, int],
-        outcomes: list[dict[str, Any]],
-        client: Any,
-        start_worker: Callable[[], Any],
-        tasks: ShmQueue,
-    ) -> None:
-        for position, worker in enumerate(workers):
-            if worker.is_alive() or worker.exitcode == 0:
-                continue
-            index = running.pop(worker.pid, None)
-            if index is not None:
-                error = f"worker process {worker.pid} died (exit code {worker.exitcode})"
-                client.write(f"{run_key(index)}/index", np.asarray(index))
-                client.set_attrs(
-                    run_key(index),
-                    status="failed",
-                    error=error,
-                    duration_s=0.0,
-                    parameters=json.dumps(self.space.run_parameters(index)),
-                )
-                outcomes.append({"index": index, "status": "failed", "duration_s": 0.0})
-            tasks.put(None)  # the replacement needs its own stop order
-            workers[position] = start_worker()
+    def _record_lost(self, client: Any, index: int, pid: int, exitcode: int | None) -> None:
+        client.write(f"{run_key(index)}/index", np.asarray(index))
+        client.set_attrs(
+            run_key(index),
+            status="failed",
+            error=f"worker process {pid} died (exit code {exitcode})",
+            duration_s=0.0,
+            parameters=json.dumps(self.space.run_parameters(index)),
+        )
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, {str(self.directory)!r}, runs={len(self.space)})"
+
+
+def _check_picklable(function: Callable[..., Any]) -> None:
+    try:
+        pickle.dumps(function)
+    except Exception as error:
+        raise ExperimentError(
+            f"run(processes > 1) needs a function worker processes can import; "
+            f"{function!r} cannot be pickled ({error}): define it at the top level of a module"
+        ) from error
+
+
+def _drain(queue: ShmQueue) -> list[Any]:
+    items: list[Any] = []
+    while True:
+        try:
+            items.append(queue.get_nowait())
+        except QueueEmptyError:
+            return items
+
+
+class _Pool:
+    """The worker processes: started at once, replaced when they die mid-experiment."""
+
+    def __init__(self, context: Any, arguments: tuple[Any, ...], count: int) -> None:
+        self._context = context
+        self._arguments = arguments
+        self.ready: set[int] = set()
+        self.workers = [self._start() for _ in range(count)]
+
+    def _start(self) -> Any:
+        worker = self._context.Process(target=worker_main, args=self._arguments)
+        worker.start()
+        return worker
+
+    def replace_dead(self) -> list[tuple[int, int | None]]:
+        """Start a replacement for every worker that died; return ``(pid, exit code)`` of each.
+
+        A worker that died before it was ready cannot run anything: that is an error.
+        """
+        dead = []
+        for position, worker in enumerate(self.workers):
+            if worker.is_alive() or worker.exitcode == 0:
+                continue
+            if worker.pid not in self.ready:
+                raise ExperimentError(
+                    f"worker process {worker.pid} exited with code {worker.exitcode} before it "
+                    "was ready: its error is printed above (is the function importable from a "
+                    "module, and are its arguments picklable?)"
+                )
+            dead.append((worker.pid, worker.exitcode))
+            self.workers[position] = self._start()
+        return dead
+
+    def stop(self, kill: bool = False) -> None:
+        """Wait for the workers to finish their stop orders (or kill them, after an error)."""
+        for worker in self.workers:
+            if kill:
+                worker.kill()
+            worker.join()
 
 
 def describe(directory: Path | str) -> str:

@@ -1,0 +1,159 @@
+"""Experiment workload, run under our interpreter and under pypet's own environment.
+
+Usage: python experiment_workload.py ours|pypet PROCESSES [resume]
+
+A 10 x 10 exploration (x, y in 0..9); each run stores one scalar (x * y) and one array of
+10,000 float64 values. Timed from before the experiment is built until its results are on disk
+and the call has returned, in a fresh process. ``resume`` (ours only) SIGKILLs a launched
+experiment once a third of its runs are in the file, resumes it, and checks every run is
+stored exactly once. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LIBRARY, PROCESSES = sys.argv[1], int(sys.argv[2])
+SIDE = 10
+ARRAY_LENGTH = 10_000
+
+
+def ours_function(run: Any) -> dict[str, Any]:
+    array = np.random.default_rng(run.index).random(ARRAY_LENGTH)
+    return {"z": run.x * run.y, "array": array}
+
+
+def pypet_function(traj: Any) -> None:
+    array = np.random.default_rng(traj.v_idx).random(ARRAY_LENGTH)
+    traj.f_add_result("z", traj.x * traj.y)
+    traj.f_add_result("array", array)
+
+
+def ours(directory: Path, processes: int) -> dict[str, int]:
+    from ataraxis_like.experiment import Experiment, cartesian_product
+
+    experiment = Experiment(
+        "bench", directory, defaults={"x": 0.0, "y": 0.0},
+        exploration=cartesian_product(x=[float(i) for i in range(SIDE)],
+                                      y=[float(i) for i in range(SIDE)]),
+    )  # fmt: skip
+    return experiment.run(ours_function, processes=processes)
+
+
+def check_ours(directory: Path) -> None:
+    from ataraxis_like.experiment import ExperimentResults
+
+    results = ExperimentResults.load(directory)
+    assert results.counts() == {"completed": SIDE * SIDE}, results.counts()
+    indices, values = results.results("z")
+    expected = [float((i // SIDE) * (i % SIDE)) for i in range(SIDE * SIDE)]
+    assert indices.tolist() == list(range(SIDE * SIDE))
+    assert values.tolist() == expected
+    _, arrays = results.results("array")
+    assert arrays.shape == (SIDE * SIDE, ARRAY_LENGTH)
+    np.testing.assert_array_equal(arrays[7], np.random.default_rng(7).random(ARRAY_LENGTH))
+
+
+def pypet(directory: Path, processes: int) -> None:
+    import logging
+
+    from pypet import Environment, cartesian_product  # type: ignore[import-not-found]
+
+    logging.disable(logging.CRITICAL)
+    options: dict[str, Any] = {"multiproc": processes > 1}
+    if processes > 1:
+        options.update(ncores=processes, use_pool=True)  # its default wrap mode (LOCK)
+    environment = Environment(
+        trajectory="bench", filename=str(directory / "bench.hdf5"), overwrite_file=True,
+        log_config=None, report_progress=False, **options,
+    )  # fmt: skip
+    trajectory = environment.trajectory
+    trajectory.f_add_parameter("x", 0.0)
+    trajectory.f_add_parameter("y", 0.0)
+    values = [float(i) for i in range(SIDE)]
+    trajectory.f_explore(cartesian_product({"x": values, "y": values}))
+    environment.run(pypet_function)
+    environment.disable_logging()
+
+
+def check_pypet(directory: Path) -> None:
+    from pypet import Trajectory
+
+    trajectory = Trajectory(filename=str(directory / "bench.hdf5"))
+    trajectory.f_load(index=-1, load_parameters=2, load_results=2)
+    assert len(trajectory) == SIDE * SIDE
+    trajectory.v_idx = 7
+    np.testing.assert_array_equal(
+        trajectory.crun.array, np.random.default_rng(7).random(ARRAY_LENGTH)
+    )
+
+
+def resume(directory: Path, processes: int) -> dict[str, float]:
+    """Kill a launched experiment a third of the way through, resume, count."""
+    from ataraxis_like.experiment import Experiment, cartesian_product
+    from ataraxis_like.hdf5 import open_sink
+
+    launcher = [sys.executable, __file__, "ours", str(processes), "child", str(directory)]
+    process = subprocess.Popen(launcher, start_new_session=True)
+    results = directory / "results.h5"
+    while True:
+        try:
+            with open_sink(results) as reader:
+                runs = reader.file.get("runs") or {}
+                done = sum(1 for name in runs if runs[name].attrs.get("status") == "completed")
+        except (OSError, KeyError, ValueError):
+            done = 0
+        if done >= SIDE * SIDE // 3 or process.poll() is not None:
+            break
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    experiment = Experiment(
+        "bench", directory, defaults={"x": 0.0, "y": 0.0},
+        exploration=cartesian_product(x=[float(i) for i in range(SIDE)],
+                                      y=[float(i) for i in range(SIDE)]),
+    )  # fmt: skip
+    pending = len(experiment.pending())
+    started = time.perf_counter()
+    counts = experiment.run(ours_function, processes=processes)
+    seconds = time.perf_counter() - started
+    if counts != {"completed": pending, "failed": 0, "skipped": SIDE * SIDE - pending}:
+        raise RuntimeError(f"resume ran {counts}, expected only the {pending} missing runs")
+    check_ours(directory)
+    return {"resume_s": seconds, "done_before_resume": SIDE * SIDE - pending, "resumed_ok": 1.0}
+
+
+def main() -> None:
+    if len(sys.argv) > 3 and sys.argv[3] == "child":
+        ours(Path(sys.argv[4]), PROCESSES)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="atxl-bench-experiment-"))
+    try:
+        if len(sys.argv) > 3 and sys.argv[3] == "resume":
+            print(json.dumps(resume(directory, PROCESSES)))
+            return
+        started = time.perf_counter()
+        if LIBRARY == "ours":
+            ours(directory, PROCESSES)
+        else:
+            pypet(directory, PROCESSES)
+        seconds = time.perf_counter() - started
+        (check_ours if LIBRARY == "ours" else check_pypet)(directory)
+        print(json.dumps({"seconds": seconds, "runs_per_s": SIDE * SIDE / seconds}))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -105,9 +105,11 @@ def _chaos(arguments: argparse.Namespace) -> int:
 
     seconds = arguments.seconds if arguments.seconds is not None else arguments.minutes * 60
     if not arguments.json:
-        print(f"chaos: {arguments.producers} producers and a logger for {seconds:g} s, "
-              "killing processes at random ...", flush=True)  # fmt: skip
-    report = run_chaos(seconds, arguments.producers, arguments.seed, arguments.output)
+        print(f"chaos: {arguments.producers} log producers, a logger, {arguments.clients} sink "
+              f"clients and a sink writer for {seconds:g} s, killing processes at random ...",
+              flush=True)  # fmt: skip
+    report = run_chaos(seconds, arguments.producers, arguments.seed, arguments.output,
+                       clients=arguments.clients, deadline=arguments.deadline)  # fmt: skip
     print(report_json(report) if arguments.json else "\n".join(report_lines(report)))
     return EXIT_OK if report.passed else EXIT_PROBLEM
 
@@ -194,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--minutes", type=float, default=1.0, help="how long to run")
     chaos.add_argument("--seconds", type=float, default=None, help="run length in seconds")
     chaos.add_argument("--producers", type=int, default=3, help="producer processes")
+    chaos.add_argument("--clients", type=int, default=2, help="HDF5 sink client processes")
     chaos.add_argument("--seed", type=int, default=0, help="seed of the random kills")
+    chaos.add_argument("--deadline", type=float, default=None,
+                       help="seconds for the whole run including shutdown before it counts as "
+                       "a deadlock (default: run length + 60)")  # fmt: skip
     chaos.add_argument("--output", type=Path, default=None, help="directory for the logs")
     chaos.add_argument("--json", action="store_true", help="print a machine-readable report")
     chaos.set_defaults(handler=_chaos)

@@ -1,184 +1,206 @@
-"""``ataraxis-like chaos``: the pipeline under load while random processes are SIGKILLed.
-
-Producer processes put LogPackages and count each put that returned in a shared array; the
-logger process writes them. A chaos loop kills producers and the logger at random moments; the
-watchdog restarts the logger and the loop restarts producers (in a new epoch, so a put whose
-acknowledgement died with its producer is recognisable). At the end every acknowledged entry
-must be on disk exactly once, and progress must never stall: loss, duplicates or a deadlock fail
-the run.
-"""
+"""The chaos run: start everything, kill at random, restart, stop, count on disk."""
 
 from __future__ import annotations
 
-import json
+import faulthandler
 import multiprocessing as mp
 import os
 import random
 import signal
+import sys
 import tempfile
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import LockOwnerDiedWarning
-from .logs import DataLogger, LoggerError, LogPackage
-from .logs.format import read_batch
-from .shm import SharedMemoryArray
+from ..errors import LockOwnerDiedWarning
+from ..hdf5 import Hdf5Sink, SinkError, open_sink
+from ..logs import DataLogger, LoggerError
+from ..shm import SharedMemoryArray
+from ._report import ChaosReport
+from ._verify import verify_logs, verify_rows
+from ._workers import ROWS_KEY, append_rows, produce
 
-_EPOCH_SHIFT = 40
-_MAX_EPOCHS = 4096
-
-
-def _produce(queue: Any, acked: SharedMemoryArray, producer: int, epoch: int, seed: int) -> None:
-    """Put entries forever; after each put returns, record it as acknowledged."""
-    warnings.simplefilter("ignore", LockOwnerDiedWarning)  # a killed sibling held the lock
-    acked.connect()
-    rng = np.random.default_rng(seed)
-    base = epoch << _EPOCH_SHIFT
-    sequence = 0
-    while True:
-        size = int(rng.choice([0, 16, 64, 1024, 65536]))
-        payload = np.full(size, (producer + sequence) % 256, dtype=np.uint8)
-        queue.put(LogPackage(producer, base | sequence, payload))
-        acked[producer, epoch] = sequence + 1
-        sequence += 1
+MAX_EPOCHS = 4096
+STALL_SECONDS = 10.0
+EXIT_DEADLOCK = 1
+_RESTARTED = ("every accepted entry was written", "every accepted row was written")
 
 
-@dataclass
-class ChaosReport:
-    """What the run did and what it found on disk."""
+class _Workers:
+    """Fork children of one kind, restarted in a new epoch after each kill."""
 
-    seconds: float
-    kills: dict[str, int] = field(default_factory=lambda: {"producer": 0, "logger": 0})
-    acknowledged: int = 0
-    on_disk: int = 0
-    lost: int = 0
-    duplicates: int = 0
-    unacknowledged_extra: int = 0
-    stalls: int = 0
-    output: str = ""
+    def __init__(self, count: int, target: Callable[..., None], channel: Any,
+                 acked: SharedMemoryArray, rng: random.Random) -> None:  # fmt: skip
+        self.target, self.channel, self.acked, self.rng = target, channel, acked, rng
+        self.epochs = [0] * count
+        self.processes: list[Any] = [None] * count
+        for index in range(count):
+            self.launch(index)
 
-    @property
-    def passed(self) -> bool:
-        return (
-            self.lost == 0 and self.duplicates == 0 and self.stalls == 0 and self.acknowledged > 0
-        )
+    def launch(self, index: int) -> None:
+        arguments = (self.channel, self.acked, index, self.epochs[index], self.rng.randrange(2**31))
+        process = mp.get_context("fork").Process(target=self.target, args=arguments, daemon=True)
+        process.start()
+        self.processes[index] = process
 
+    def kill_one(self) -> bool:
+        """SIGKILL a random worker and start its successor; False when epochs ran out."""
+        index = self.rng.randrange(len(self.processes))
+        os.kill(self.processes[index].pid, signal.SIGKILL)
+        self.processes[index].join()
+        self.epochs[index] += 1
+        if self.epochs[index] >= MAX_EPOCHS:
+            return False
+        self.launch(index)
+        return True
 
-def _verify(directory: Path, acked: np.ndarray, report: ChaosReport) -> None:
-    """Count entries per (producer, epoch): a gapless prefix covering every acknowledgement."""
-    seen: dict[tuple[int, int], tuple[int, int]] = {}
-    for path in sorted(directory.glob("batch_*.npy")):
-        batch = read_batch(path)
-        for row in batch.index:
-            seen[(batch.session, int(row["entry_id"]))] = (
-                int(row["source_id"]), int(row["timestamp"]),
-            )  # fmt: skip
-    per_stream: dict[tuple[int, int], list[int]] = {}
-    for source, stamp in seen.values():
-        per_stream.setdefault((source, stamp >> _EPOCH_SHIFT), []).append(
-            stamp & ((1 << _EPOCH_SHIFT) - 1)
-        )
-    report.on_disk = len(seen)
-    for (producer, epoch), count in np.ndenumerate(acked):
-        sequences = sorted(per_stream.get((producer, epoch), []))
-        report.duplicates += len(sequences) - len(set(sequences))
-        present = set(sequences)
-        report.lost += sum(1 for sequence in range(int(count)) if sequence not in present)
-        report.unacknowledged_extra += sum(1 for sequence in present if sequence >= count)
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes if process is not None]
 
-
-def run_chaos(
-    seconds: float, producers: int = 3, seed: int = 0, output: Path | None = None
-) -> ChaosReport:
-    """Run the pipeline for ``seconds`` while killing its processes; return what was found."""
-    warnings.simplefilter("ignore", LockOwnerDiedWarning)  # expected: we kill lock holders
-    rng = random.Random(seed)
-    directory = Path(output) if output else Path(tempfile.mkdtemp(prefix="ataraxis_chaos_"))
-    report = ChaosReport(seconds=seconds, output=str(directory))
-    context = mp.get_context("fork")
-    acked = SharedMemoryArray.create_array(
-        f"chaos_{os.getpid()}", np.zeros((producers, _MAX_EPOCHS), dtype=np.int64)
-    )
-    logger = DataLogger(directory, "chaos", flush_interval=0.05, max_restarts=10_000,
-                        queue_bytes=32 << 20)  # fmt: skip
-    epochs = [0] * producers
-    processes: list[Any] = [None] * producers
-
-    def launch(producer: int) -> None:
-        processes[producer] = context.Process(
-            target=_produce,
-            args=(logger.input_queue, acked, producer, epochs[producer], rng.randrange(2**31)),
-            daemon=True,
-        )
-        processes[producer].start()
-
-    logger.start()
-    try:
-        for producer in range(producers):
-            launch(producer)
-        deadline = time.monotonic() + seconds
-        last_total, last_progress = 0, time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(rng.uniform(0.05, 0.3))
-            logger_process = logger._process
-            if rng.random() < 0.5 and logger_process is not None:
-                logger_process.send_signal(signal.SIGKILL)  # a no-op if it already exited
-                report.kills["logger"] += 1
-            else:
-                victim = rng.randrange(producers)
-                os.kill(processes[victim].pid, signal.SIGKILL)
-                processes[victim].join()
-                report.kills["producer"] += 1
-                epochs[victim] += 1
-                if epochs[victim] >= _MAX_EPOCHS:
-                    break
-                launch(victim)
-            total = int(acked.read_data((0,)).sum())
-            if total > last_total:
-                last_total, last_progress = total, time.monotonic()
-            elif time.monotonic() - last_progress > 10.0:
-                report.stalls += 1
-                break
-    finally:
-        for process in processes:
+    def stop(self) -> None:
+        for process in self.processes:
             if process is not None and process.is_alive():
                 os.kill(process.pid, signal.SIGKILL)
                 process.join()
+
+
+def _deadlock_watchdog(
+    deadline: float, done: threading.Event, pids: Callable[[], list[int]]
+) -> None:
+    """If the run is not done by ``deadline`` (monotonic), print the stacks and exit 1."""
+    if done.wait(max(0.0, deadline - time.monotonic())):
+        return
+    print("chaos run FAILED: deadlock: the run did not finish by its deadline; stacks follow",
+          file=sys.stderr, flush=True)  # fmt: skip
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    for pid in pids():
         try:
-            logger.stop()
-        except LoggerError as error:
-            if "every accepted entry was written" not in str(error):
-                raise
-        logger.close()
-    counts = acked.read_data((0,))
-    acked.destroy()
-    report.acknowledged = int(counts.sum())
-    _verify(logger.output_directory, counts, report)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(EXIT_DEADLOCK)
+
+
+class _Progress:
+    """Notices a kind of work whose acknowledgements stop growing for STALL_SECONDS."""
+
+    def __init__(self, name: str, acked: SharedMemoryArray) -> None:
+        self.name, self.acked = name, acked
+        self.total, self.since = 0, time.monotonic()
+
+    def stalled(self) -> str | None:
+        total = int(self.acked.read_data((0,)).sum())
+        if total > self.total:
+            self.total, self.since = total, time.monotonic()
+            return None
+        if time.monotonic() - self.since > STALL_SECONDS:
+            return f"{self.name}: no acknowledgement for {STALL_SECONDS:g} s"
+        return None
+
+
+def run_chaos(
+    seconds: float,
+    producers: int = 3,
+    seed: int = 0,
+    output: Path | None = None,
+    clients: int = 2,
+    deadline: float | None = None,
+) -> ChaosReport:
+    """Run logger and sink for ``seconds`` while killing their processes; count what is on disk.
+
+    ``deadline`` (s, default ``seconds + 60``) bounds the whole run including shutdown: past it
+    the run is a deadlock, and the process prints every thread's stack and exits with code 1.
+    """
+    warnings.simplefilter("ignore", LockOwnerDiedWarning)  # expected: we kill lock holders
+    rng = random.Random(seed)
+    directory = Path(output) if output else Path(tempfile.mkdtemp(prefix="ataraxis_chaos_"))
+    directory.mkdir(parents=True, exist_ok=True)
+    report = ChaosReport(seconds=seconds, output=str(directory))
+    tag = f"{os.getpid()}_{seed}"
+    entry_acks = SharedMemoryArray.create_array(
+        f"chaos_e_{tag}", np.zeros((producers, MAX_EPOCHS), dtype=np.int64)
+    )
+    row_acks = SharedMemoryArray.create_array(
+        f"chaos_r_{tag}", np.zeros((clients, MAX_EPOCHS), dtype=np.int64)
+    )
+    logger = DataLogger(directory, "chaos", flush_interval=0.05, max_restarts=100_000,
+                        queue_bytes=32 << 20)  # fmt: skip
+    sink_path = directory / "chaos_rows.h5"
+    sink = Hdf5Sink(sink_path, "w", sharing="queue", max_restarts=100_000,
+                    queue_bytes=16 << 20, max_clients=4 * MAX_EPOCHS * max(1, clients))  # fmt: skip
+    groups: list[_Workers] = []
+    done = threading.Event()
+
+    def children() -> list[int]:
+        found = [pid for group in groups for pid in group.pids()]
+        found += [pid for pid in (logger._process and logger._process.pid, sink.writer_pid) if pid]
+        return found
+
+    limit = time.monotonic() + (deadline if deadline is not None else seconds + 60.0)
+    threading.Thread(target=_deadlock_watchdog, args=(limit, done, children), daemon=True).start()
+    logger.start()
+    try:
+        groups.append(_Workers(producers, produce, logger.input_queue, entry_acks, rng))
+        groups.append(_Workers(clients, append_rows, sink.client(), row_acks, rng))
+        watches = [_Progress("log entries", entry_acks), _Progress("sink rows", row_acks)]
+        _kill_loop(seconds, rng, logger, sink, groups, report, watches)
+    finally:
+        for group in groups:
+            group.stop()
+        _stop(report, logger.stop, logger.close, sink.close)
+    done.set()
+    report.entries = verify_logs(logger.output_directory, entry_acks.read_data((0,)))
+    with open_sink(sink_path) as reader:
+        rows = reader.load(ROWS_KEY) if ROWS_KEY in reader else np.empty((0, 3), np.int64)
+    report.rows = verify_rows(rows, row_acks.read_data((0,)))
+    entry_acks.destroy()
+    row_acks.destroy()
     return report
 
 
-def report_lines(report: ChaosReport) -> list[str]:
-    verdict = "PASSED" if report.passed else "FAILED"
-    return [
-        f"chaos run {verdict} after {report.seconds:g} s",
-        f"  processes killed      producers {report.kills['producer']}, "
-        f"logger {report.kills['logger']}",
-        f"  entries acknowledged  {report.acknowledged}",
-        f"  entries on disk       {report.on_disk} ({report.unacknowledged_extra} whose "
-        "producer died before counting its put)",
-        f"  lost                  {report.lost}",
-        f"  duplicated            {report.duplicates}",
-        f"  stalls (no progress for 10 s)  {report.stalls}",
-        f"  output                {report.output}",
-    ]
+def _kill_loop(
+    seconds: float,
+    rng: random.Random,
+    logger: DataLogger,
+    sink: Hdf5Sink,
+    groups: list[_Workers],
+    report: ChaosReport,
+    progress: list[_Progress],
+) -> None:
+    """Until ``seconds`` pass: sleep a random moment, SIGKILL one random process, restart it."""
+    producers, clients = groups
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(rng.uniform(0.05, 0.3))
+        victim = rng.choice(("producer", "logger", "client", "writer"))
+        if victim in ("logger", "writer"):
+            process = logger._process if victim == "logger" else None
+            pid = process.pid if process is not None else sink.writer_pid
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)  # may already have exited: the watchdog restarts
+                except ProcessLookupError:
+                    pass
+        elif not (producers if victim == "producer" else clients).kill_one():
+            break
+        report.kills[victim] += 1
+        stalls = [why for why in (watch.stalled() for watch in progress) if why]
+        if stalls:
+            report.stalls += stalls
+            break
 
 
-def report_json(report: ChaosReport) -> str:
-    fields = dict(report.__dict__)
-    fields["passed"] = report.passed
-    return json.dumps(fields)
+def _stop(report: ChaosReport, *steps: Callable[[], None]) -> None:
+    """Run each shutdown step; a restart notice is expected, any other error fails the run."""
+    for step in steps:
+        try:
+            step()
+        except (LoggerError, SinkError) as error:
+            if not any(text in str(error) for text in _RESTARTED):
+                report.errors.append(str(error))

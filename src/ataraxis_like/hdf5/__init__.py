@@ -8,6 +8,7 @@ reopens a file whose writer was killed.
 
 from ._errors import (
     RecoveryError,
+    SinkCapacityError,
     SinkClosedError,
     SinkDataError,
     SinkError,
@@ -26,6 +27,7 @@ __all__ = [
     "Hdf5Sink",
     "RecoveryError",
     "RecoveryReport",
+    "SinkCapacityError",
     "SinkClosedError",
     "SinkDataError",
     "SinkError",

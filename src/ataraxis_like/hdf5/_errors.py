@@ -20,6 +20,11 @@ class SinkError(AtaraxisError, RuntimeError):
     """The sink could not do its job: its writer died or failed; the message says what to do."""
 
 
+class SinkCapacityError(SinkError):
+    """A queue-mode sink's shared tables are full (keys or client processes); the message
+    names the option to raise."""
+
+
 class SinkClosedError(AtaraxisError, RuntimeError):
     """The sink (or the queue behind a client) is closed or read-only."""
 

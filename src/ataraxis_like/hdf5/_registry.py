@@ -18,16 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..shm.array import SharedMemoryArray
-from ._errors import SinkError, SinkKeyError
+from ._errors import SinkCapacityError
+from ._keys import KeyTree
 from ._schema import Schema
 
 _HEADER = 8
 _LENGTH = 4
 CLIENT_BASE = 2
-
-
-def _conflict(key: str, other: str) -> bool:
-    return key.startswith(other + "/") or other.startswith(key + "/")
 
 
 class Registry:
@@ -38,6 +35,7 @@ class Registry:
         self._offset = _HEADER
         self.by_key: dict[str, tuple[int, Schema]] = {}
         self.by_id: dict[int, Schema] = {}
+        self.tree = KeyTree()
 
     @classmethod
     def create(cls, capacity: int) -> Registry:
@@ -51,10 +49,14 @@ class Registry:
             length = int.from_bytes(data[offset : offset + _LENGTH].tobytes(), "little")
             schema = Schema.from_text(data[offset + _LENGTH : offset + _LENGTH + length].tobytes()
                                       .decode("utf-8"))  # fmt: skip
-            self.by_key[schema.key] = (offset, schema)
-            self.by_id[offset] = schema
+            self._add(offset, schema)
             offset += _LENGTH + length
         self._offset = offset
+
+    def _add(self, offset: int, schema: Schema) -> None:
+        self.by_key[schema.key] = (offset, schema)
+        self.by_id[offset] = schema
+        self.tree.add(schema.key)
 
     def lookup(self, key: str) -> tuple[int, Schema] | None:
         found = self.by_key.get(key)
@@ -63,6 +65,13 @@ class Registry:
                 self._read_new(data)
             found = self.by_key.get(key)
         return found
+
+    def is_group(self, name: str) -> bool:
+        """True when ``name`` is a group holding registered keys."""
+        if not self.tree.is_group(name):
+            with self.array.array() as data:
+                self._read_new(data)
+        return self.tree.is_group(name)
 
     def schema(self, schema_id: int) -> Schema:
         found = self.by_id.get(schema_id)
@@ -83,28 +92,25 @@ class Registry:
             if found is not None and (not replace or found[1] == schema):
                 return found
             if found is None:
-                for other in self.by_key:
-                    if _conflict(schema.key, other):
-                        raise SinkKeyError(
-                            f"sink key {schema.key!r} clashes with key {other!r}: one would be a "
-                            "group holding the other; use keys that are not prefixes of each other",
-                            key=schema.key,
-                        )
+                self.tree.check(schema.key)
             encoded = schema.to_text().encode("utf-8")
             offset = self._offset
             end = offset + _LENGTH + len(encoded)
             if end > len(data):
-                raise SinkError(
-                    f"the sink's key registry is full ({len(data)} bytes) at key {schema.key!r}; "
-                    "create the sink with a larger registry_bytes",
+                raise SinkCapacityError(
+                    f"the sink's key registry is full ({len(data):,} bytes, "
+                    f"{len(self.by_key):,} keys) at new key {schema.key!r}; create the sink with "
+                    f"a larger registry_bytes (about {2 * len(data):,})",
                     key=schema.key,
+                    capacity=len(data),
                 )
             data[offset : offset + _LENGTH] = np.frombuffer(
                 len(encoded).to_bytes(_LENGTH, "little"), np.uint8
             )
             data[offset + _LENGTH : end] = np.frombuffer(encoded, np.uint8)
             data[:_HEADER] = np.frombuffer(end.to_bytes(_HEADER, "little"), np.uint8)
-            self._read_new(data)
+            self._add(offset, schema)
+            self._offset = end
             return self.by_key[schema.key]
 
 
@@ -130,7 +136,7 @@ class ClientTable:
         with self.array.array() as words:
             client = int(words[0])
             if CLIENT_BASE + client >= len(words):
-                raise SinkError(
+                raise SinkCapacityError(
                     f"the sink has handed out all {len(words) - CLIENT_BASE} client ids (one per "
                     "process and client); create it with a larger max_clients",
                 )

@@ -11,6 +11,7 @@ numpy ``S`` (fixed-length bytes) stays fixed-length, and a longer value is refus
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -79,14 +80,14 @@ class Schema:
         return f"an array of shape {self.shape} {kind}"
 
     def to_text(self) -> str:
+        """``layout + "\\n" + key``: many keys share a layout, which is parsed once."""
         descr = np.lib.format.dtype_to_descr(self.dtype)
-        return repr((self.key, self.kind, descr, self.shape, self.text))
+        return repr((self.kind, descr, self.shape, self.text)) + "\n" + self.key
 
     @classmethod
     def from_text(cls, text: str) -> Schema:
-        key, kind, descr, shape, text_kind = ast.literal_eval(text)
-        dtype = np.lib.format.descr_to_dtype(descr)
-        return cls(key, kind, dtype, tuple(shape), text_kind)
+        layout, key = text.split("\n", 1)
+        return cls(key, *_parse_layout(layout))
 
     @classmethod
     def from_dataset(cls, key: str, dataset: h5py.Dataset) -> Schema:
@@ -105,6 +106,12 @@ class Schema:
 
 
 # ------------------------------------------------------------------ new keys
+@functools.lru_cache(maxsize=1024)
+def _parse_layout(text: str) -> tuple[str, np.dtype[Any], tuple[int, ...], str | None]:
+    kind, descr, shape, text_kind = ast.literal_eval(text)
+    return kind, np.lib.format.descr_to_dtype(descr), tuple(shape), text_kind
+
+
 def _text_kind(value: Any) -> str | None:
     if isinstance(value, np.generic):
         return "str" if isinstance(value, np.str_) else None

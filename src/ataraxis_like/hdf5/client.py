@@ -216,11 +216,7 @@ class Hdf5Client:
         self._attach()
         assert self._registry is not None
         name = "" if key in ("", "/") else normalize_key(key)
-        if (
-            name
-            and self._registry.lookup(name) is None
-            and not any(other.startswith(name + "/") for other in self._registry.by_key)
-        ):
+        if name and self._registry.lookup(name) is None and not self._registry.is_group(name):
             raise SinkKeyError(
                 f"sink key {name!r} is not known yet: set attributes after the key's first "
                 "append or write (or on a group that holds keys)",

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..shm._segment import PROCESS_ID
 from ._errors import SinkClosedError, SinkError, SinkKeyError
+from ._keys import KeyTree
 from ._owner import QueueOwner
 from ._schema import (
     ROWS,
@@ -84,6 +85,7 @@ class Hdf5Sink:
         self._buffer_bytes = buffer_bytes
         self._buffers: dict[str, Buffer] = {}
         self._schemas: dict[str, Schema] = {}
+        self._tree = KeyTree()
         self._owner_pid = PROCESS_ID[0]
         self._store: Store | None = None
         self._queue: QueueOwner | None = None
@@ -113,7 +115,7 @@ class Hdf5Sink:
             if mode in ("w", "w-", "x"):
                 with writer_lock(self.path, lock_timeout):
                     Store(self.path, mode, compression, chunk_bytes).close()
-            self._schemas = write_batch(self.path, [], self._options)
+            self._remember(write_batch(self.path, [], self._options))
         else:
             self._writer_lock = writer_lock(self.path, lock_timeout)
             try:
@@ -121,7 +123,7 @@ class Hdf5Sink:
             except BaseException:
                 self._writer_lock.release()
                 raise
-            self._schemas = dict(self._store.schemas)
+            self._remember(self._store.schemas)
         self._closed = False
         if mode != "r" and sharing != "queue":
             ticker = threading.Thread(
@@ -219,7 +221,7 @@ class Hdf5Sink:
             schema = schema_for_array(name, array)
             data = check_array(schema, array)
             self._apply(lambda store: store.write_array(schema, data))
-            self._schemas[name] = schema
+            self._remember({name: schema})
 
     def set_attrs(self, key: str, **attributes: Any) -> None:
         """Set HDF5 attributes of ``key`` after its first append or write; "/" is the file."""
@@ -290,7 +292,7 @@ class Hdf5Sink:
             if schema is None:
                 schema = schema_for_rows(name, value) if rows else schema_for_row(name, value)
                 self._check_clash(name)
-                self._schemas[name] = schema
+                self._remember({name: schema})
             elif schema.kind != ROWS:
                 check_row(schema, value)
             buffer = self._buffers[name] = Buffer(schema, self._buffer_bytes)
@@ -298,13 +300,12 @@ class Hdf5Sink:
         return buffer
 
     def _check_clash(self, name: str) -> None:
-        for other in self._schemas:
-            if name.startswith(other + "/") or other.startswith(name + "/"):
-                raise SinkKeyError(
-                    f"sink key {name!r} clashes with key {other!r}: one would be a group "
-                    "holding the other; use keys that are not prefixes of each other",
-                    key=name,
-                )
+        self._tree.check(name)
+
+    def _remember(self, schemas: dict[str, Schema]) -> None:
+        self._schemas.update(schemas)
+        for key in schemas:
+            self._tree.add(key)
 
     def _drain(self, buffer: Buffer) -> None:
         if buffer.count:
@@ -337,7 +338,7 @@ class Hdf5Sink:
             self._reader.close()
             self._reader = None
         pending, self._pending, self._pending_bytes = self._pending, [], 0
-        self._schemas.update(write_batch(self.path, pending, self._options, operation))
+        self._remember(write_batch(self.path, pending, self._options, operation))
 
     # --------------------------------------------------------------- reading
     def _reader_now(self) -> SinkReader:

@@ -228,7 +228,10 @@ class Writer:
         self.journal = Journal(self.store, settings.ring_token)
         self.journal.recover()
         self.table.publish(self.journal.applied)
-        self.ring.rescue_abandoned()
+        rescued = self.ring.rescue_abandoned()
+        # A successor (this session committed before, or records come back) starts with small
+        # batches; the first writer of a session does not pay for them.
+        self.successor = bool(self.journal.serial or rescued or self.ring.unreleased())
 
     def _apply_operations(self, batch: Batch) -> None:
         for kind, schema_id, key_bytes, payload in batch.operations:
@@ -291,7 +294,9 @@ class Writer:
             # Records a killed predecessor held come back first, and the ring finds each one by
             # scanning from its oldest unreleased record: small committed batches keep that
             # scan short until they are all written again.
-            limit = _RESCUE_BATCH if taken < settings.flush_records else settings.flush_records
+            limit = settings.flush_records
+            if self.successor and taken < settings.flush_records:
+                limit = _RESCUE_BATCH
             wait = settings.flush_interval
             if batch:
                 wait = max(0.0, batch.started + settings.flush_interval - time.monotonic())

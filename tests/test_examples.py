@@ -40,6 +40,17 @@ def test_queue_example() -> None:
     assert "'bytes_used': 0" in out
 
 
+def test_logger_example() -> None:
+    out = run("logger_example.py")
+    assert "3 processes logged 6000 entries into " in out
+    assert "compressed into ['1_log.npz', '2_log.npz', '3_log.npz']\n" in out
+    for source in (1, 2, 3):
+        assert (
+            f"source {source}: 2000 entries, every index once: True, only from source "
+            f"{source}: True, time ordered: True\n"
+        ) in out
+
+
 def test_every_example_has_a_test() -> None:
     """Each example's file name appears in a test that runs it, here or beside its package."""
     tests_root = Path(__file__).resolve().parent

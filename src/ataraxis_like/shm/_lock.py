@@ -4,7 +4,7 @@ The lock is a robust, process-shared pthread mutex stored inside a shared-memory
 process that maps the segment shares it; threads exclude each other too (ownership is per thread).
 When a holder dies (even by SIGKILL) the kernel marks the mutex and wakes one waiter, which takes
 the lock with ``EOWNERDEAD``: we then mark the mutex consistent, count the recovery in the segment
-header and warn, because the data it guarded may be half-updated. See docs/locking.md.
+header and warn, because the data it guarded may be half-updated. See docs/shared-memory.md.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ _WAIT_SLICE_SECONDS = 0.1
 """Blocking waits are cut into slices so Ctrl-C and closed segments are noticed promptly."""
 
 
-_SPIN_ATTEMPTS = 200
-"""Tries before blocking: a holder on the other core usually lets go within a few microseconds,
-and blocking in the kernel costs far more than that."""
+_SPIN_ATTEMPTS = 1000
+"""Looks at the lock word before blocking (tens of microseconds): a holder on the other core
+usually lets go within a few microseconds, and blocking in the kernel costs far more than that."""
 
 
 class RobustLock:
@@ -34,12 +34,13 @@ class RobustLock:
     everything else uses ``acquire``/``release`` or ``held``.
     """
 
-    __slots__ = ("_label", "_on_recovered", "_warn", "pointer")
+    __slots__ = ("_label", "_on_recovered", "_warn", "_word", "pointer")
 
     def __init__(
         self, address: int, label: str, on_recovered: Callable[[], None], warn: bool = True
     ) -> None:
         self.pointer = _posix.pointer(address)
+        self._word = _posix.lock_word(address)
         self._label = label
         self._on_recovered = on_recovered
         self._warn = warn
@@ -59,10 +60,14 @@ class RobustLock:
         """Finish an acquisition whose first ``trylock`` returned ``result`` (non-zero)."""
         pointer = self.pointer
         if result == _posix.EBUSY:
+            # Test before test-and-set: reading the word leaves the cache line with the holder,
+            # where a failing trylock (an atomic write) would pull it away and slow the holder.
+            word, trylock, busy = self._word, _posix.trylock, _posix.EBUSY
             for _ in range(_SPIN_ATTEMPTS):
-                result = _posix.trylock(pointer)
-                if result != _posix.EBUSY:
-                    break
+                if not word.value:
+                    result = trylock(pointer)
+                    if result != busy:
+                        break
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         while result in (_posix.EBUSY, _posix.ETIMEDOUT, _posix.EINTR):
             now = time.monotonic()

@@ -14,6 +14,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import UnsupportedPlatformError
 
@@ -52,12 +54,26 @@ def _load() -> tuple[ctypes.PyDLL, ctypes.CDLL]:
 
 _keep_gil, _free_gil = _load()
 
-# Hot-path calls take a pre-built ``ctypes.c_void_p`` (see ``pointer``): without argtypes ctypes
-# skips per-call conversion, which halves the cost of a lock round trip.
-trylock = _keep_gil.pthread_mutex_trylock
-trylock.restype = ctypes.c_int
-unlock = _keep_gil.pthread_mutex_unlock
-unlock.restype = ctypes.c_int
+# The hot path: ``trylock(pointer(a))`` and ``unlock(pointer(a))``. The compiled accelerator
+# (built with the wheel when a C compiler is there) calls the very same libc functions about 4x
+# faster than ctypes; without it, ctypes gets a pre-built ``c_void_p`` and no argtypes, which skips
+# per-call conversion. ATARAXIS_LIKE_NO_EXTENSION=1 forces the ctypes path (tests use it).
+_ctypes_trylock = _keep_gil.pthread_mutex_trylock
+_ctypes_trylock.restype = ctypes.c_int
+_ctypes_unlock = _keep_gil.pthread_mutex_unlock
+_ctypes_unlock.restype = ctypes.c_int
+
+trylock: Callable[[Any], int]
+unlock: Callable[[Any], int]
+try:
+    if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
+        raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
+    from ._fastlock import trylock, unlock
+
+    ACCELERATED = True
+except ImportError:
+    trylock, unlock = _ctypes_trylock, _ctypes_unlock
+    ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]
 _consistent.restype = ctypes.c_int
@@ -98,13 +114,22 @@ def mutex_init(address: int) -> None:
         raise OSError(result, f"pthread_mutex_init: {os.strerror(result)}")
 
 
-def pointer(address: int) -> ctypes.c_void_p:
+def pointer(address: int) -> Any:
     """The argument form ``trylock`` and ``unlock`` take: ``trylock(pointer(a))`` returns 0 when
     taken, EBUSY when held elsewhere, EOWNERDEAD when taken from a dead holder."""
-    return ctypes.c_void_p(address)
+    return address if ACCELERATED else ctypes.c_void_p(address)
 
 
-def mutex_lock_until(address: ctypes.c_void_p, deadline: float) -> int:
+def lock_word(address: int) -> ctypes.c_int:
+    """The mutex's owner word (0 when free in glibc's layout), read to spin without writing.
+
+    Only a hint: the lock is always taken with ``trylock``, so a libc with another layout only
+    spins less before blocking.
+    """
+    return ctypes.c_int.from_address(address)
+
+
+def mutex_lock_until(address: Any, deadline: float) -> int:
     """Wait until taken or ``time.monotonic()`` passes ``deadline``; return an errno (0: taken)."""
     remaining = max(0.0, deadline - time.monotonic())
     if _HAS_CLOCKLOCK:
@@ -117,7 +142,7 @@ def mutex_lock_until(address: ctypes.c_void_p, deadline: float) -> int:
     return int(_timedlock(address, ctypes.byref(spec)))
 
 
-def mutex_make_consistent(address: ctypes.c_void_p) -> int:
+def mutex_make_consistent(address: Any) -> int:
     return int(_consistent(address))
 
 

@@ -42,6 +42,7 @@ class SharedMemoryArray:
             info = np.iinfo(self._datatype)
             self._integer_bounds = (int(info.min), int(info.max))
         self._last_acquire_recovered = False
+        self._locked = _LockedArray(self, True, None)
 
     # ----------------------------------------------------------------- lifetime
     @classmethod
@@ -340,6 +341,8 @@ class SharedMemoryArray:
     def array(self, with_lock: bool = True, timeout: float | None = None) -> _LockedArray:
         """Use as ``with sma.array() as a:`` for several steps under one lock (atomic
         read-modify-write). ``a`` is the live array: do not keep it past the block."""
+        if with_lock and timeout is None:
+            return self._locked  # holds no state of its own, so one serves every use
         return _LockedArray(self, with_lock, timeout)
 
 
@@ -355,9 +358,16 @@ class _LockedArray:
 
     def __enter__(self) -> np.ndarray:
         handle = self._handle
-        array = handle._live()
+        array = handle._array
+        if array is None:
+            array = handle._live()
         if self._with_lock:
-            handle._acquire(self._timeout)
+            result = _trylock(handle._pointer)
+            if result == 0:
+                handle._last_acquire_recovered = False
+            else:
+                lock = handle._require().lock
+                handle._last_acquire_recovered = lock.acquire_slow(result, self._timeout)
         return array
 
     def __exit__(self, *exc_info: object) -> None:

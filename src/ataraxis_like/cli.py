@@ -208,9 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect",
         help="show a log directory or archive, an HDF5 file, a YAML config or an experiment",
-        description="Show what PATH holds; its kind is detected from the path: a directory "
-        "with results.h5 is an experiment, any other directory a log directory; a file is an "
-        "HDF5 file (by its signature), a log archive (.npz) or a YAML config (.yaml, .yml).",
+        description="Show what PATH holds. Its kind is detected from the path:\n"
+        "  a directory holding results.h5   an experiment (one row per run)\n"
+        "  any other directory              a log directory (batch files and archives)\n"
+        "  a file with the HDF5 signature   an HDF5 file (keys, rows, attributes, writer state)\n"
+        "  a .npz (zip) file                a log archive\n"
+        "  a .yaml or .yml file             a YAML config (keys, values, types, lines)",
     )
     inspect.add_argument("path", type=Path, help="what to inspect")
     inspect.add_argument("--json", action="store_true", help="print JSON")

@@ -29,10 +29,13 @@ def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_help_everywhere() -> None:
-    for command in ([], ["shm"], ["shm", "ls"], ["shm", "clean"], ["demo"]):
+    commands = ([], ["shm"], ["shm", "ls"], ["shm", "clean"], ["demo"], ["bench"], ["chaos"],
+                ["inspect"], ["compress"], ["recover"])  # fmt: skip
+    for command in commands:
         result = cli(*command, "--help")
         assert result.returncode == 0
         assert result.stdout.startswith("usage: ataraxis-like")
+        assert "exit codes:\n  0  success\n  1  " in result.stdout
 
 
 def test_usage_error_exits_2_with_one_line() -> None:

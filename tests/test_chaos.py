@@ -14,7 +14,8 @@ import pytest
 from ataraxis_like.chaos import run_chaos, verify_logs, verify_rows
 from ataraxis_like.hdf5 import open_sink
 from ataraxis_like.logs.format import BATCH_HEADER, read_batch
-from ataraxis_like.shm import cleanup_stale
+from ataraxis_like.shm import list_segments
+from ataraxis_like.shm._segment import segment_path
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -75,12 +76,30 @@ def test_chaos_command_json(tmp_path: Path) -> None:
 
 def test_deadlock_fails_loudly_with_exit_1(tmp_path: Path) -> None:
     """A deadline shorter than the run is what a hang looks like: stacks, a message, exit 1."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ataraxis_like", "chaos", "--seconds", "30", "--deadline", "1",
-         "--producers", "1", "--clients", "1", "--output", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert "chaos run FAILED: deadlock" in result.stderr
-    assert "_kill_loop" in result.stderr  # where the main thread was
-    cleanup_stale()  # the killed run's segments: its creator is gone
+    command = [
+        sys.executable,
+        "-m",
+        "ataraxis_like",
+        "chaos",
+        "--seconds",
+        "30",
+        "--deadline",
+        "1",
+        "--producers",
+        "1",
+        "--clients",
+        "1",
+        "--output",
+        str(tmp_path),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as run:  # fmt: skip
+        try:
+            _, stderr = run.communicate(timeout=120)
+        finally:
+            for info in list_segments():  # only the killed run's own segments
+                if info.creator_pid == run.pid:
+                    segment_path(info.name).unlink(missing_ok=True)
+    assert run.returncode == 1
+    assert "chaos run FAILED: deadlock" in stderr
+    assert "_kill_loop" in stderr  # where the main thread was

@@ -121,3 +121,24 @@ def local_writer_until_killed(path: str) -> None:
         row += 1
     print("waiting", flush=True)
     os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def append_and_report(client: Any, key: str, out: Any) -> None:
+    """Append one row to ``key`` and flush; put the error (or None) on ``out``."""
+    try:
+        client.append(key, 1.0)
+        client.flush()
+        out.put(None)
+    except Exception as error:
+        out.put(error)
+
+
+def open_sink_and_report(path: str, out: Any) -> None:
+    """Try to open a second sink on ``path``; put the error (or None) on ``out``."""
+    from ataraxis_like.hdf5 import Hdf5Sink
+
+    try:
+        Hdf5Sink(path, "a", lock_timeout=0.2).close()
+        out.put(None)
+    except Exception as error:
+        out.put(error)

@@ -14,6 +14,7 @@ from ._errors import (
     SinkError,
     SinkInUseError,
     SinkKeyError,
+    SinkWriteError,
 )
 from .client import Hdf5Client
 from .locked import FileRWLock, locked_file
@@ -34,6 +35,7 @@ __all__ = [
     "SinkInUseError",
     "SinkKeyError",
     "SinkReader",
+    "SinkWriteError",
     "locked_file",
     "open_sink",
     "recover",

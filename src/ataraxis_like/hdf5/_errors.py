@@ -29,6 +29,11 @@ class SinkClosedError(AtaraxisError, RuntimeError):
     """The sink (or the queue behind a client) is closed or read-only."""
 
 
+class SinkWriteError(AtaraxisError, OSError):
+    """The file cannot be written: its directory is missing, it was deleted while open, or the
+    disk is full."""
+
+
 class SinkInUseError(AtaraxisError, FileExistsError):
     """Another writer holds the file; HDF5 allows one writer per file."""
 

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import QueueClosedError, QueueEmptyError
 from ..shm._ring import Ring
 from ..shm.array import SharedMemoryArray
+from ._paths import FileIdentity, one_line
 from ._registry import ClientTable, Registry
 from ._schema import ARRAY, RESERVED, ROWS, decode_array, decode_rows
 from ._store import Store
@@ -225,6 +226,8 @@ class Writer:
         self.registry = Registry(_shared_array(settings.registry))
         self.table = ClientTable(_shared_array(settings.clients))
         self.store = Store(settings.path, "a", settings.compression, settings.chunk_bytes)
+        self.identity = FileIdentity(self.store.path)
+        self.plan: dict[str, tuple[int, int]] = {}
         self.journal = Journal(self.store, settings.ring_token)
         self.journal.recover()
         self.table.publish(self.journal.applied)
@@ -257,6 +260,7 @@ class Writer:
             self.store.write_array(schema, np.zeros(schema.shape, dtype=schema.dtype))
 
     def commit(self, batch: Batch) -> None:
+        self.identity.check()  # a deleted file would swallow every row without an error
         schemas = {schema_id: self.registry.schema(schema_id) for schema_id in batch.rows}
         self.store.create(list(schemas.values()))
         self._apply_operations(batch)
@@ -265,6 +269,7 @@ class Writer:
             key = schemas[schema_id].key
             old = self.store.dataset(key).shape[0]
             plan[key] = (old, old + count)
+        self.plan = plan
         self.journal.begin(batch.applied, plan)
         for schema_id, pieces in batch.rows.items():
             schema = schemas[schema_id]
@@ -281,6 +286,7 @@ class Writer:
         if plan:
             self.store.flush()
         self.journal.commit(batch.applied)
+        self.plan = {}
         self.table.publish(batch.applied)
         for start in range(0, len(batch.positions), _SLICE):
             self.ring.release(batch.positions[start : start + _SLICE])
@@ -333,16 +339,28 @@ class Writer:
         try:
             self.commit(batch)
         except Exception as error:
+            self._undo_plan()
             self.ring.give_back(batch.positions)
             self.ring.mark_failed(
-                f"the sink's writer cannot write {self.settings.path}: {error}; the rows stay "
-                "queued: fix the cause and open the sink again"
+                f"the sink's writer cannot write {self.settings.path}: {one_line(error)}; "
+                "unwritten rows stay queued"
             )
             sys.exit(EXIT_WRITE_FAILED)
+
+    def _undo_plan(self) -> None:
+        """Best effort after a failed batch (disk full): keys back to their old lengths, so the
+        file holds no rows that were never committed."""
+        try:
+            for key, (old, _new) in self.plan.items():
+                self.store.dataset(key).resize(old, axis=0)  # SWMR allows this; no reopen
+            self.store.flush()
+        except Exception:  # the file may refuse this too; the journal undoes it on restart
+            return
 
 
 def run_writer(settings: WriterSettings) -> None:
     """Exit 0 after draining a closed queue; EXIT_WRITE_FAILED after marking it failed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the owner, who stops us
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit is a write error, reported
     Writer(settings).run()
     os._exit(0)

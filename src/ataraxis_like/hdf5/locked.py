@@ -28,7 +28,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import LockTimeoutError
-from ._errors import SinkInUseError, SinkKeyError
+from ._errors import SinkInUseError, SinkKeyError, SinkWriteError
+from ._paths import require_directory
 from ._schema import Schema
 from ._store import Store
 from .recover import clear_status_flags, is_stale_flags_error
@@ -177,12 +178,16 @@ def write_batch(
     blocks: list[tuple[Schema, np.ndarray]],
     options: dict[str, Any],
     operation: Callable[[Store], None] | None = None,
+    create: bool = True,
 ) -> dict[str, Schema]:
     """Lock mode: take the file's lock, open it, append ``blocks``, run ``operation``, close.
 
-    Returns the file's schemas. Rows for a key that another process created with another layout
-    are dropped with SinkKeyError after the other keys were written.
+    Returns the file's schemas. With ``create=False`` a missing file (deleted since the sink
+    opened it) raises SinkWriteError instead of starting a new file without the earlier rows.
+    Rows for a key that another process created with another layout are dropped with
+    SinkKeyError after the other keys were written.
     """
+    require_directory(path)  # filelock would create it again
     lock = FileLock(str(lock_path(path)), timeout=options["lock_timeout"])
     try:
         lock.acquire()
@@ -193,6 +198,12 @@ def write_batch(
             path=str(path),
         ) from None
     try:
+        if not create and not path.exists():
+            raise SinkWriteError(
+                f"sink file {path} was deleted while this lock-mode sink wrote it; earlier rows "
+                "are lost: keep the file until every sink has closed",
+                path=str(path),
+            )
         store = Store(path, "a", options["compression"], options["chunk_bytes"])
         try:
             clashes = [

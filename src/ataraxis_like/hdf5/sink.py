@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..shm._segment import PROCESS_ID
-from ._errors import SinkClosedError, SinkError, SinkKeyError
+from ._errors import SinkClosedError, SinkError, SinkKeyError, SinkWriteError
 from ._keys import KeyTree
 from ._owner import QueueOwner
+from ._paths import FileIdentity, require_directory, writing
 from ._schema import (
     ROWS,
     Schema,
@@ -100,6 +101,9 @@ class Hdf5Sink:
         self._stop_ticking = threading.Event()
         self._options = {"lock_timeout": lock_timeout, "compression": compression,
                          "chunk_bytes": chunk_bytes}  # fmt: skip
+        self._identity: FileIdentity | None = None
+        if mode != "r":
+            require_directory(self.path)
         if mode == "r":
             self._reader = SinkReader(self.path)
         elif sharing == "queue":
@@ -120,6 +124,7 @@ class Hdf5Sink:
             self._writer_lock = writer_lock(self.path, lock_timeout)
             try:
                 self._store = Store(self.path, mode, compression, chunk_bytes)
+                self._identity = FileIdentity(self.path)
             except BaseException:
                 self._writer_lock.release()
                 raise
@@ -248,7 +253,10 @@ class Hdf5Sink:
             else:
                 for buffer in self._buffers.values():
                     self._drain(buffer)
-                self._store.flush()
+                with writing(self.path):
+                    self._store.flush()
+            if self._identity is not None:
+                self._identity.check()
             self._dirty = False
 
     @staticmethod
@@ -261,7 +269,10 @@ class Hdf5Sink:
             with sink._mutex:
                 if not sink._closed and (sink._dirty or sink._pending or any(
                         buffer.count for buffer in sink._buffers.values())):  # fmt: skip
-                    sink.flush()
+                    try:
+                        sink.flush()
+                    except Exception:  # the owner's next flush() or close() raises it
+                        return
             del sink
 
     # ------------------------------------------------------------- internals
@@ -316,9 +327,10 @@ class Hdf5Sink:
         self._require_writer()
         self._dirty = True
         if self._store is not None:
-            if schema.key not in self._store.schemas:
-                self._store.create([schema])
-            self._store.append_block(schema.key, rows)
+            with writing(self.path):
+                if schema.key not in self._store.schemas:
+                    self._store.create([schema])
+                self._store.append_block(schema.key, rows)
             return
         self._pending.append((schema, np.array(rows, copy=True)))
         self._pending_bytes += rows.nbytes
@@ -328,7 +340,8 @@ class Hdf5Sink:
     def _apply(self, operation: Any) -> None:
         """Run ``operation(store)`` on the open file, or in lock mode in one locked batch."""
         if self._store is not None:
-            operation(self._store)
+            with writing(self.path):
+                operation(self._store)
             return
         for buffer in self._buffers.values():
             if buffer.count:
@@ -338,7 +351,8 @@ class Hdf5Sink:
             self._reader.close()
             self._reader = None
         pending, self._pending, self._pending_bytes = self._pending, [], 0
-        self._remember(write_batch(self.path, pending, self._options, operation))
+        with writing(self.path):
+            self._remember(write_batch(self.path, pending, self._options, operation, create=False))
 
     # --------------------------------------------------------------- reading
     def _reader_now(self) -> SinkReader:
@@ -399,12 +413,15 @@ class Hdf5Sink:
             finally:
                 self._closed = True
                 self._buffers = {}
-                if self._store is not None:
-                    self._store.close()
-                if self._writer_lock is not None:
-                    self._writer_lock.release()
-                if self._reader is not None:
-                    self._reader.close()
+                try:
+                    if self._store is not None:
+                        with writing(self.path):
+                            self._store.close()
+                finally:
+                    if self._writer_lock is not None:
+                        self._writer_lock.release()
+                    if self._reader is not None:
+                        self._reader.close()
 
     def __enter__(self) -> Hdf5Sink:
         return self
@@ -416,7 +433,7 @@ class Hdf5Sink:
         if not getattr(self, "_closed", True) and os.getpid() == self._owner_pid:
             try:
                 self.close()
-            except SinkError as error:
+            except (SinkError, SinkWriteError) as error:
                 warnings.warn(str(error), ResourceWarning, stacklevel=1)
             except Exception:
                 if not sys.is_finalizing():

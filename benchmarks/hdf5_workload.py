@@ -75,7 +75,9 @@ def ours(path: Path, count: int) -> float:
     return time.perf_counter() - began
 
 
-def produce(client: Any, index: int, count: int, start: Any, done: Any) -> None:
+def produce(client: Any, index: int, count: int, ready: Any, start: Any, done: Any) -> None:
+    client.flush()  # attaches to the queue: only the transfer is timed
+    ready.put(index)
     start.wait()
     key = "x"
     for row in range(count):
@@ -89,14 +91,17 @@ def clients(path: Path, count: int) -> float:
     with Hdf5Sink(path, "w", sharing="queue") as sink:
         sink.append("x", 0.0)
         sink.flush()
-        start, done = context.Event(), context.Queue()
+        ready, start, done = context.Queue(), context.Event(), context.Queue()
         processes = [
-            context.Process(target=produce, args=(sink.client(), index, count // 2, start, done))
+            context.Process(
+                target=produce, args=(sink.client(), index, count // 2, ready, start, done)
+            )
             for index in range(2)
         ]
         for process in processes:
             process.start()
-        time.sleep(1.0)  # both producers are up and attached; only the transfer is timed
+        for _ in processes:
+            ready.get()
         began = time.perf_counter()
         start.set()
         for _ in processes:

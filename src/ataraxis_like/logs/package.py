@@ -24,8 +24,10 @@ class PackageValueError(AtaraxisError, ValueError):
 
 
 def _integer(value: Any, field: str, high: int) -> int:
-    if type(value) in _NUMPY_UNSIGNED and value <= high:
-        return int(value)
+    if type(value) in _NUMPY_UNSIGNED:
+        number = int(value)  # a Python int compares far faster than a numpy scalar
+        if number <= high:
+            return number
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidPackageError(
             f"LogPackage.{field} must be an int (got {value!r} that is a "

@@ -55,8 +55,14 @@ of the locked batch that copied it out, so a batch whose consumer died can be fo
 _COPY_BUDGET = 1 << 20
 _SPAN_BYTES = 256 * 1024
 """Pending regions up to this size leave the ring in one copy and are parsed outside the lock."""
+_SPIN_SECONDS = 50e-6
+"""How long a consumer watches an empty ring before it sleeps (see ``_spin_while_empty``)."""
 _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
+
+
+_trylock = _posix.trylock
+_unlock = _posix.unlock
 
 
 def _owned_bytes(_kind: int, _meta: bytes, view: memoryview) -> bytes:
@@ -227,24 +233,45 @@ class Ring:
                 name=self.name,
                 size=payload_length,
             )
-        if self._control is None:
+        control = self._control
+        if control is None:
             raise self._closed_here()
-        pointer = self._pointer
-        result = _posix.trylock(pointer)
-        if not (result and self._lock.acquire_slow(result, None)) and self._control[_INTENT]:
-            self._control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
         record = None
         if need <= _PREBUILT_BYTES:
             header = RECORD_HEADER.pack(need, kind, STATE_READY, len(meta), payload_length, 0)
             record = b"".join((header, meta, payload))
+        pointer = self._pointer
+        result = _trylock(pointer)
+        if not (result and self._lock.acquire_slow(result, None)) and control[_INTENT]:
+            control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
+        wake = 0
         try:  # the common case: open, and room for the record
-            if not self._flags.value and self._try_put(
-                kind, meta, payload, payload_length, need, record
-            ):
-                return
+            if not self._flags.value:
+                tail, capacity = control[_TAIL], self.capacity
+                offset = tail % capacity
+                if (
+                    record is not None
+                    and offset + need <= capacity
+                    and tail - control[_FREE] + need <= capacity
+                ):  # _try_put's path for a record that fits before the end of the lap
+                    self._buffer[offset : offset + len(record)] = record
+                    control[_TAIL] = tail + need  # the commit: the record exists from here on
+                    control[_PUT] += 1
+                    words = self._words
+                    words[_PUT_WORD] = (words[_PUT_WORD] + 1) & 0xFFFFFFFF
+                    wake = words[_CONSUMERS_WAITING]
+                elif self._try_put(kind, meta, payload, payload_length, need, record):
+                    return
+                else:
+                    wake = -1
+            else:
+                wake = -1
         finally:
-            _posix.unlock(pointer)
-        self._put_waiting(kind, meta, payload, payload_length, need, timeout)
+            _unlock(pointer)
+        if wake > 0:  # after unlocking, so the woken consumer finds the lock free
+            _posix.futex_wake_all(self._words_address + 4 * _PUT_WORD)
+        elif wake < 0:
+            self._put_waiting(kind, meta, payload, payload_length, need, timeout)
 
     def _put_waiting(
         self, kind: int, meta: bytes, payload: Any, length: int, need: int, timeout: float | None
@@ -346,6 +373,8 @@ class Ring:
         """
         if max_bytes is None and not take:
             max_bytes = _COPY_BUDGET
+        if poll is None and (timeout is None or timeout > 0):
+            self._spin_while_empty()
         deadline = None
         registered = False
         while True:
@@ -376,6 +405,25 @@ class Ring:
                     self._withdraw(_CONSUMERS_WAITING)
                 raise self._empty(timeout)
         return self._parse_span(span, materialize)
+
+    def _spin_while_empty(self) -> None:
+        """Watch an empty ring without the lock for up to ``_SPIN_SECONDS`` before going to sleep.
+
+        Under load the next put comes that soon, and a consumer that sleeps makes every producer
+        pay a wake-up system call per put until it is back. Only reads: what to take is decided
+        under the lock as always. Yields the CPU meanwhile, so producers on a busy machine run.
+        """
+        control, flags = self._control, self._flags
+        if control is None:
+            return
+        tail = control[_TAIL]
+        if control[_READ] != tail or control[_RESCUED]:
+            return
+        end = time.monotonic() + _SPIN_SECONDS
+        while control[_TAIL] == tail and not control[_RESCUED] and not flags.value:
+            if time.monotonic() > end:
+                return
+            os.sched_yield()
 
     def _take_span(self, max_items: int) -> Any:
         """Copy the pending region out in up to two pieces (one per lap), in one lock hold.

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import NotConnectedError
 from ._ring import Ring
+from ._segment import PROCESS_ID as _PROCESS_ID
 
 KIND_BYTES, KIND_ARRAY, KIND_PICKLE = 1, 2, 3
 DEFAULT_CAPACITY = 64 * 1024 * 1024
@@ -135,7 +136,7 @@ class ShmQueue:
     def ring(self) -> Ring:
         """The ring in this process, attached on first use after pickling."""
         ring = self._ring
-        if ring is None or self._pid != os.getpid():
+        if ring is None or self._pid != _PROCESS_ID[0]:
             if self._pid == -2:
                 raise NotConnectedError(
                     f"queue {self._name!r} was closed in this process; attach it again",

@@ -31,6 +31,8 @@ from ..errors import (
 from . import _posix, _segment
 
 RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payload length, taker
+_TAKER = struct.Struct("<I")
+_SIZE_KIND_STATE = struct.Struct("<IBB")
 HEADER_BYTES = 16
 ALIGN = 16
 NOTE_BYTES = 1024
@@ -205,11 +207,12 @@ class Ring:
 
     def _sweep(self) -> None:
         """Advance ``free`` over released records so producers can reuse their space."""
-        control = self._control
+        control, buffer, capacity = self._control, self._buffer, self.capacity
+        unpack = _SIZE_KIND_STATE.unpack_from
         free, read = control[_FREE], control[_READ]
         start = free
         while free < read:
-            size, kind, state = self._header(free)[:3]
+            size, kind, state = unpack(buffer, free % capacity)
             if state != STATE_RELEASED and kind != KIND_WRAP:
                 break
             free += size
@@ -488,10 +491,12 @@ class Ring:
         materialize: Callable[[int, bytes, memoryview], Any] = _owned_bytes,
     ) -> list[tuple[int, bytes, Any]]:
         control, buffer, capacity = self._control, self._buffer, self.capacity
-        found: list[tuple[int, bytes, Any]] = []
         budget = capacity if max_bytes is None else max_bytes
+        if take and not control[_RESCUED]:
+            return self._take_in_place(max_items, budget)
+        found: list[tuple[int, bytes, Any]] = []
         if take:
-            state, taker = STATE_TAKEN, os.getpid()
+            state, taker = STATE_TAKEN, _segment.PROCESS_ID[0]
         else:
             # The intent stays set after this get: only the next holder knows whether we
             # returned (it clears the intent) or died holding the lock (it repairs).
@@ -534,6 +539,35 @@ class Ring:
             self._sweep()
         return found
 
+    def _take_in_place(self, max_items: int, budget: int) -> list[tuple[int, bytes, Any]]:
+        """``_take(take=True)`` when nothing waits to be delivered again (the logger's loop).
+
+        Marks each record taken by this pid, then commits ``read`` once. A holder killed before
+        that store leaves ``read`` where it was: the marked records are still ahead of it and
+        the next take marks them again, so the outcome is that of the record-by-record loop.
+        """
+        control, buffer, capacity = self._control, self._buffer, self.capacity
+        unpack, pack_taker = RECORD_HEADER.unpack_from, _TAKER.pack_into
+        pid = _segment.PROCESS_ID[0]
+        found: list[tuple[int, bytes, Any]] = []
+        position, tail = control[_READ], control[_TAIL]
+        while position < tail and len(found) < max_items and budget > 0:
+            offset = position % capacity
+            size, kind, _state, meta_length, length, _ = unpack(buffer, offset)
+            if kind != KIND_WRAP:
+                start = offset + HEADER_BYTES
+                end = start + meta_length
+                found.append(
+                    (kind, bytes(buffer[start:end]), (position, buffer[end : end + length]))
+                )
+                buffer[offset + 5] = STATE_TAKEN
+                pack_taker(buffer, offset + 12, pid)
+                budget -= length
+            position += size
+        control[_READ] = position  # the commit
+        control[_GOT] += len(found)
+        return found
+
     def _find_rescued(self) -> int | None:
         control = self._control
         position, read = control[_FREE], control[_READ]
@@ -547,10 +581,13 @@ class Ring:
 
     def release(self, positions: list[int]) -> None:
         """Give the space of taken records back: their contents are done with."""
+        buffer, capacity, pack_taker = self._buffer, self.capacity, _TAKER.pack_into
         self._enter()
         try:
             for position in positions:
-                self._set_state(position, STATE_RELEASED)
+                offset = position % capacity
+                buffer[offset + 5] = STATE_RELEASED
+                pack_taker(buffer, offset + 12, 0)
             self._sweep()
         finally:
             self._exit()

@@ -1,10 +1,11 @@
 """Experiment workload, run under our interpreter and under pypet's own environment.
 
-Usage: python experiment_workload.py ours|pypet PROCESSES [resume]
+Usage: python experiment_workload.py ours|pypet PROCESSES [compute|resume]
 
 A 10 x 10 exploration (x, y in 0..9); each run stores one scalar (x * y) and one array of
 10,000 float64 values. Timed from before the experiment is built until its results are on disk
-and the call has returned, in a fresh process. ``resume`` (ours only) SIGKILLs a launched
+and the call has returned, in a fresh process. ``compute`` adds 20 ms of computation to each run
+(where a pool starts to pay for its processes). ``resume`` (ours only) SIGKILLs a launched
 experiment once a third of its runs are in the file, resumes it, and checks every run is
 stored exactly once. Prints one JSON object.
 """
@@ -25,16 +26,27 @@ from typing import Any
 import numpy as np
 
 LIBRARY, PROCESSES = sys.argv[1], int(sys.argv[2])
+MODE = sys.argv[3] if len(sys.argv) > 3 else "plain"
 SIDE = 10
 ARRAY_LENGTH = 10_000
+COMPUTE_S = 0.020 if MODE == "compute" else 0.0
+
+
+def compute() -> None:
+    """Busy work for ``COMPUTE_S`` seconds of this process's CPU time."""
+    end = time.process_time() + COMPUTE_S
+    while time.process_time() < end:
+        pass
 
 
 def ours_function(run: Any) -> dict[str, Any]:
+    compute()
     array = np.random.default_rng(run.index).random(ARRAY_LENGTH)
     return {"z": run.x * run.y, "array": array}
 
 
 def pypet_function(traj: Any) -> None:
+    compute()
     array = np.random.default_rng(traj.v_idx).random(ARRAY_LENGTH)
     traj.f_add_result("z", traj.x * traj.y)
     traj.f_add_result("array", array)
@@ -135,12 +147,12 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if len(sys.argv) > 3 and sys.argv[3] == "child":
+    if MODE == "child":
         ours(Path(sys.argv[4]), PROCESSES)
         return
     directory = Path(tempfile.mkdtemp(prefix="atxl-bench-experiment-"))
     try:
-        if len(sys.argv) > 3 and sys.argv[3] == "resume":
+        if MODE == "resume":
             print(json.dumps(resume(directory, PROCESSES)))
             return
         started = time.perf_counter()

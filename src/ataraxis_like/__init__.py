@@ -1,17 +1,58 @@
-"""ataraxis-like: live data between processes through shared memory, and safely onto disk."""
+"""ataraxis-like: live data between processes through shared memory, and safely onto disk.
 
-from importlib.metadata import PackageNotFoundError, version
+The names below load on first use, so a process that needs one part (a logger or sink writer
+process, an experiment worker) does not pay for importing the others.
+"""
 
-from .config import ConfigError, YamlConfig
-from .errors import AtaraxisError, LockOwnerDiedWarning
-from .logs import DataLogger, LogPackage
-from .shm import SharedMemoryArray, cleanup_stale, list_arrays
-from .shm.queue import ShmQueue
+from __future__ import annotations
 
-try:
-    __version__ = version("ataraxis-like")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import ConfigError, YamlConfig
+    from .errors import AtaraxisError, LockOwnerDiedWarning
+    from .logs import DataLogger, LogPackage
+    from .shm import SharedMemoryArray, cleanup_stale, list_arrays
+    from .shm.queue import ShmQueue
+
+_WHERE = {
+    "AtaraxisError": ".errors",
+    "ConfigError": ".config",
+    "DataLogger": ".logs",
+    "LockOwnerDiedWarning": ".errors",
+    "LogPackage": ".logs",
+    "SharedMemoryArray": ".shm",
+    "ShmQueue": ".shm.queue",
+    "YamlConfig": ".config",
+    "cleanup_stale": ".shm",
+    "list_arrays": ".shm",
+}
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ataraxis-like")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _installed_version()
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE, "__version__"])
+
 
 __all__ = [
     "AtaraxisError",

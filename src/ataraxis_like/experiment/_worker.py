@@ -141,8 +141,7 @@ def worker_main(
         view = tasks.get_view()
         order = view.value
         if order is None:
-            view.release()
-            client.flush()  # this worker's runs are in the file before it says it is done
+            view.release()  # no flush: the parent's final flush comes after all our records
             return
         index, parameters = order
         done.put(("started", (os.getpid(), index)))

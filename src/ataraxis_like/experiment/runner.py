@@ -111,8 +111,10 @@ class Experiment:
         todo = self._pending(statuses, retry_failed)
         counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
         session = sum(1 for key in attributes if key.endswith("_provenance"))
-        with Hdf5Sink(self.results_path, "a", sharing="queue") as sink:
-            client = sink.client()
+        # One process writes the file itself; a pool writes through the sink's writer process.
+        sharing = "queue" if processes > 1 and todo else None
+        with Hdf5Sink(self.results_path, "a", sharing=sharing) as sink:
+            client = sink.client() if sharing else sink
             client.set_attrs(
                 "/",
                 experiment=self.name,
@@ -166,9 +168,11 @@ class Experiment:
             except BaseException:
                 pool.stop(kill=True)
                 raise
-            pool.stop()
-            for kind, value in _drain(done):  # a run delivered again after its worker died
-                if kind == "ended":
+            messages = _drain(done)
+            pool.ready.update(value for kind, value in messages if kind == "ready")
+            pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
+            for kind, value in messages + _drain(done):
+                if kind == "ended":  # a run delivered again after its worker died
                     outcomes[value["index"]] = value
         return list(outcomes.values())
 
@@ -264,10 +268,11 @@ class _Pool:
             self.workers[position] = self._start()
         return dead
 
-    def stop(self, kill: bool = False) -> None:
-        """Wait for the workers to finish their stop orders (or kill them, after an error)."""
+    def stop(self, kill: bool = False, kill_unready: bool = False) -> None:
+        """Wait for the workers to finish their stop orders; kill them all after an error, or
+        those not ready yet (they hold no order) once every run is done."""
         for worker in self.workers:
-            if kill:
+            if kill or (kill_unready and worker.pid not in self.ready):
                 worker.kill()
             worker.join()
 

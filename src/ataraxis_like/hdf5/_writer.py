@@ -262,8 +262,13 @@ class Writer:
     def commit(self, batch: Batch) -> None:
         self.identity.check()  # a deleted file would swallow every row without an error
         schemas = {schema_id: self.registry.schema(schema_id) for schema_id in batch.rows}
-        self.store.create(list(schemas.values()))
-        self._apply_operations(batch)
+        new = [schema for schema in schemas.values() if schema.key not in self.store.schemas]
+        if new or batch.operations:
+            # One window for every new dataset, write and attribute of the batch: each window
+            # closes and reopens the file to leave SWMR mode, which costs more than the changes.
+            with self.store.structural():
+                self.store.create(new)
+                self._apply_operations(batch)
         plan: dict[str, tuple[int, int]] = {}
         for schema_id, count in batch.counts.items():
             key = schemas[schema_id].key

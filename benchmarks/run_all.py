@@ -24,11 +24,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated names, e.g. shm,queue")
+    parser.add_argument("--list", action="store_true", help="print the benchmarks' names")
     arguments = parser.parse_args()
     scripts = sorted(BENCHMARKS.glob("bench_*.py"))
+    names = [script.stem.removeprefix("bench_") for script in scripts]
+    if arguments.list:
+        print("\n".join(names))
+        return
     if arguments.only:
-        wanted = {f"bench_{name}.py" for name in arguments.only.split(",")}
-        scripts = [script for script in scripts if script.name in wanted]
+        wanted = arguments.only.split(",")
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            parser.error(f"no benchmark named {', '.join(unknown)}; choose from {', '.join(names)}")
+        scripts = [script for script in scripts if script.stem.removeprefix("bench_") in wanted]
     started = time.time()
     failed = []
     for script in scripts:

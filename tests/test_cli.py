@@ -38,6 +38,17 @@ def test_help_everywhere() -> None:
         assert "exit codes:\n  0  success\n  1  " in result.stdout
 
 
+def test_bench_lists_and_refuses_unknown_names() -> None:
+    listed = cli("bench", "--list")
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert {"shm", "queue", "logger", "archive", "hdf5", "recorder", "experiment"} <= set(names)
+    unknown = cli("bench", "--only", "shm,nosuch")
+    assert unknown.returncode == 2
+    assert "no benchmark named nosuch; choose from" in unknown.stderr
+    assert "== bench_shm.py" not in unknown.stdout  # refused before running anything
+
+
 def test_usage_error_exits_2_with_one_line() -> None:
     result = cli("no-such-command")
     assert result.returncode == 2

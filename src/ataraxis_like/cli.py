@@ -95,6 +95,8 @@ def _bench(arguments: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     command = [sys.executable, str(script), "--repeats", str(arguments.repeats)]
+    if arguments.list:
+        command.append("--list")
     if arguments.only:
         command += ["--only", arguments.only]
     return subprocess.call(command)
@@ -188,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench.add_argument("--only", default="", help="comma-separated benchmarks, e.g. shm,queue")
+    bench.add_argument("--list", action="store_true", help="print the benchmarks' names and stop")
     bench.set_defaults(handler=_bench)
 
     chaos = commands.add_parser(

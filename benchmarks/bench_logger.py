@@ -9,6 +9,7 @@ and every run includes the logger's stop() with all entries on disk.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from _harness import BENCHMARKS, Row, median_runs, record, reference_python, table
@@ -26,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
+    load_before = os.getloadavg()[0]
     script = BENCHMARKS / "logger_workload.py"
     reference = reference_python("reference", [REFERENCE])
     rows: list[Row] = []
@@ -70,6 +72,10 @@ def main() -> None:
         + "; reference "
         + ", ".join(f"{label} {theirs}" for label, _s, _o, theirs in CASES)
         + ". Goals: put median <= 10 us at 64 B; two producers no slower than one."
+    )
+    body += (
+        f"\n\nLoad average (1 min) {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
+        "the run (2 cores; other work shares the machine)."
     )
     print(body)
     record("DataLogger", body, "python benchmarks/bench_logger.py")

@@ -8,6 +8,7 @@ faster-fifo is installed into benchmarks/.venvs/fasterfifo, never as our depende
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from _harness import BENCHMARKS, Row, median_runs, record, reference_python, table
@@ -19,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     arguments = parser.parse_args()
+    load_before = os.getloadavg()[0]
     script = BENCHMARKS / "queue_workload.py"
     fifo_python = reference_python("fasterfifo", ["faster-fifo", "numpy"])
     mp_rows: list[Row] = []
@@ -55,6 +57,10 @@ def main() -> None:
         "get_many; multiprocessing.Queue has none). Payloads: bytes up to 4 KiB, uint8 arrays "
         "at 1 MiB. A multiprocessing.Queue put only hands the item to a feeder thread, hence "
         "its sub-microsecond put. Goal: put median <= 10 us at 64 B."
+    )
+    body += (
+        f"\n\nLoad average (1 min) {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
+        "the run (2 cores; other work shares the machine)."
     )
     print(body)
     record("ShmQueue (the bus)", body, "python benchmarks/bench_queue.py")

@@ -43,6 +43,49 @@ def increment(handle: Any, count: int, start: Any) -> None:
     handle.disconnect()
 
 
+def increment_raw(handle: Any, count: int, start: Any, lock: Any) -> None:
+    """The primitives alone, no context manager: our lock's trylock/unlock, or ``lock``."""
+    handle.connect()
+    values = handle._array
+    start.wait()
+    if lock is None:
+        from ataraxis_like.shm import _posix
+
+        pointer, trylock, unlock = handle._pointer, _posix.trylock, _posix.unlock
+        for _ in range(count):
+            while trylock(pointer):
+                pass
+            values[0] += 1
+            unlock(pointer)
+    else:
+        for _ in range(count):
+            with lock:
+                values[0] += 1
+    handle.disconnect()
+
+
+def two_process_increments(context: Any, tag: str, target: Any, *extra: Any) -> float:
+    counter = create(tag, np.zeros(1, dtype=np.int64))
+    start = context.Event()
+    children = [
+        context.Process(target=target, args=(counter, INCREMENTS_PER_PROCESS, start, *extra))
+        for _ in range(2)
+    ]
+    for child in children:
+        child.start()
+    time.sleep(2.0)  # let both children finish importing; only the counted loop is timed
+    began = time.perf_counter()
+    start.set()
+    for child in children:
+        child.join()
+    elapsed = time.perf_counter() - began
+    counter.connect()
+    total = int(counter[0])
+    assert total == 2 * INCREMENTS_PER_PROCESS, f"lost increments: {total}"
+    counter.destroy()
+    return total / elapsed
+
+
 def hold_forever(handle: Any, holding: Any) -> None:
     handle.connect()
     with handle.array():
@@ -109,25 +152,14 @@ def main() -> None:
     block.destroy()
 
     context = mp.get_context("fork")  # the reference creates its lock in the default context
-    counter = create(tag + "_c", np.zeros(1, dtype=np.int64))
-    start = context.Event()
-    children = [
-        context.Process(target=increment, args=(counter, INCREMENTS_PER_PROCESS, start))
-        for _ in range(2)
-    ]
-    for child in children:
-        child.start()
-    time.sleep(2.0)  # let both children finish importing; only the counted loop is timed
-    began = time.perf_counter()
-    start.set()
-    for child in children:
-        child.join()
-    elapsed = time.perf_counter() - began
-    counter.connect()
-    total = int(counter[0])
-    assert total == 2 * INCREMENTS_PER_PROCESS, f"lost increments: {total}"
-    figures["two_process_increments"] = total / elapsed
-    counter.destroy()
+    figures["two_process_increments"] = two_process_increments(context, tag + "_c", increment)
+    if sys.argv[1] == "ours":  # the primitives' own limit on this machine, in the same run
+        figures["raw_lock_increments"] = two_process_increments(
+            context, tag + "_r", increment_raw, None
+        )
+        figures["mp_lock_increments"] = two_process_increments(
+            context, tag + "_m", increment_raw, context.Lock()
+        )
     figures["handover_after_kill_s"] = handover_after_kill(context, tag)
     print(json.dumps(figures))
 

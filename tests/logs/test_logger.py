@@ -7,6 +7,8 @@ import multiprocessing as mp
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -192,6 +194,30 @@ def test_garbage_collection_without_stop_writes_everything(tmp_path: Path) -> No
     gc.collect()
     entries, _ = collect_entries(directory)
     assert len(entries[2]) == 50
+
+
+def test_interpreter_exit_without_stop_writes_everything(tmp_path: Path) -> None:
+    """A script that never stops its logger: exit still writes every entry, without errors."""
+    script = tmp_path / "forgets_stop.py"
+    script.write_text(
+        "import sys\n"
+        "from ataraxis_like.logs import DataLogger, LogPackage\n"
+        "logger = DataLogger(sys.argv[1], 'exit')\n"
+        "logger.start()\n"
+        "for index in range(500):\n"
+        "    logger.input_queue.put(LogPackage(4, index, b'x' * (index % 7)))\n"
+        "print('put all', flush=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "put all\n"
+    assert result.stderr == ""  # no traceback from teardown, no warning of unwritten entries
+    entries, _ = collect_entries(tmp_path / "exit_data_log")
+    assert [timestamp for timestamp, _ in entries[4]] == list(range(500))
+    assert [data for _, data in entries[4]] == [b"x" * (index % 7) for index in range(500)]
 
 
 def test_second_live_logger_is_refused(make_logger) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ with an exception in ``stop()`` and in every later ``put``. See docs/logger.md.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import subprocess
@@ -148,6 +149,7 @@ class DataLogger:
         self._owner_pid = os.getpid()
         self._process: subprocess.Popen[bytes] | None = None
         self._watchdog: threading.Thread | None = None
+        _OPEN_LOGGERS.add(self)
         self._stopping = threading.Event()
         self._deaths: list[int | None] = []
         self._failure: str | None = None
@@ -337,6 +339,7 @@ class DataLogger:
             )
 
     def __del__(self) -> None:
+        _OPEN_LOGGERS.discard(self)
         if getattr(self, "_ring", None) is not None and os.getpid() == self._owner_pid:
             try:
                 self.close()
@@ -350,6 +353,22 @@ class DataLogger:
                 "and stop() there",
                 name=self._name,
             )
+
+
+_OPEN_LOGGERS: weakref.WeakSet[DataLogger] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_loggers() -> None:
+    """At interpreter exit, stop this process's loggers while Python still works: queued
+    entries are written, and a failure is reported (``__del__`` at teardown cannot)."""
+    for logger in list(_OPEN_LOGGERS):
+        if logger._owner_pid != os.getpid():
+            continue
+        try:
+            logger.close()
+        except LoggerError as error:
+            print(f"ataraxis-like: {error}", file=sys.stderr)
 
 
 class RemoteLogger:

@@ -73,9 +73,14 @@ def test_shm_ls_and_clean() -> None:
         assert "shape=(2,)" in row["layout"]
         text = cli("shm", "ls").stdout
         assert name in text
-        cleaned = cli("shm", "clean")
+        untouched = cli("shm", "clean", f"{name}_other")
+        assert untouched.returncode == 0
+        assert "0 stale segment(s) removed" in untouched.stdout
+        assert segment_path(name).exists()
+        # Only our segment: a global clean would race tests that make stale segments of their own.
+        cleaned = cli("shm", "clean", name)
         assert cleaned.returncode == 0
-        assert f"removed {name}\n" in cleaned.stdout
+        assert cleaned.stdout.startswith(f"removed {name}\n1 stale segment(s) removed")
         assert not segment_path(name).exists()
     finally:
         segment_path(name).unlink(missing_ok=True)

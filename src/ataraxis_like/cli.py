@@ -66,7 +66,7 @@ def _segment_row(info: object) -> dict[str, object]:
 def _shm_clean(arguments: argparse.Namespace) -> int:
     from .shm import cleanup_stale
 
-    removed = cleanup_stale(incomplete_grace=arguments.grace)
+    removed = cleanup_stale(incomplete_grace=arguments.grace, names=arguments.names or None)
     for name in removed:
         print(f"removed {name}")
     print(f"{len(removed)} stale segment(s) removed; live segments are never touched")
@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=5.0,
         help="seconds after which a segment whose creation never finished counts as dead",
+    )
+    clean.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these segments (default: all)"
     )
     clean.set_defaults(handler=_shm_clean)
     from .logs.cli import register as register_log_commands

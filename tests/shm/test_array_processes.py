@@ -189,7 +189,7 @@ def test_killed_creator_segment_is_cleaned_but_live_one_kept(shm_name: str) -> N
             states = {info.name: info.state for info in list_arrays()}
             assert states[dead_name] == "stale"
             assert states[shm_name] == "live"
-            removed = cleanup_stale()
+            removed = cleanup_stale(names={dead_name, shm_name})  # not other tests' segments
             assert dead_name in removed
             assert shm_name not in removed
             assert not segment_path(dead_name).exists()

@@ -17,7 +17,7 @@ import re
 import secrets
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,15 +376,18 @@ def _remove_if_stale(name: str, incomplete_grace: float = 5.0) -> bool:
     return False
 
 
-def cleanup_stale(incomplete_grace: float = 5.0) -> list[str]:
-    """Remove segments whose creator is dead; return their names. Live ones are never touched.
+def cleanup_stale(incomplete_grace: float = 5.0, names: Collection[str] | None = None) -> list[str]:
+    """Remove segments whose creator is dead (of ``names`` only, if given); return their names.
+    Live ones are never touched.
 
     Segments without a finished header count as dead once older than ``incomplete_grace`` seconds.
     """
     return [
         info.name
         for info in list_segments()
-        if info.state != "live" and _remove_if_stale(info.name, incomplete_grace)
+        if (names is None or info.name in names)
+        and info.state != "live"
+        and _remove_if_stale(info.name, incomplete_grace)
     ]
 
 

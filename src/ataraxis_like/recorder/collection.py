@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from ..hdf5 import Hdf5Sink, open_sink
+from ..hdf5 import Hdf5Sink, SinkKeyError, open_sink
 from ._errors import RecorderError
 from .persist import _tag, _untag, load_from, save_into
 from .query import Records
@@ -24,6 +24,21 @@ from .tree import Record, Recorder
 
 _STATE_KEY = "collection/_state"
 _FIRST = {"experiment_number": 0, "error_number": 0, "had_error": False}
+
+
+def _parse_state(text: str | None) -> dict[str, Any]:
+    """The numbering state: last run's numbers, run count, claimed keys, collection fields."""
+    if text is None:
+        return {"last": dict(_FIRST), "runs": 0, "claimed": 0, "keys": {}, "fields": {}}
+    raw = json.loads(text)
+    runs = int(raw["runs"])
+    return {
+        "last": raw["last"],
+        "runs": runs,
+        "claimed": int(raw.get("claimed", runs)),
+        "keys": dict(raw.get("keys", {})),
+        "fields": {name: _untag(value) for name, value in raw["fields"]},
+    }
 
 
 class Experiment:
@@ -102,34 +117,46 @@ class ExperimentCollection:
 
     def _read_state(self) -> dict[str, Any]:
         if not self.path.exists():
-            return {"last": dict(_FIRST), "runs": 0, "fields": {}}
+            return _parse_state(None)
         with open_sink(self.path) as reader:
             if reader.file.get(_STATE_KEY) is None:
-                return {"last": dict(_FIRST), "runs": 0, "fields": {}}
-            raw = json.loads(str(reader.load(_STATE_KEY).item()))
-        return {
-            "last": raw["last"],
-            "runs": int(raw["runs"]),
-            "fields": {name: _untag(value) for name, value in raw["fields"]},
-        }
+                return _parse_state(None)
+            return _parse_state(str(reader.load(_STATE_KEY).item()))
 
     def _save_run(self, info: Recorder) -> None:
-        state = self._read_state()
-        index = state["runs"]
+        """Write the run under a key no earlier attempt used, then the state that counts it.
+
+        The state is read under the sink's writer lock, so runs saved by two collections (or
+        processes) on one file get distinct keys and consecutive numbers. The key is claimed in
+        the state before the run is written: a save killed midway leaves an unlisted group that
+        no later run writes into.
+        """
         with Hdf5Sink(self.path, "a", self._compression) as sink:
-            save_into(sink, info, f"runs/r{index:06d}")
-            last = {name: info.fields[name] for name in _FIRST}
-            text = json.dumps(
-                {
-                    "format": 1,
-                    "last": last,
-                    "runs": index + 1,
-                    "fields": [[name, _tag(value)] for name, value in self.root.fields.items()],
-                }
+            try:
+                state = _parse_state(str(sink.load(_STATE_KEY).item()))
+            except SinkKeyError:
+                state = _parse_state(None)
+            index, slot, last = state["runs"], state["claimed"], state["last"]
+            failed = bool(info.fields["had_error"])
+            info.set(
+                experiment_number=int(last["experiment_number"]) + (0 if last["had_error"] else 1),
+                error_number=int(last["error_number"]) + 1 if failed else 0,
             )
-            sink.write(_STATE_KEY, text)
+            key = f"runs/r{slot:06d}"
+            if slot != index:
+                state["keys"][str(index)] = key
+            state["claimed"] = slot + 1
+            sink.write(_STATE_KEY, self._state_text(state))
+            save_into(sink, info, key)
+            state["last"] = {name: info.fields[name] for name in _FIRST}
+            state["runs"] = index + 1
+            sink.write(_STATE_KEY, self._state_text(state))
         self._order[id(info)] = index
         self._loaded.add(index)
+
+    def _state_text(self, state: dict[str, Any]) -> str:
+        fields = [[name, _tag(value)] for name, value in self.root.fields.items()]
+        return json.dumps({**state, "format": 1, "fields": fields})
 
     def new_experiment(self, _fields: dict[str, Any] | None = None, /, **fields: Any) -> Experiment:
         """A context manager for the next run; ``fields`` become the run recorder's fields."""
@@ -140,9 +167,10 @@ class ExperimentCollection:
         missing = [index for index in range(runs) if index not in self._loaded]
         if not missing:
             return
+        keys = self._read_state()["keys"]
         with open_sink(self.path) as reader:
             for index in missing:
-                info = load_from(reader, f"runs/r{index:06d}")
+                info = load_from(reader, keys.get(str(index), f"runs/r{index:06d}"))
                 info.set_parent(self.root)
                 self._order[id(info)] = index
                 self._loaded.add(index)

@@ -181,8 +181,9 @@ def save(
     with Hdf5Sink(path, "w" if overwrite else "a", compression) as sink:
         existing = sink.keys()
         if any(name == key or name.startswith(key + "/") for name in existing):
+            what = "a recorder" if f"{key}/_meta" in existing else "an incomplete save"
             raise RecorderError(
-                f"{path.name} already holds something at {key!r}: expected a new key; pass "
+                f"{path.name} already holds {what} at {key!r}: expected a new key; pass "
                 "another key=..., overwrite=True, or save to a new file",
                 path=str(path),
                 key=key,
@@ -191,10 +192,18 @@ def save(
 
 
 def save_into(sink: Hdf5Sink, node: Recorder, key: str) -> None:
-    """Write ``node``'s subtree through an open sink under ``key`` (which must be new)."""
+    """Write ``node``'s subtree through an open sink under ``key`` (which must be new).
+
+    Children are written before their parent and each node's ``_meta`` after its columns, so
+    ``key/_meta`` appears last: a save killed midway leaves no loadable (partial) tree.
+    """
+    order: list[tuple[Recorder, str]] = []
     stack: list[tuple[Recorder, str]] = [(node, normalize_key(key))]
     while stack:
         current, name = stack.pop()
+        order.append((current, name))
+        stack.extend((child, f"{name}/n{index}") for index, child in enumerate(current._children))
+    for current, name in reversed(order):
         current.flush()
         columns: list[dict[str, Any]] = []
         for index, (column_name, column) in enumerate(current._table.columns.items()):
@@ -207,9 +216,12 @@ def save_into(sink: Hdf5Sink, node: Recorder, key: str) -> None:
                     sink.write(f"{name}/c{index}/s0/mask", mask)
                 segments.append({"start": 0, "kind": kind})
             columns.append({"name": column_name, "segments": segments})
-        sink.write(f"{name}/_meta", _meta(current, columns, len(current._children)))
-        _write_fields(sink, name, current)
-        stack.extend((child, f"{name}/n{index}") for index, child in enumerate(current._children))
+        meta = _meta(current, columns, len(current._children))
+        if segments_or_children := any(c["segments"] for c in columns) or current._children:
+            _write_fields(sink, name, current)  # the group exists: fields before the commit
+        sink.write(f"{name}/_meta", meta)
+        if not segments_or_children:
+            _write_fields(sink, name, current)
 
 
 def load(path: str | Path, *, key: str = "recorder") -> Recorder:
@@ -222,6 +234,14 @@ def load(path: str | Path, *, key: str = "recorder") -> Recorder:
 def load_from(reader: SinkReader, key: str) -> Recorder:
     """The subtree under ``key`` of a file open for reading."""
     key = normalize_key(key)
+    if _has(reader, key) and not _has(reader, f"{key}/_meta"):
+        raise RecorderFormatError(
+            f"{reader.path.name} holds an incomplete recorder at {key!r} (no {key}/_meta: a "
+            "save killed midway, or a stream that never flushed): expected a finished save; "
+            "save again under another key, or flush the stream",
+            path=str(reader.path),
+            key=key,
+        )
     if not _has(reader, f"{key}/_meta"):
         raise RecorderFormatError(
             f"{reader.path.name} holds no saved recorder at {key!r} (no {key}/_meta): expected "

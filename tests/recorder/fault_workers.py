@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ataraxis_like.recorder import ExperimentCollection, Recorder
+from ataraxis_like.recorder import ExperimentCollection, Recorder, RecorderError
 from ataraxis_like.recorder.redis_store import RedisStore
 
 FLUSHED_AT = 5_000
@@ -111,3 +111,28 @@ def redis_stream_until_killed(port: int, namespace: str, flushed: Any, pushed: A
             flushed.set()
         if index % 100 == 0:
             pushed.value = index
+
+
+RUNS = 8
+
+
+def save_same_key(path: Path, rank: int, barrier: Any, results: Any) -> None:
+    """Save a tree under "same" together with another process; report how it went."""
+    root = tree(None)
+    root.set(rank=rank)
+    barrier.wait(30)
+    try:
+        root.save(path, key="same")
+    except RecorderError as error:
+        results.put((rank, f"RecorderError: {error}"))
+    else:
+        results.put((rank, "saved"))
+
+
+def run_experiments(path: Path, rank: int, barrier: Any) -> None:
+    """Run RUNS experiments of the collection at ``path`` while another process does too."""
+    collection = ExperimentCollection(path)
+    barrier.wait(30)
+    for run in range(RUNS):
+        with collection.new_experiment(value=rank * 100 + run) as recorder:
+            recorder.push(step=run)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ataraxis_like.hdf5 import Hdf5Sink, SinkInUseError, SinkWriteError
+from ataraxis_like.hdf5 import Hdf5Sink, SinkWriteError
 from ataraxis_like.recorder import (
     ExperimentCollection,
     Recorder,
@@ -25,7 +25,10 @@ from ataraxis_like.recorder import (
 from .fault_workers import (
     FLUSHED_AT,
     NODES,
+    RUNS,
     experiment_until_killed,
+    run_experiments,
+    save_same_key,
     save_until_killed,
     step_values,
     stream_until_killed,
@@ -129,10 +132,11 @@ def test_save_killed_while_writing_is_all_or_nothing(tmp_path: Path) -> None:
         try:
             back = load(path, key="second")
         except RecorderFormatError as error:
-            assert "'second'" in str(error)
+            message = str(error)
         else:  # the save finished before the kill landed
             assert_same_tree(tree(None, size=20_000), back)
             return
+        assert "'second'" in message
         Recorder(overwrite=hang_at).save(path, key="first", overwrite=True)
         first = load(path, key="first")
 
@@ -190,13 +194,45 @@ def test_two_collections_on_one_path(tmp_path: Path) -> None:
     assert numbers(ExperimentCollection(path)) == expected
 
 
-def test_saving_into_a_file_another_sink_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_two_processes_save_the_same_key_into_one_file(tmp_path: Path, method: str) -> None:
     path = tmp_path / "tree.h5"
-    with Hdf5Sink(path, "w", lock_timeout=0.5):
-        with pytest.raises(SinkInUseError, match=path.name):
-            Recorder(run=1).save(path)
-    Recorder(run=1).save(path)
-    assert load(path).fields == {"run": 1}
+    first = saved_first(path)
+    context = multiprocessing.get_context(method)
+    barrier, results = context.Barrier(2), context.Queue()
+    savers = [
+        context.Process(target=save_same_key, args=(path, rank, barrier, results))
+        for rank in range(2)
+    ]
+    for saver in savers:
+        saver.start()
+    outcomes = dict(results.get(timeout=60) for _ in savers)
+    for saver in savers:
+        saver.join(timeout=30)
+    (winner,) = [rank for rank, outcome in outcomes.items() if outcome == "saved"]
+    loser = outcomes[1 - winner]
+    assert loser.startswith("RecorderError: tree.h5 already holds a recorder at 'same'")
+    assert load(path, key="same").fields == {"run": "second", "rank": winner}
+    assert_same_tree(first, load(path, key="first"))
+
+
+def test_two_processes_run_experiments_of_one_collection(tmp_path: Path) -> None:
+    path = tmp_path / "study.h5"
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2)
+    runners = [
+        context.Process(target=run_experiments, args=(path, rank, barrier)) for rank in range(2)
+    ]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(timeout=60)
+        assert runner.exitcode == 0
+    collection = ExperimentCollection(path)
+    assert len(collection) == 2 * RUNS
+    values = sorted(r["value"] for r in collection.records)
+    assert values == sorted(rank * 100 + run for rank in range(2) for run in range(RUNS))
+    assert [r["experiment_number"] for r in collection.records] == list(range(1, 2 * RUNS + 1))
 
 
 def test_save_into_a_vanished_or_read_only_directory(tmp_path: Path) -> None:

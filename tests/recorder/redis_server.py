@@ -32,12 +32,12 @@ def answers_ping(port: int) -> bool:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[int]:
-    """Start redis-server on a free port (no persistence), yield the port, stop it."""
+def redis_server(directory: Path, port: int | None = None) -> Iterator[int]:
+    """Start redis-server on ``port`` or a free one (no persistence), yield the port, stop it."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (CI installs it); the Redis tests need one")
-    port = free_port()
+    port = free_port() if port is None else port
     options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
     server = subprocess.Popen(
         [binary, "--port", str(port), *options],

@@ -6,9 +6,11 @@ values, one Redis list item each: the raw bytes of the value in the series' dtyp
 No pickle is involved, so reading a server someone else wrote into runs no foreign code.
 
 The first value of a key sets its schema with HSETNX, so concurrent writers agree on it; values
-go out with RPUSH, which Redis applies atomically, so every value arrives exactly once (values
-from different writers interleave in arrival order). Appends are sent in batches of ``batch``
-values (or at ``flush()``, ``get``, ``keys`` and ``close()``); ``batch=1`` sends each at once.
+go out in batches, each one Lua script (atomic in Redis) that pushes the batch's values only if
+the writer's batch serial is new, so every value arrives exactly once even when a timed-out
+batch is sent again (values from different writers interleave in arrival order). A batch holds
+``batch`` values (or what is pending at ``flush()``, ``get``, ``keys`` and ``close()``);
+``batch=1`` sends each value at once.
 
 ``drain_to_hdf5`` copies a namespace into an HDF5 file; ``python -m
 ataraxis_like.recorder.redis_store --port 6379 out.h5`` does the same from a shell.
@@ -17,6 +19,7 @@ ataraxis_like.recorder.redis_store --port 6379 out.h5`` does the same from a she
 from __future__ import annotations
 
 import argparse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,25 @@ from ._errors import OptionalDependencyError, StoreConnectionError
 from .stores import Rows, SeriesSchema, Store, conflict_error, normalize_key, prefixes, under
 
 _READ_CHUNK = 65536
+_WRITER_TTL = 86_400
+_BATCH_SCRIPT = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if last >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local position = 3
+for index = 2, #KEYS do
+  local count = tonumber(ARGV[position])
+  position = position + 1
+  local done = 0
+  while done < count do
+    local step = math.min(count - done, 4000)
+    redis.call('RPUSH', KEYS[index], unpack(ARGV, position + done, position + done + step - 1))
+    done = done + step
+  end
+  position = position + count
+end
+return 1
+"""
 
 
 def _redis_module() -> Any:
@@ -74,7 +96,11 @@ class RedisStore(Store):
         self._schema_key = f"{self._namespace}:schema"
         self._batch = max(1, int(config["batch"]))
         self._client: Any = self._new_client(int(config.get("retries", 3)))
-        self._pipe = self._client.pipeline(transaction=False)
+        self._batch_script = self._client.register_script(_BATCH_SCRIPT)
+        self._writer = f"{self._namespace}:writer:{uuid.uuid4().hex}"
+        self._serial = 0
+        self._pending: list[tuple[str, list[bytes]]] = []
+        self._doubtful: tuple[list[str], list[Any]] | None = None  # sent, not acknowledged
         self._queued = 0
         self._groups: set[str] = set()
         self._known: set[str] = set()
@@ -150,7 +176,7 @@ class RedisStore(Store):
             encoded = [value.encode("utf-8") for value in values]
         else:
             encoded = [np.ascontiguousarray(value).tobytes() for value in values]
-        self._pipe.rpush(self._data_key(key), *encoded)
+        self._pending.append((self._data_key(key), encoded))
         self._queued += len(values)
         if self._queued >= self._batch:
             self.flush()
@@ -201,9 +227,28 @@ class RedisStore(Store):
             once.close()
 
     def flush(self) -> None:
-        if self._queued:
-            self._queued = 0
-            self._call(self._pipe.execute)
+        """Send the pending batch; a batch whose sending failed is resent first, next time.
+
+        A batch is one Lua script that records its serial under this writer's key and pushes
+        only if that serial is new, so a resend (ours, or the client's retry after a timeout)
+        is never applied twice.
+        """
+        if self._doubtful is not None:
+            self._call(self._batch_script, *self._doubtful)
+            self._doubtful = None
+        if not self._pending:
+            return
+        keys = [self._writer]
+        arguments: list[Any] = [self._serial, _WRITER_TTL]
+        for data_key, encoded in self._pending:
+            keys.append(data_key)
+            arguments.append(len(encoded))
+            arguments.extend(encoded)
+        self._serial += 1
+        self._pending, self._queued = [], 0
+        self._doubtful = (keys, arguments)
+        self._call(self._batch_script, keys, arguments)
+        self._doubtful = None
 
     def close(self) -> None:
         if not self._closed:

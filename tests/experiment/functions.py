@@ -42,3 +42,10 @@ def dies_on_three(run: Any) -> int:
     if run.x == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return int(run.x)
+
+
+def clashing(run: Any) -> dict[str, Any]:
+    """Run 1 returns results whose keys collide in the file ("a" is a dataset, then a group)."""
+    if run.x == 1:
+        return {"a": 1.0, "a/b": 2.0}
+    return {"a": float(run.x)}

@@ -94,6 +94,22 @@ def test_rerun_skips_done_and_retry_failed_reruns_only_failed(tmp_path: Path) ->
     assert len(loaded.sessions) == 3
 
 
+@pytest.mark.parametrize("processes", [1, 2])
+def test_results_the_file_refuses_fail_only_their_run(tmp_path: Path, processes: int) -> None:
+    experiment = Experiment("clash", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=[0, 1, 2]))  # fmt: skip
+    counts = experiment.run(functions.clashing, processes=processes)
+    assert counts == {"completed": 2, "failed": 1, "skipped": 0}
+    loaded = ExperimentResults.load(tmp_path)
+    rows = {row["index"]: row for row in loaded.overview()}
+    assert rows[1]["status"] == "failed"
+    assert rows[1]["error"].startswith("the run's results could not be stored: ")
+    assert "'runs/r00001/result/a'" in rows[1]["error"]
+    indices, values = loaded.results("a")
+    assert indices.tolist() == [0, 2]
+    assert values.tolist() == [0.0, 2.0]
+
+
 def test_changed_space_is_refused(tmp_path: Path) -> None:
     grid(tmp_path).run(functions.simulate)
     other = Experiment("grid", tmp_path, defaults={"x": 0, "y": 0},

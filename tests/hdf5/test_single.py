@@ -221,3 +221,27 @@ def test_closed_and_local_sinks_refuse_what_they_cannot_do(h5_path: Path) -> Non
         sink.append("rows", 2)
     with open_sink(h5_path) as reader:
         assert reader.load("rows").tolist() == [1]
+
+
+def test_grouped_changes_land_together_and_survive_errors(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        with sink.grouped():
+            for run in range(50):
+                sink.write(f"runs/r{run}/result", np.full(10, float(run)))
+                with sink.grouped():  # nested blocks join the outer one
+                    sink.set_attrs(f"runs/r{run}", status="done", run=run)
+                sink.append("steps", run)
+        with pytest.raises(ZeroDivisionError), sink.grouped():
+            sink.write("after/error", np.arange(3))
+            _ = 1 / 0  # the block's own error passes through unchanged, the file stays usable
+        with pytest.raises(SinkKeyError, match="runs/r0/result"), sink.grouped():
+            sink.write("runs/r0/result/inner", np.arange(2))
+        sink.write("later", np.arange(4))
+        with open_sink(h5_path) as reader:  # a live reader sees every grouped change
+            assert reader.file["runs/r49"].attrs["status"] == "done"
+            assert reader.file["after/error"][()].tolist() == [0, 1, 2]
+    with open_sink(h5_path) as reader:
+        assert [reader.file[f"runs/r{run}"].attrs["run"] for run in range(50)] == list(range(50))
+        np.testing.assert_array_equal(reader.load("runs/r7/result"), np.full(10, 7.0))
+        assert reader.load("steps").tolist() == list(range(50))
+        assert reader.load("later").tolist() == [0, 1, 2, 3]

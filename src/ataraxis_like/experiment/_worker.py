@@ -13,13 +13,15 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..hdf5._schema import normalize_key, schema_for_array
 from ..recorder import Recorder
 from ..recorder.persist import save_into
 from .provenance import utc_now
@@ -107,20 +109,28 @@ def execute(
         error = "".join(traceback.format_exception(failure))
         logger.error("run %d failed:\n%s", index, error)
     duration = time.perf_counter() - began
-    client.write(f"{key}/index", np.asarray(index))
-    for name, array in values.items():
-        client.write(name, array)
-    if status == "completed" and len(recorder.records):
-        save_into(client, recorder, f"{key}/recorder")
-    client.set_attrs(
-        key,
-        parameters=json.dumps(parameters),
-        duration_s=duration,
-        started=started,
-        ended=utc_now(),
-        error=error,
-        status=status,
-    )  # last, and in order: a status in the file means everything before it is there too
+    with client.grouped():  # one reopening of the file for the whole run
+        try:
+            client.write(f"{key}/index", np.asarray(index))
+            for name, array in values.items():
+                client.write(name, array)
+            if status == "completed" and len(recorder.records):
+                save_into(client, recorder, f"{key}/recorder")
+        except OSError:
+            raise  # the file or the disk failed: the run stays pending, the experiment stops
+        except Exception as failure:  # a result the file cannot hold fails its run only
+            status = "failed"
+            error = f"the run's results could not be stored: {failure}"
+            logger.error("run %d failed: %s", index, error)
+        client.set_attrs(
+            key,
+            parameters=json.dumps(parameters),
+            duration_s=duration,
+            started=started,
+            ended=utc_now(),
+            error=error,
+            status=status,
+        )  # last, and in order: a status in the file means everything before it is there too
     logger.info("run %d %s in %.3f s", index, status, duration)
     logger.removeHandler(handler)
     logging.getLogger("py.warnings").removeHandler(handler)
@@ -128,9 +138,30 @@ def execute(
     return {"index": index, "status": status, "duration_s": duration}
 
 
-def worker_main(
-    function: Callable[[Run], Any], directory: Path, client: Any, tasks: Any, done: Any
-) -> None:
+class ResultChannel:
+    """A worker's stand-in for the results file: each write and attribute update travels, in
+    order, on the queue the worker reports on, and the parent (the file's single writer)
+    applies it. Arrays are checked here, so a value the file cannot hold fails its run in the
+    worker with a clear error."""
+
+    def __init__(self, queue: Any, index: int) -> None:
+        self._queue = queue
+        self._index = index
+
+    def write(self, key: str, array: Any) -> None:
+        array = np.asarray(array)
+        schema_for_array(normalize_key(key), array)
+        self._queue.put(("write", (self._index, key, array)))
+
+    def set_attrs(self, key: str, **attributes: Any) -> None:
+        self._queue.put(("attrs", (self._index, key, attributes)))
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        yield  # the parent groups what it receives
+
+
+def worker_main(function: Callable[[Run], Any], directory: Path, tasks: Any, done: Any) -> None:
     """A pool process: take run orders until a stop order, report each run as it ends.
 
     An order stays taken (not released) until this worker has said which run it started, so
@@ -141,10 +172,10 @@ def worker_main(
         view = tasks.get_view()
         order = view.value
         if order is None:
-            view.release()  # no flush: the parent's final flush comes after all our records
+            view.release()
             return
         index, parameters = order
         done.put(("started", (os.getpid(), index)))
         view.release()
-        outcome = execute(function, index, parameters, directory, client)
+        outcome = execute(function, index, parameters, directory, ResultChannel(done, index))
         done.put(("ended", {**outcome, "pid": os.getpid()}))

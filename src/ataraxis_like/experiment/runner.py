@@ -1,9 +1,10 @@
 """Experiment: run a function over a parameter space, in a pool of processes, resumably.
 
 Every run's outcome reaches one HDF5 file, ``results.h5`` in the experiment directory, through
-the sink's single writer. A run is done once its status attribute is in the file, so calling
-``run`` again after a crash (or a SIGKILL of the whole experiment) runs exactly the runs that
-never finished, in every execution mode. Provenance is stored once per session.
+one sink: the calling process is its single writer, and pool workers send it their results.
+A run is done once its status attribute is in the file, so calling ``run`` again after a crash
+(or a SIGKILL of the whole experiment) runs exactly the runs that never finished, in every
+execution mode. Provenance is stored once per session.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class Experiment:
     ``defaults`` is a mapping or a dataclass instance (a YamlConfig serves); ``exploration`` a
     list of points such as ``cartesian_product(x=[...], y=[...])``. ``repository`` is the git
     work tree of the code that runs, recorded with the results; ``require_clean`` refuses to
-    start on uncommitted changes.
+    start on uncommitted changes. ``queue_bytes`` bounds what pool workers may have in flight
+    to the parent (one run's results must fit).
     """
 
     def __init__(
@@ -74,12 +76,14 @@ class Experiment:
         *,
         repository: Path | str | None = None,
         require_clean: bool = False,
+        queue_bytes: int = 64 << 20,
     ) -> None:
         self.name = name
         self.directory = Path(directory)
         self.space = ParameterSpace.build({} if defaults is None else defaults, exploration)
         self.repository = repository
         self.require_clean = require_clean
+        self.queue_bytes = queue_bytes
 
     @property
     def results_path(self) -> Path:
@@ -111,11 +115,9 @@ class Experiment:
         todo = self._pending(statuses, retry_failed)
         counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
         session = sum(1 for key in attributes if key.endswith("_provenance"))
-        # One process writes the file itself; a pool writes through the sink's writer process.
-        sharing = "queue" if processes > 1 and todo else None
-        with Hdf5Sink(self.results_path, "a", sharing=sharing) as sink:
-            client = sink.client() if sharing else sink
-            client.set_attrs(
+        # This process is the file's single writer; pool workers send it what to store.
+        with Hdf5Sink(self.results_path, "a") as sink:
+            sink.set_attrs(
                 "/",
                 experiment=self.name,
                 space=self.space.fingerprint(),
@@ -127,13 +129,13 @@ class Experiment:
             if processes <= 1:
                 for index in todo:
                     outcome = execute(function, index, self.space.run_parameters(index),
-                                      self.directory, client)  # fmt: skip
+                                      self.directory, sink)  # fmt: skip
                     counts[outcome["status"]] += 1
             elif todo:
-                for outcome in self._pool(function, todo, processes, client):
+                for outcome in self._pool(function, todo, processes, sink):
                     counts[outcome["status"]] += 1
-            client.set_attrs("/", **{f"session_{session}_end": provenance.utc_now()})
-            client.flush()
+            sink.set_attrs("/", **{f"session_{session}_end": provenance.utc_now()})
+            sink.flush()
         return counts
 
     def _check_same_space(self, attributes: dict[str, Any]) -> None:
@@ -146,9 +148,10 @@ class Experiment:
             )
 
     def _pool(
-        self, function: Callable[[Run], Any], todo: list[int], processes: int, client: Any
+        self, function: Callable[[Run], Any], todo: list[int], processes: int, sink: Hdf5Sink
     ) -> list[dict[str, Any]]:
-        """Spawned workers take run orders from a shared-memory queue and report on another.
+        """Spawned workers take run orders from a shared-memory queue and send progress and
+        results on another, which this process applies to the file in the order sent.
 
         A worker that dies mid-run has that run recorded as failed and is replaced; an order a
         dead worker took but had not started is delivered again. A worker that dies before it
@@ -156,15 +159,19 @@ class Experiment:
         """
         _check_picklable(function)
         context = mp.get_context("spawn")
-        with ShmQueue(capacity_bytes=1 << 20) as tasks, ShmQueue(capacity_bytes=1 << 20) as done:
+        with (
+            ShmQueue(capacity_bytes=1 << 20) as tasks,
+            ShmQueue(capacity_bytes=self.queue_bytes) as done,
+        ):
             for index in todo:
                 tasks.put((index, self.space.run_parameters(index)))
             count = min(processes, max(len(todo), 1))
             for _ in range(count):
                 tasks.put(None)
-            pool = _Pool(context, (function, self.directory, client, tasks, done), count)
+            pool = _Pool(context, (function, self.directory, tasks, done), count)
+            writer = _ResultWriter(sink)
             try:
-                outcomes = self._collect(pool, todo, client, tasks, done)
+                outcomes = self._collect(pool, todo, writer, tasks, done)
             except BaseException:
                 pool.stop(kill=True)
                 raise
@@ -173,38 +180,44 @@ class Experiment:
             pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
             for kind, value in messages + _drain(done):
                 if kind == "ended":  # a run delivered again after its worker died
-                    outcomes[value["index"]] = value
+                    outcomes[value["index"]] = writer.ended(value)
+                elif kind in ("write", "attrs"):
+                    writer.apply(kind, value)
         return list(outcomes.values())
 
     def _collect(
-        self, pool: _Pool, todo: list[int], client: Any, tasks: ShmQueue, done: ShmQueue
+        self, pool: _Pool, todo: list[int], writer: _ResultWriter, tasks: ShmQueue, done: ShmQueue
     ) -> dict[int, dict[str, Any]]:
         outcomes: dict[int, dict[str, Any]] = {}
         running: dict[int, int] = {}  # worker pid -> run index
         while len(outcomes) < len(todo):
             try:
-                kind, value = done.get(timeout=0.2)
+                messages = done.get_many(256, timeout=0.2)
             except QueueEmptyError:
                 for pid, exitcode in pool.replace_dead():
                     index = running.pop(pid, None)
                     if index is not None:
-                        self._record_lost(client, index, pid, exitcode)
+                        self._record_lost(writer.sink, index, pid, exitcode)
                         outcomes[index] = {"index": index, "status": "failed", "duration_s": 0.0}
                     tasks.put(None)  # the replacement needs its own stop order
                 tasks.ring().rescue_abandoned()
                 continue
-            if kind == "ready":
-                pool.ready.add(value)
-            elif kind == "started":
-                running[value[0]] = value[1]
-            else:
-                running.pop(value["pid"], None)
-                outcomes[value["index"]] = value
+            with writer.sink.grouped():  # one reopening of the file per batch of messages
+                for kind, value in messages:
+                    if kind == "write" or kind == "attrs":
+                        writer.apply(kind, value)
+                    elif kind == "ready":
+                        pool.ready.add(value)
+                    elif kind == "started":
+                        running[value[0]] = value[1]
+                    else:
+                        running.pop(value["pid"], None)
+                        outcomes[value["index"]] = writer.ended(value)
         return outcomes
 
-    def _record_lost(self, client: Any, index: int, pid: int, exitcode: int | None) -> None:
-        client.write(f"{run_key(index)}/index", np.asarray(index))
-        client.set_attrs(
+    def _record_lost(self, sink: Hdf5Sink, index: int, pid: int, exitcode: int | None) -> None:
+        sink.write(f"{run_key(index)}/index", np.asarray(index))
+        sink.set_attrs(
             run_key(index),
             status="failed",
             error=f"worker process {pid} died (exit code {exitcode})",
@@ -214,6 +227,42 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, {str(self.directory)!r}, runs={len(self.space)})"
+
+
+class _ResultWriter:
+    """Applies what pool workers send to the results file, in the order each one sent it.
+
+    A write the file refuses (a key clash between results, say) fails that run: its later
+    writes are skipped and its status becomes ``failed`` with the reason.
+    """
+
+    def __init__(self, sink: Hdf5Sink) -> None:
+        self.sink = sink
+        self._refused: dict[int, str] = {}
+
+    def apply(self, kind: str, message: tuple[Any, ...]) -> None:
+        index, key, value = message
+        if index in self._refused:
+            if kind == "attrs" and "status" in value:
+                value = {**value, "status": "failed", "error": self._refused[index]}
+                self.sink.set_attrs(key, **value)
+            return
+        try:
+            if kind == "write":
+                self.sink.write(key, value)
+            else:
+                self.sink.set_attrs(key, **value)
+        except OSError:
+            raise  # the file or the disk failed: no run's fault, the experiment stops
+        except Exception as error:
+            self._refused[index] = f"the run's results could not be stored: {error}"
+            if kind == "attrs" and "status" in value:
+                self.apply(kind, message)
+
+    def ended(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        if outcome["index"] in self._refused:
+            return {**outcome, "status": "failed"}
+        return outcome
 
 
 def _check_picklable(function: Callable[..., Any]) -> None:

@@ -17,6 +17,8 @@ import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,29 @@ class Hdf5Sink:
             if buffer is not None:
                 self._drain(buffer)
             self._apply(lambda store: store.set_attrs(name, attributes))
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Apply the block's writes and attribute changes in one go.
+
+        SWMR forbids new objects and attributes, so each such change otherwise closes and
+        reopens the file (about a millisecond); inside the block the file is reopened once, at
+        its end, and live readers see the changes from then on. Appends are unaffected. Queue
+        and lock modes batch on their own: there the block changes nothing.
+        """
+        if self._client is not None or self._store is None:
+            yield
+            return
+        with self._mutex:
+            self._require_writer()
+            window = self._store.structural()
+            with writing(self.path):
+                window.__enter__()
+            try:
+                yield
+            finally:
+                with writing(self.path):  # the file's errors, not those of the block's code
+                    window.__exit__(None, None, None)
 
     def flush(self) -> None:
         """Put every appended row in the file (as far as the operating system) and return."""

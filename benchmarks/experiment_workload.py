@@ -5,9 +5,9 @@ Usage: python experiment_workload.py ours|pypet PROCESSES [compute|resume]
 A 10 x 10 exploration (x, y in 0..9); each run stores one scalar (x * y) and one array of
 10,000 float64 values. Timed from before the experiment is built until its results are on disk
 and the call has returned, in a fresh process. ``compute`` adds 20 ms of computation to each run
-(where a pool starts to pay for its processes). ``resume`` (ours only) SIGKILLs a launched
-experiment once a third of its runs are in the file, resumes it, and checks every run is
-stored exactly once. Prints one JSON object.
+(where a pool starts to pay for its processes). ``resume`` (ours only) launches the
+``compute`` experiment, SIGKILLs it once a third of its runs are in the file, resumes it
+(without the computation), and checks every run is stored exactly once. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LIBRARY, PROCESSES = sys.argv[1], int(sys.argv[2])
 MODE = sys.argv[3] if len(sys.argv) > 3 else "plain"
 SIDE = 10
 ARRAY_LENGTH = 10_000
-COMPUTE_S = 0.020 if MODE == "compute" else 0.0
+COMPUTE_S = 0.020 if MODE in ("compute", "child") else 0.0  # "child": the run resume kills
 
 
 def compute() -> None:

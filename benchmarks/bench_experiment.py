@@ -69,8 +69,8 @@ def main() -> None:
         "10,000 float64 values. Timed in a fresh process from building the experiment to the "
         "return of `run`, results on disk; both are read back and checked afterwards (not "
         "timed). Ours: `Experiment(...).run(function, processes=N)` (spawned workers, the "
-        "calling process writes the file); theirs: `Environment(multiproc=N > 1, ncores=N, use_pool=True)` (forked "
-        "workers, its default lock wrap mode), `f_add_result` per value."
+        "calling process writes the file); theirs: `Environment(multiproc=N > 1, ncores=N, "
+        "use_pool=True)` (forked workers, its default lock wrap mode), `f_add_result` per value."
         f"\n\nMedian of {runs} runs each (resume: one run per mode)."
     )
     print(body)

@@ -120,7 +120,7 @@ def test_file_layout_groups_attributes_datasets_no_pickle(tmp_path: Path) -> Non
 def test_save_refuses_an_existing_key_unless_told(tmp_path: Path) -> None:
     path = tmp_path / "tree.h5"
     Recorder(run=1).save(path)
-    with pytest.raises(RecorderError, match="already holds something at 'recorder'"):
+    with pytest.raises(RecorderError, match="already holds a recorder at 'recorder'"):
         Recorder(run=2).save(path)
     Recorder(run=2).save(path, key="second")
     assert load(path).fields == {"run": 1}

@@ -1,11 +1,12 @@
 """Experiment collections: numbered runs, each saved into one HDF5 file when it ends.
 
-``ExperimentCollection("study.h5")`` keeps every run under ``runs/r<index>`` in that file and
-the numbering state in ``collection/_state``. ``with collection.new_experiment(lr=0.1) as rec``
+``ExperimentCollection("study.h5")`` keeps every run under ``runs/r<n>`` in that file (``n``
+counts claimed keys: a save killed midway leaves its ``n`` unused) and the numbering state in
+``collection/_state``. ``with collection.new_experiment(lr=0.1) as rec``
 hands out a recorder whose parent carries the six bookkeeping fields; on exit (also when the
 body raises, which is then re-raised) only that run is written, so ending a run costs the same
 however many runs the file holds. Runs from earlier sessions are read on the first access to
-``records``. One process at a time should run experiments of a collection.
+``records``. Runs ending in several processes are serialised by the sink's writer lock.
 """
 
 from __future__ import annotations

@@ -122,6 +122,23 @@ def test_order_and_wraparound_single_process(queue_name: str) -> None:
         assert queue.get_many(10_000, timeout=0) == list(model)
 
 
+def test_get_many_drains_a_large_backlog_in_order(queue_name: str) -> None:
+    """A backlog far larger than one batch copy, with items larger than a copy among them."""
+    rng = random.Random(5)
+    sizes = [rng.choice([0, 1, 64, 300, 5000, 300_000]) for _ in range(3000)]
+    items = [bytes([index % 256]) * size for index, size in enumerate(sizes)]
+    with ShmQueue(queue_name, capacity_bytes=256 << 20) as queue:
+        for item in items:
+            queue.put(item)
+        received: list[bytes] = []
+        while len(received) < len(items):
+            batch = queue.get_many(rng.choice([1, 7, 256, 5000]), timeout=0)
+            assert batch, "a non-empty queue returned nothing"
+            received.extend(batch)
+        assert received == items
+        assert queue.stats()["items"] == 0
+
+
 def test_exactly_once_4_producers_4_consumers(queue_name: str, start_method: str) -> None:
     context = mp.get_context(start_method)
     rng = random.Random(42)

@@ -435,7 +435,7 @@ class Ring:
         if gather:  # one lock hold for several items instead of a lock handover per put
             end = time.monotonic() + _GATHER_SECONDS
             while time.monotonic() < end:
-                pass
+                os.sched_yield()  # a producer sharing this CPU gets to run
 
     def _take_span(self, max_items: int) -> Any:
         """Copy the pending region out in up to two pieces (one per lap), in one lock hold.

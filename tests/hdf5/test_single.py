@@ -231,9 +231,14 @@ def test_grouped_changes_land_together_and_survive_errors(h5_path: Path) -> None
                 with sink.grouped():  # nested blocks join the outer one
                     sink.set_attrs(f"runs/r{run}", status="done", run=run)
                 sink.append("steps", run)
-        with pytest.raises(ZeroDivisionError), sink.grouped():
-            sink.write("after/error", np.arange(3))
-            _ = 1 / 0  # the block's own error passes through unchanged, the file stays usable
+
+        def fails_inside_a_block() -> None:
+            with sink.grouped():
+                sink.write("after/error", np.arange(3))
+                _ = 1 / 0  # the block's own error passes through unchanged
+
+        with pytest.raises(ZeroDivisionError):
+            fails_inside_a_block()  # and the file stays usable
         with pytest.raises(SinkKeyError, match="runs/r0/result"), sink.grouped():
             sink.write("runs/r0/result/inner", np.arange(2))
         sink.write("later", np.arange(4))

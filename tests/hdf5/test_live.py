@@ -41,3 +41,39 @@ def test_a_live_reader_sees_rows_within_a_second(h5_path: Path, sharing: str | N
     assert seen == row
     assert checks > 10, "the reader should have read many times while rows arrived"
     assert delay < 1.0, f"rows became visible {delay:.2f} s after the writer went idle"
+
+
+def test_a_reader_opening_while_the_writer_adds_objects_waits(h5_path: Path) -> None:
+    """While a writer is out of SWMR mode (adding datasets), a reader's open waits for it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import numpy as np
+
+    reader = textwrap.dedent(f"""
+        import h5py
+        from ataraxis_like.hdf5 import open_sink
+        try:
+            h5py.File({str(h5_path)!r}, "r", swmr=True, locking=False)
+        except OSError as error:
+            print("raw open refused:", "not already open for SWMR writing" in str(error))
+        print("opening", flush=True)
+        with open_sink({str(h5_path)!r}) as opened:
+            print(sorted(opened.keys()))
+    """)
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.write("first", np.arange(3))
+        sink.flush()
+        with sink.grouped():
+            sink.write("second", np.arange(2))
+            child = subprocess.Popen(
+                [sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True
+            )
+            assert child.stdout is not None
+            assert child.stdout.readline() == "raw open refused: True\n"
+            assert child.stdout.readline() == "opening\n"
+            time.sleep(0.2)  # keep the window open while the reader retries (shorter only weakens)
+        out, _ = child.communicate(timeout=30)
+    assert child.returncode == 0
+    assert out == "['first', 'second']\n"

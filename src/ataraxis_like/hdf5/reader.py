@@ -21,6 +21,7 @@ from ._schema import RESERVED, normalize_key
 from .recover import is_stale_flags_error
 
 _RETRY_SECONDS = 2.0
+_OUTSIDE_SWMR = "not already open for SWMR writing"
 
 
 def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
@@ -29,7 +30,8 @@ def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
         try:
             return h5py.File(path, "r", swmr=True, locking=False)
         except OSError as error:
-            if not is_stale_flags_error(error):
+            # Both also happen for a moment while a live writer leaves SWMR mode to add objects.
+            if not (is_stale_flags_error(error) or _OUTSIDE_SWMR in str(error)):
                 raise
             if time.monotonic() >= deadline:
                 raise SinkError(

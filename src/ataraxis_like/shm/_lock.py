@@ -56,16 +56,25 @@ class RobustLock:
             return False
         return self.acquire_slow(result, timeout)
 
-    def acquire_slow(self, result: int, timeout: float | None) -> bool:
-        """Finish an acquisition whose first ``trylock`` returned ``result`` (non-zero)."""
+    def acquire_slow(
+        self, result: int, timeout: float | None, clear_address: int | None = None
+    ) -> bool:
+        """Finish an acquisition whose first ``trylock`` returned ``result`` (non-zero).
+
+        With ``clear_address``, a spinning acquisition zeroes that 64-bit word in the same call
+        that takes the lock (see ``_posix.trylock_clear``)."""
         pointer = self.pointer
         if result == _posix.EBUSY:
             # Test before test-and-set: reading the word leaves the cache line with the holder,
             # where a failing trylock (an atomic write) would pull it away and slow the holder.
-            word, trylock, busy = self._word, _posix.trylock, _posix.EBUSY
+            word, busy = self._word, _posix.EBUSY
+            trylock_clear, trylock = _posix.trylock_clear, _posix.trylock
             for _ in range(_SPIN_ATTEMPTS):
                 if not word.value:
-                    result = trylock(pointer)
+                    if clear_address is None:
+                        result = trylock(pointer)
+                    else:
+                        result = trylock_clear(pointer, clear_address)
                     if result != busy:
                         break
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)

@@ -63,16 +63,29 @@ _ctypes_trylock.restype = ctypes.c_int
 _ctypes_unlock = _keep_gil.pthread_mutex_unlock
 _ctypes_unlock.restype = ctypes.c_int
 
+
+
+def _ctypes_trylock_clear(mutex: Any, word_address: int) -> int:
+    """trylock; when taken, zero the 64-bit word at ``word_address`` (a few bytecodes later:
+    the compiled version does it in the same call)."""
+    result: int = _ctypes_trylock(mutex)
+    if result == 0:
+        ctypes.c_uint64.from_address(word_address).value = 0
+    return result
+
+
 trylock: Callable[[Any], int]
 unlock: Callable[[Any], int]
+trylock_clear: Callable[[Any, int], int]
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
-    from ._fastlock import trylock, unlock
+    from ._fastlock import trylock, trylock_clear, unlock
 
     ACCELERATED = True
 except ImportError:
     trylock, unlock = _ctypes_trylock, _ctypes_unlock
+    trylock_clear = _ctypes_trylock_clear
     ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]

@@ -65,7 +65,7 @@ _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
 
-_trylock = _posix.trylock
+_trylock_clear = _posix.trylock_clear
 _unlock = _posix.unlock
 
 
@@ -117,6 +117,7 @@ class Ring:
         self._buffer = data[NOTE_BYTES : NOTE_BYTES + self.capacity]
         self._lock = segment.lock
         self._pointer = segment.lock.pointer
+        self._intent_address = ctypes.addressof(self._control) + 8 * _INTENT
         segment.recovery_hooks.append(self._repair)
         self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
         self._idle = 0.0
@@ -142,10 +143,11 @@ class Ring:
     def _enter(self, timeout: float | None = None) -> None:
         if self._control is None:
             raise self._closed_here()
-        result = _posix.trylock(self._pointer)
-        if result and self._lock.acquire_slow(result, timeout):
+        # Taken at once: the stale intent of a holder that returned is cleared in the same call.
+        result = _trylock_clear(self._pointer, self._intent_address)
+        if result and self._lock.acquire_slow(result, timeout, self._intent_address):
             return  # taken from a dead holder: _repair has already run
-        if self._control[_INTENT]:
+        if result and self._control[_INTENT]:
             self._control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
 
     def _exit(self) -> None:
@@ -155,6 +157,11 @@ class Ring:
         """Runs under the lock taken from a dead holder: finish or undo what it was doing."""
         control = self._control
         intent = control[_INTENT]
+        start = control[_STAGE] if intent == _INTENT_GET else control[_INTENT_AT]
+        if intent in (_INTENT_GET, _INTENT_SPAN) and control[_TAIL] > start + self.capacity:
+            # Producers have written over the batch's space since: the intent is a stale one
+            # (see docs/queue.md, "a holder killed just after acquiring"), its get returned.
+            intent = _INTENT_NONE
         if intent == _INTENT_RESET:
             control[_FREE], control[_READ], control[_TAIL] = (
                 control[_STAGE], control[_STAGE + 1], control[_STAGE + 2],
@@ -246,8 +253,8 @@ class Ring:
             header = RECORD_HEADER.pack(need, kind, STATE_READY, len(meta), payload_length, 0)
             record = b"".join((header, meta, payload))
         pointer = self._pointer
-        result = _trylock(pointer)
-        if not (result and self._lock.acquire_slow(result, None)) and control[_INTENT]:
+        result = _trylock_clear(pointer, self._intent_address)  # as in _enter
+        if result and not self._lock.acquire_slow(result, None, self._intent_address):
             control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
         wake = 0
         try:  # the common case: open, and room for the record

@@ -77,3 +77,35 @@ def test_a_reader_opening_while_the_writer_adds_objects_waits(h5_path: Path) -> 
         out, _ = child.communicate(timeout=30)
     assert child.returncode == 0
     assert out == "['first', 'second']\n"
+
+
+def test_a_reader_waits_for_a_file_being_created(tmp_path: Path) -> None:
+    """A reader that finds the file before its creator wrote the superblock waits; a file that
+    never becomes HDF5 is refused with HDF5's own error."""
+    import os
+    import threading
+
+    import h5py
+    import numpy as np
+
+    from ataraxis_like.hdf5 import SinkReader
+
+    path = tmp_path / "late.h5"
+    path.write_bytes(b"")  # created, superblock not written yet
+    ready = tmp_path / "ready.h5"
+    with h5py.File(ready, "w", libver="latest") as handle:
+        handle["values"] = np.arange(4)
+
+    def finish_creating() -> None:
+        time.sleep(0.2)  # the reader is already retrying (earlier only makes the test weaker)
+        os.replace(ready, path)
+
+    creator = threading.Thread(target=finish_creating)
+    creator.start()
+    with SinkReader(path, retry_seconds=10) as reader:
+        assert reader.load("values").tolist() == [0, 1, 2, 3]
+    creator.join()
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not an HDF5 file at all" * 10)
+    with pytest.raises(OSError, match="file signature not found"):
+        SinkReader(garbage, retry_seconds=0.05)

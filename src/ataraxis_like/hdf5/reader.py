@@ -22,6 +22,7 @@ from .recover import is_stale_flags_error
 
 _RETRY_SECONDS = 2.0
 _OUTSIDE_SWMR = "not already open for SWMR writing"
+_NO_SIGNATURE = "file signature not found"
 
 
 def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
@@ -30,6 +31,12 @@ def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
         try:
             return h5py.File(path, "r", swmr=True, locking=False)
         except OSError as error:
+            if _NO_SIGNATURE in str(error):
+                # A writer creating the file has not written its superblock yet.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+                continue
             # Both also happen for a moment while a live writer leaves SWMR mode to add objects.
             if not (is_stale_flags_error(error) or _OUTSIDE_SWMR in str(error)):
                 raise

@@ -27,6 +27,15 @@ _TEXT_ITEM_BYTES = 64
 _SUPPORTED_KINDS = "biufcSV"
 
 
+def key_parts(key: str) -> list[str] | None:
+    """The names of a "/"-joined key (outer slashes ignored), or None when one is empty, "."
+    or "..". Sink keys and recorder series keys share this form."""
+    parts = key.strip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    return parts
+
+
 def normalize_key(key: object) -> str:
     """``key`` as a clean HDF5 path ("a/b/c"), or SinkKeyError saying what is wrong."""
     if not isinstance(key, str):
@@ -35,8 +44,8 @@ def normalize_key(key: object) -> str:
             "pass the dataset path as text",
             key=repr(key),
         )
-    parts = key.strip("/").split("/")
-    if not key.strip("/") or any(part in ("", ".", "..") for part in parts):
+    parts = key_parts(key)
+    if parts is None:
         raise SinkKeyError(
             f"sink key {key!r} is not a dataset path: expected names joined by '/', such as "
             "'camera/frames', without empty, '.' or '..' parts; rename the key",

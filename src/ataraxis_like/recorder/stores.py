@@ -22,9 +22,9 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from ..hdf5._schema import RESERVED, key_parts
 from ._errors import RecordValueError, SeriesKeyError, StoreClosedError
 
-RESERVED = "__sink__"
 Rows = Sequence[Any] | npt.NDArray[Any]
 """Coerced values for ``_append_many``: a list, or an array whose first axis counts values."""
 _NUMERIC_KINDS = "biufc"
@@ -38,8 +38,8 @@ def normalize_key(key: object) -> str:
             "pass the key as text",
             key=repr(key),
         )
-    parts = key.strip("/").split("/")
-    if not key.strip("/") or any(part in ("", ".", "..") for part in parts):
+    parts = key_parts(key)
+    if parts is None:
         raise SeriesKeyError(
             f"series key {key!r} is malformed: expected names joined by '/', such as "
             "'train/loss', without empty, '.' or '..' parts; rename the key",

@@ -64,7 +64,6 @@ _ctypes_unlock = _keep_gil.pthread_mutex_unlock
 _ctypes_unlock.restype = ctypes.c_int
 
 
-
 def _ctypes_trylock_clear(mutex: Any, word_address: int) -> int:
     """trylock; when taken, zero the 64-bit word at ``word_address`` (a few bytecodes later:
     the compiled version does it in the same call)."""

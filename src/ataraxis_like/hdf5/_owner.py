@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ..shm._ring import Ring
+from ..shm._supervisor import RestartPolicy
 from ._errors import SinkError
 from ._registry import ClientTable, Registry
 from ._store import Store
-from ._writer import EXIT_WRITE_FAILED, WriterSettings
+from ._writer import WriterSettings
 from .client import Channels, Hdf5Client
 from .locked import writer_lock
 
 
-class QueueOwner:
+class QueueOwner(RestartPolicy):
     """Everything a queue-mode sink owns; made by ``Hdf5Sink(..., sharing="queue")``."""
 
     def __init__(self, path: Path, mode: str, options: dict[str, Any]) -> None:
@@ -103,25 +104,15 @@ class QueueOwner:
                 return
             del owner
 
-    def _handle_exit(self, process: subprocess.Popen[bytes]) -> bool:
-        """Account for a finished writer; True when a successor was started."""
-        code = process.returncode
-        if code == 0:
-            return False
+    def _drained_ring(self) -> Ring:
         assert self._ring is not None
-        if code == EXIT_WRITE_FAILED:
-            self._failure = self._ring.failure()
-            return False
-        self._deaths.append(code)
-        if len(self._deaths) > self._max_restarts:
-            self._failure = (
-                f"the writer of {self.path} died {len(self._deaths)} times (exit codes "
-                f"{self._deaths}); rows stay queued: find the cause"
-            )
-            self._ring.mark_failed(self._failure)
-            return False
-        self._spawn()
-        return True
+        return self._ring
+
+    def _too_many_deaths(self) -> str:
+        return (
+            f"the writer of {self.path} died {len(self._deaths)} times (exit codes "
+            f"{self._deaths}); rows stay queued: find the cause"
+        )
 
     def close(self) -> None:
         """Write everything queued, stop the writer, free the shared memory; report trouble."""

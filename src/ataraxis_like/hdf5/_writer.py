@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import QueueClosedError, QueueEmptyError
 from ..shm._ring import Ring
+from ..shm._supervisor import EXIT_WRITE_FAILED
 from ..shm.array import SharedMemoryArray
 from ._paths import FileIdentity, one_line
 from ._registry import ClientTable, Registry
@@ -41,7 +42,6 @@ from ._schema import ARRAY, RESERVED, ROWS, decode_array, decode_rows
 from ._store import Store
 from .client import HEADER, KIND_ATTRS, KIND_FLUSH, KIND_ROW_INLINE, KIND_ROWS, KIND_WRITE
 
-EXIT_WRITE_FAILED = 3
 _JOURNAL = (f"{RESERVED}/journal0", f"{RESERVED}/journal1")
 _COMMIT = f"{RESERVED}/commit"
 _HEADER_SIZE = HEADER.size

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import QueueClosedError, QueueEmptyError
 from ..shm._ring import Ring
+from ..shm._supervisor import EXIT_WRITE_FAILED
 from .format import (
     BATCH_PREFIX,
     INDEX_DTYPE,
@@ -32,7 +33,6 @@ from .format import (
 )
 from .package import PACKAGE_META
 
-EXIT_WRITE_FAILED = 3
 _POLL_SECONDS = 0.005
 """An idle logger looks for entries this often instead of being woken by each put, so a put
 never pays for a wake-up; entries wait at most this long longer, far below the flush interval."""

@@ -26,7 +26,8 @@ from filelock import FileLock, Timeout
 from ..errors import AtaraxisError, QueueClosedError
 from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
-from ._process import EXIT_WRITE_FAILED, KIND_LOG_PACKAGE, LoggerSettings
+from ..shm._supervisor import RestartPolicy
+from ._process import KIND_LOG_PACKAGE, LoggerSettings
 from .package import PACKAGE_META, LogPackage
 
 DEFAULT_QUEUE_BYTES = 128 * 1024 * 1024
@@ -105,7 +106,7 @@ def _not_a_package(package: object) -> TypeError:
     )
 
 
-class DataLogger:
+class DataLogger(RestartPolicy):
     """Writes LogPackages from any number of processes to ``.npy`` batch files.
 
     ``thread_count`` and ``poll_interval`` are accepted for compatibility with the reference
@@ -250,24 +251,14 @@ class DataLogger:
             except subprocess.TimeoutExpired:
                 continue
 
-    def _handle_exit(self, process: subprocess.Popen[bytes]) -> bool:
-        """Account for a finished logger process; True when a successor was started."""
-        code = process.returncode
-        if code == 0:
-            return False
-        if code == EXIT_WRITE_FAILED:
-            self._failure = self._ring.failure()
-            return False
-        self._deaths.append(code)
-        if len(self._deaths) > self._max_restarts:
-            self._failure = (
-                f"logger {self._name!r} process died {len(self._deaths)} times (exit codes "
-                f"{self._deaths}); entries stay queued: find the cause and call start()"
-            )
-            self._ring.mark_failed(self._failure)
-            return False
-        self._spawn()
-        return True
+    def _drained_ring(self) -> Ring:
+        return self._ring
+
+    def _too_many_deaths(self) -> str:
+        return (
+            f"logger {self._name!r} process died {len(self._deaths)} times (exit codes "
+            f"{self._deaths}); entries stay queued: find the cause and call start()"
+        )
 
     def stop(self) -> None:
         """Write everything queued, stop the logger process, and report any trouble.

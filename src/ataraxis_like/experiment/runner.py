@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -169,51 +168,36 @@ class Experiment:
             for _ in range(count):
                 tasks.put(None)
             pool = _Pool(context, (function, self.directory, tasks, done), count)
-            writer = _ResultWriter(sink)
+            progress = _Progress(pool, _ResultWriter(sink))
             try:
-                outcomes = self._collect(pool, todo, writer, tasks, done)
+                self._collect(progress, todo, tasks, done)
             except BaseException:
                 pool.stop(kill=True)
                 raise
-            messages = _drain(done)
-            pool.ready.update(value for kind, value in messages if kind == "ready")
+            progress.take(_drain(done))
             pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
-            for kind, value in messages + _drain(done):
-                if kind == "ended":  # a run delivered again after its worker died
-                    outcomes[value["index"]] = writer.ended(value)
-                elif kind in ("write", "attrs"):
-                    writer.apply(kind, value)
-        return list(outcomes.values())
+            progress.take(_drain(done))  # a run delivered again after its worker died
+        return list(progress.outcomes.values())
 
     def _collect(
-        self, pool: _Pool, todo: list[int], writer: _ResultWriter, tasks: ShmQueue, done: ShmQueue
-    ) -> dict[int, dict[str, Any]]:
-        outcomes: dict[int, dict[str, Any]] = {}
-        running: dict[int, int] = {}  # worker pid -> run index
-        while len(outcomes) < len(todo):
+        self, progress: _Progress, todo: list[int], tasks: ShmQueue, done: ShmQueue
+    ) -> None:
+        """Apply what workers send until every run has ended; replace workers that die."""
+        while len(progress.outcomes) < len(todo):
             try:
                 messages = done.get_many(256, timeout=0.2)
             except QueueEmptyError:
-                for pid, exitcode in pool.replace_dead():
-                    index = running.pop(pid, None)
+                for pid, exitcode in progress.pool.replace_dead():
+                    index = progress.running.pop(pid, None)
                     if index is not None:
-                        self._record_lost(writer.sink, index, pid, exitcode)
-                        outcomes[index] = {"index": index, "status": "failed", "duration_s": 0.0}
+                        self._record_lost(progress.writer.sink, index, pid, exitcode)
+                        progress.outcomes[index] = {
+                            "index": index, "status": "failed", "duration_s": 0.0
+                        }  # fmt: skip
                     tasks.put(None)  # the replacement needs its own stop order
                 tasks.ring().rescue_abandoned()
                 continue
-            with writer.sink.grouped():  # one reopening of the file per batch of messages
-                for kind, value in messages:
-                    if kind == "write" or kind == "attrs":
-                        writer.apply(kind, value)
-                    elif kind == "ready":
-                        pool.ready.add(value)
-                    elif kind == "started":
-                        running[value[0]] = value[1]
-                    else:
-                        running.pop(value["pid"], None)
-                        outcomes[value["index"]] = writer.ended(value)
-        return outcomes
+            progress.take(messages)
 
     def _record_lost(self, sink: Hdf5Sink, index: int, pid: int, exitcode: int | None) -> None:
         sink.write(f"{run_key(index)}/index", np.asarray(index))
@@ -227,6 +211,30 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, {str(self.directory)!r}, runs={len(self.space)})"
+
+
+class _Progress:
+    """What the workers have reported: who is ready, which run each one runs, how runs ended."""
+
+    def __init__(self, pool: _Pool, writer: _ResultWriter) -> None:
+        self.pool = pool
+        self.writer = writer
+        self.running: dict[int, int] = {}  # worker pid -> run index
+        self.outcomes: dict[int, dict[str, Any]] = {}
+
+    def take(self, messages: list[Any]) -> None:
+        """Apply a batch of worker messages, in order, with one reopening of the file."""
+        with self.writer.sink.grouped():
+            for kind, value in messages:
+                if kind == "write" or kind == "attrs":
+                    self.writer.apply(kind, value)
+                elif kind == "ready":
+                    self.pool.ready.add(value)
+                elif kind == "started":
+                    self.running[value[0]] = value[1]
+                else:
+                    self.running.pop(value["pid"], None)
+                    self.outcomes[value["index"]] = self.writer.ended(value)
 
 
 class _ResultWriter:
@@ -324,13 +332,6 @@ class _Pool:
             if kill or (kill_unready and worker.pid not in self.ready):
                 worker.kill()
             worker.join()
-
-
-def describe(directory: Path | str) -> str:
-    """A one-line description, for ``ataraxis-like inspect``."""
-    statuses = read_statuses(Path(directory) / RESULTS_FILE)
-    counts = {status: list(statuses.values()).count(status) for status in set(statuses.values())}
-    return f"experiment in {directory}: {counts} ({os.fspath(Path(directory) / RESULTS_FILE)})"
 
 
 __all__ = ["Experiment", "ExperimentError", "Run", "read_statuses", "run_key"]

@@ -34,7 +34,6 @@ RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payl
 _TAKER = struct.Struct("<I")
 _SIZE_KIND_STATE = struct.Struct("<IBB")
 HEADER_BYTES = 16
-_SIZE_KIND = struct.Struct("<IB")  # a record header's first fields: its size and kind
 ALIGN = 16
 NOTE_BYTES = 1024
 
@@ -460,7 +459,7 @@ class Ring:
                 break
             end = min(tail, read - read % capacity + capacity, read + _SPAN_BYTES)
             offset = read % capacity
-            first = _SIZE_KIND.unpack_from(self._buffer, offset)[0]
+            first = _SIZE_KIND_STATE.unpack_from(self._buffer, offset)[0]
             if first > end - read:
                 break  # the next record is larger than a span: _take copies it alone
             end = min(end, read + max(first * wanted * 2, 4096))  # copy about what is wanted
@@ -470,9 +469,9 @@ class Ring:
             data = bytes(self._buffer[offset : offset + (end - read)])
             records: list[tuple[int, int]] = []
             position, length = 0, len(data)
-            unpack = _SIZE_KIND.unpack_from
+            unpack = _SIZE_KIND_STATE.unpack_from
             while position + HEADER_BYTES <= length and len(records) < wanted:
-                size, kind = unpack(data, position)
+                size, kind, _state = unpack(data, position)
                 if position + size > length:
                     break  # cut by the span's limit: left for the next get
                 if kind != KIND_WRAP:

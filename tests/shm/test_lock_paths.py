@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from ataraxis_like import SharedMemoryArray
+from ataraxis_like.errors import QueueFullError
 from ataraxis_like.shm import _posix
+from ataraxis_like.shm.queue import ShmQueue
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,3 +72,67 @@ def test_ctypes_fallback_passes_the_process_tests() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+def _ring_state(queue: ShmQueue) -> tuple[bytes, list[int]]:
+    ring = queue.ring()
+    return bytes(ring._buffer), list(ring._control)
+
+
+@pytest.mark.skipif(not _posix.ACCELERATED, reason="the accelerator was not built here")
+def test_compiled_put_writes_the_same_bytes_as_the_python_put(shm_name: str) -> None:
+    """Records of every kind and size, laps and a full ring: both puts leave identical rings."""
+    rng = np.random.default_rng(7)
+    items: list[object] = [b"", b"a" * 3, bytearray(b"b" * 40), np.arange(7, dtype=np.int16)]
+    items += [rng.bytes(int(size)) for size in rng.integers(0, 900, 60)]
+    items += [{"object": 1}, memoryview(b"view" * 9), np.zeros((3, 5), dtype=">f8")]
+    with (
+        ShmQueue(shm_name + "c", capacity_bytes=4096) as compiled,
+        ShmQueue(shm_name + "p", capacity_bytes=4096) as python,
+    ):
+        assert compiled.ring()._writer is not None
+        python.ring()._writer = None
+        for index, item in enumerate(items):
+            outcomes = []
+            for queue in (compiled, python):
+                try:
+                    queue.put(item, timeout=0)
+                    outcomes.append("put")
+                except QueueFullError:
+                    outcomes.append("full")
+            assert outcomes[0] == outcomes[1], (index, outcomes)
+            assert _ring_state(compiled) == _ring_state(python), index
+            if outcomes[0] == "full" or index % 3 == 0:  # keep both rings cycling through laps
+                got = [queue.get_many(4, timeout=0) for queue in (compiled, python)]
+                assert len(got[0]) == len(got[1]) > 0
+                assert _ring_state(compiled) == _ring_state(python), index
+        assert compiled.stats() == python.stats()
+        assert compiled.stats()["put_total"] > 40
+
+
+@pytest.mark.skipif(not _posix.ACCELERATED, reason="the accelerator was not built here")
+def test_compiled_put_waits_for_a_held_lock(shm_name: str) -> None:
+    """A put that finds the lock busy waits for it, then writes under it (its second path)."""
+    with ShmQueue(shm_name, capacity_bytes=1 << 16) as queue:
+        ring = queue.ring()
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            ring._lock.acquire()
+            held.set()
+            release.wait(30)
+            ring._lock.release()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(30)
+        putter = threading.Thread(target=queue.put, args=(b"waited",))
+        putter.start()
+        putter.join(0.2)
+        assert putter.is_alive(), "a put went through a lock held by another thread"
+        assert queue.qsize() == 0
+        release.set()
+        putter.join(30)
+        holder.join(30)
+        assert not putter.is_alive()
+        assert queue.get(timeout=5) == b"waited"

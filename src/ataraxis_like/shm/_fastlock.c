@@ -5,7 +5,13 @@
  * blocks. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static pthread_mutex_t *mutex_at(PyObject *address)
 {
@@ -55,6 +61,139 @@ static PyObject *fast_unlock(PyObject *module, PyObject *address)
     return PyLong_FromLong(pthread_mutex_unlock(mutex));
 }
 
+
+/* RingWriter: the ring's put (shm/_ring.py, Ring.put) for a record that fits before the end of
+ * the lap, done in one call. The layout mirrors _ring.py and docs/queue.md: control words are
+ * u64 (free 0, tail 2, put 3, intent 7), futex words u32 (put 0, consumers waiting 2), records
+ * start with the 16-byte header <IBBHII (size, kind, state, meta length, payload length, taker).
+ * The commit is the same single store to tail after the record is written, so a writer killed
+ * at any instant leaves the old or the new state, exactly as the Python path does. */
+enum { C_FREE = 0, C_TAIL = 2, C_PUT = 3, C_INTENT = 7, W_PUT = 0, W_CONSUMERS_WAITING = 2 };
+#define RECORD_HEADER_BYTES 16
+#define RELEASE_GIL_BYTES (256 * 1024)
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t *mutex;
+    uint64_t *control;
+    uint32_t *words;
+    uint32_t *flags;
+    unsigned char *buffer;
+    uint64_t capacity;
+} RingWriter;
+
+static int writer_init(RingWriter *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *mutex, *control, *words, *flags, *buffer;
+    unsigned long long capacity;
+    if (!PyArg_ParseTuple(args, "OOOOOK", &mutex, &control, &words, &flags, &buffer, &capacity))
+        return -1;
+    self->mutex = PyLong_AsVoidPtr(mutex);
+    self->control = PyLong_AsVoidPtr(control);
+    self->words = PyLong_AsVoidPtr(words);
+    self->flags = PyLong_AsVoidPtr(flags);
+    self->buffer = PyLong_AsVoidPtr(buffer);
+    self->capacity = capacity;
+    if (PyErr_Occurred())
+        return -1;
+    if (!self->mutex || !self->control || !self->words || !self->flags || !self->buffer ||
+        capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "RingWriter needs non-zero addresses and capacity");
+        return -1;
+    }
+    return 0;
+}
+
+/* put(kind, meta, payload, locked) -> 0 written; -1 not written (closed, failed, no room or
+ * the record would cross the end of the lap: the caller's general path decides); otherwise
+ * the errno of a trylock that did not take the lock plainly (EBUSY, or EOWNERDEAD: then the
+ * lock is held and must be recovered). With locked=1 the caller already holds the lock. The
+ * lock is always released when 0 or -1 is returned. */
+static PyObject *writer_put(RingWriter *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "put(kind, meta, payload, locked)");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(args[0]);
+    int locked = PyObject_IsTrue(args[3]);
+    if ((kind == -1 || locked < 0) && PyErr_Occurred())
+        return NULL;
+    Py_buffer meta, payload;
+    if (PyObject_GetBuffer(args[1], &meta, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[2], &payload, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&meta);
+        return NULL;
+    }
+    long status = -1;
+    uint64_t need = (RECORD_HEADER_BYTES + (uint64_t)meta.len + (uint64_t)payload.len + 15) &
+                    ~(uint64_t)15;
+    if (meta.len > 0xFFFF || (uint64_t)payload.len > 0xFFFFFFFFu || need > self->capacity)
+        goto done; /* the general path raises the clear error */
+    if (!locked) {
+        int result = pthread_mutex_trylock(self->mutex);
+        if (result != 0) {
+            status = result;
+            goto done;
+        }
+    }
+    self->control[C_INTENT] = 0; /* a finished get's intent, cleared by its next holder */
+    uint64_t tail = self->control[C_TAIL];
+    uint64_t offset = tail % self->capacity;
+    int fits = *self->flags == 0 && offset + need <= self->capacity &&
+               tail - self->control[C_FREE] + need <= self->capacity;
+    uint32_t waiting = 0;
+    if (fits) {
+        unsigned char *record = self->buffer + offset;
+        uint32_t size = (uint32_t)need, payload_length = (uint32_t)payload.len, taker = 0;
+        uint16_t meta_length = (uint16_t)meta.len;
+        memcpy(record, &size, 4);
+        record[4] = (unsigned char)kind;
+        record[5] = 0; /* STATE_READY */
+        memcpy(record + 6, &meta_length, 2);
+        memcpy(record + 8, &payload_length, 4);
+        memcpy(record + 12, &taker, 4);
+        memcpy(record + RECORD_HEADER_BYTES, meta.buf, meta.len);
+        if (payload.len >= RELEASE_GIL_BYTES) {
+            Py_BEGIN_ALLOW_THREADS
+            memcpy(record + RECORD_HEADER_BYTES + meta.len, payload.buf, payload.len);
+            Py_END_ALLOW_THREADS
+        } else {
+            memcpy(record + RECORD_HEADER_BYTES + meta.len, payload.buf, payload.len);
+        }
+        __atomic_store_n(&self->control[C_TAIL], tail + need, __ATOMIC_RELEASE); /* commit */
+        self->control[C_PUT] += 1;
+        __atomic_store_n(&self->words[W_PUT], self->words[W_PUT] + 1, __ATOMIC_RELEASE);
+        waiting = self->words[W_CONSUMERS_WAITING];
+        status = 0;
+    }
+    pthread_mutex_unlock(self->mutex);
+    if (waiting) /* after unlocking, so the woken consumer finds the lock free */
+        syscall(SYS_futex, &self->words[W_PUT], FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+done:
+    PyBuffer_Release(&payload);
+    PyBuffer_Release(&meta);
+    return PyLong_FromLong(status);
+}
+
+static PyMethodDef writer_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))writer_put, METH_FASTCALL,
+     "put(kind, meta, payload, locked) -> 0 written, -1 not written, or the trylock errno"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RingWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ataraxis_like.shm._fastlock.RingWriter",
+    .tp_basicsize = sizeof(RingWriter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "RingWriter(mutex, control, words, flags, buffer, capacity): the ring's fast put",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)writer_init,
+    .tp_methods = writer_methods,
+};
+
 static PyMethodDef methods[] = {
     {"trylock", fast_trylock, METH_O,
      "trylock(address) -> errno: 0 taken, EBUSY held, EOWNERDEAD taken from a dead holder"},
@@ -68,4 +207,16 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_fastlock", "Direct pthread mutex trylock/unlock.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__fastlock(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastlock(void)
+{
+    if (PyType_Ready(&RingWriterType) < 0)
+        return NULL;
+    PyObject *created = PyModule_Create(&module);
+    if (created == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(created, "RingWriter", (PyObject *)&RingWriterType) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
+}

@@ -76,15 +76,17 @@ def _ctypes_trylock_clear(mutex: Any, word_address: int) -> int:
 trylock: Callable[[Any], int]
 unlock: Callable[[Any], int]
 trylock_clear: Callable[[Any, int], int]
+RingWriter: Any
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
-    from ._fastlock import trylock, trylock_clear, unlock
+    from ._fastlock import RingWriter, trylock, trylock_clear, unlock
 
     ACCELERATED = True
 except ImportError:
     trylock, unlock = _ctypes_trylock, _ctypes_unlock
     trylock_clear = _ctypes_trylock_clear
+    RingWriter = None  # the ring's Python put is used instead
     ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]

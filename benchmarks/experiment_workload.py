@@ -1,13 +1,14 @@
 """Experiment workload, run under our interpreter and under pypet's own environment.
 
-Usage: python experiment_workload.py ours|pypet PROCESSES [compute|resume]
+Usage: python experiment_workload.py ours|pypet PROCESSES [plain|compute|resume] [START_METHOD]
 
 A 10 x 10 exploration (x, y in 0..9); each run stores one scalar (x * y) and one array of
 10,000 float64 values. Timed from before the experiment is built until its results are on disk
 and the call has returned, in a fresh process. ``compute`` adds 20 ms of computation to each run
 (where a pool starts to pay for its processes). ``resume`` (ours only) launches the
 ``compute`` experiment, SIGKILLs it once a third of its runs are in the file, resumes it
-(without the computation), and checks every run is stored exactly once. Prints one JSON object.
+(without the computation), and checks every run is stored exactly once. START_METHOD (ours:
+spawn, the default, fork or forkserver) is how pool workers start. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 LIBRARY, PROCESSES = sys.argv[1], int(sys.argv[2])
 MODE = sys.argv[3] if len(sys.argv) > 3 else "plain"
+START_METHOD = sys.argv[4] if len(sys.argv) > 4 else "spawn"
 SIDE = 10
 ARRAY_LENGTH = 10_000
 COMPUTE_S = 0.020 if MODE in ("compute", "child") else 0.0  # "child": the run resume kills
@@ -60,7 +62,7 @@ def ours(directory: Path, processes: int) -> dict[str, int]:
         exploration=cartesian_product(x=[float(i) for i in range(SIDE)],
                                       y=[float(i) for i in range(SIDE)]),
     )  # fmt: skip
-    return experiment.run(ours_function, processes=processes)
+    return experiment.run(ours_function, processes=processes, start_method=START_METHOD)
 
 
 def check_ours(directory: Path) -> None:
@@ -116,7 +118,8 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
     from ataraxis_like.experiment import Experiment, cartesian_product
     from ataraxis_like.hdf5 import open_sink
 
-    launcher = [sys.executable, __file__, "ours", str(processes), "child", str(directory)]
+    launcher = [sys.executable, __file__, "ours", str(processes), "child", START_METHOD,
+                str(directory)]
     process = subprocess.Popen(launcher, start_new_session=True)
     results = directory / "results.h5"
     while True:
@@ -138,7 +141,7 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
     )  # fmt: skip
     pending = len(experiment.pending())
     started = time.perf_counter()
-    counts = experiment.run(ours_function, processes=processes)
+    counts = experiment.run(ours_function, processes=processes, start_method=START_METHOD)
     seconds = time.perf_counter() - started
     if counts != {"completed": pending, "failed": 0, "skipped": SIDE * SIDE - pending}:
         raise RuntimeError(f"resume ran {counts}, expected only the {pending} missing runs")
@@ -148,7 +151,7 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
 
 def main() -> None:
     if MODE == "child":
-        ours(Path(sys.argv[4]), PROCESSES)
+        ours(Path(sys.argv[5]), PROCESSES)
         return
     directory = Path(tempfile.mkdtemp(prefix="atxl-bench-experiment-"))
     try:

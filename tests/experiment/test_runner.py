@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
 from pathlib import Path
@@ -48,10 +49,14 @@ def grid(directory: Path) -> Experiment:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_results_failures_logs_and_loading(tmp_path: Path, processes: int) -> None:
+@pytest.mark.parametrize(
+    ("processes", "start_method"), [(1, "spawn"), (2, "spawn"), (2, "fork"), (2, "forkserver")]
+)
+def test_results_failures_logs_and_loading(
+    tmp_path: Path, processes: int, start_method: str
+) -> None:
     experiment = grid(tmp_path)
-    counts = experiment.run(functions.simulate, processes=processes)
+    counts = experiment.run(functions.simulate, processes=processes, start_method=start_method)
     assert counts == {"completed": 8, "failed": 1, "skipped": 0}
     loaded = Experiment.load(tmp_path)
     assert isinstance(loaded, ExperimentResults)
@@ -118,17 +123,20 @@ def test_changed_space_is_refused(tmp_path: Path) -> None:
         other.run(functions.simulate)
 
 
-def test_killed_worker_fails_its_run_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_killed_worker_fails_its_run_only(tmp_path: Path, start_method: str) -> None:
     experiment = Experiment("dies", tmp_path, defaults={"x": 0},
                             exploration=zipped(x=list(range(6))))  # fmt: skip
-    counts = experiment.run(functions.dies_on_three, processes=2)
+    counts = experiment.run(functions.dies_on_three, processes=2, start_method=start_method)
     assert counts == {"completed": 5, "failed": 1, "skipped": 0}
     rows = {row["index"]: row for row in ExperimentResults.load(tmp_path).overview()}
     assert "died (exit code -9)" in rows[3]["error"]
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_sigkill_of_whole_experiment_then_resume(tmp_path: Path, processes: int) -> None:
+@pytest.mark.parametrize(("processes", "start_method"), [(1, "spawn"), (2, "spawn"), (2, "fork")])
+def test_sigkill_of_whole_experiment_then_resume(
+    tmp_path: Path, processes: int, start_method: str
+) -> None:
     directory = tmp_path / "exp"
     script = tmp_path / "launch.py"
     script.write_text(
@@ -140,7 +148,7 @@ def test_sigkill_of_whole_experiment_then_resume(tmp_path: Path, processes: int)
         if __name__ == "__main__":
             experiment = Experiment("resume", {str(directory)!r}, defaults={{"x": 0}},
                                     exploration=zipped(x=list(range(40))))
-            experiment.run(functions.slow, processes={processes})
+            experiment.run(functions.slow, processes={processes}, start_method={start_method!r})
     """)
     )
     process = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
@@ -155,7 +163,7 @@ def test_sigkill_of_whole_experiment_then_resume(tmp_path: Path, processes: int)
                             exploration=zipped(x=list(range(40))))  # fmt: skip
     before = experiment.pending()
     assert 0 < len(before) < 40
-    counts = experiment.run(functions.slow, processes=processes)
+    counts = experiment.run(functions.slow, processes=processes, start_method=start_method)
     assert counts["completed"] == len(before)
     assert counts["skipped"] == 40 - len(before)
     loaded = ExperimentResults.load(directory)
@@ -209,3 +217,37 @@ def test_function_workers_cannot_import_is_refused(tmp_path: Path) -> None:
     finally:
         del sys.modules[module.__name__]
     assert experiment.run(module.square) == {"completed": 2, "failed": 0, "skipped": 0}
+
+
+def test_forked_workers_do_not_hold_the_results_file(tmp_path: Path) -> None:
+    """Forked workers start before the file opens: a copy holding its HDF5 handles could write
+    to it when they are freed."""
+    experiment = Experiment("fds", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=[1, 2, 3, 4]))  # fmt: skip
+    assert experiment.run(functions.results_file_descriptors, processes=2,
+                          start_method="fork")["completed"] == 4  # fmt: skip
+    _, held = ExperimentResults.load(tmp_path).results("result")
+    assert held.tolist() == [0, 0, 0, 0]
+    experiment = Experiment("fds", tmp_path / "in_process", defaults={"x": 0},
+                            exploration=zipped(x=[1]))  # fmt: skip
+    experiment.run(functions.results_file_descriptors)  # the check itself sees an open file
+    _, held = ExperimentResults.load(tmp_path / "in_process").results("result")
+    assert held.tolist() == [1]
+
+
+def test_start_method_is_checked(tmp_path: Path) -> None:
+    experiment = Experiment("methods", tmp_path, defaults={"x": 0}, exploration=zipped(x=[1, 2]))
+    with pytest.raises(ExperimentError, match="start_method must be one of"):
+        experiment.run(functions.dies_on_three, processes=2, start_method="thread")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, args=(30,))
+    other.start()
+    try:
+        with pytest.raises(ExperimentError, match="threads run in it"):
+            experiment.run(functions.dies_on_three, processes=2, start_method="fork")
+    finally:
+        release.set()
+        other.join(30)
+    assert not (tmp_path / "results.h5").exists(), "a refused run must not start"
+    counts = experiment.run(functions.dies_on_three, processes=2, start_method="fork")
+    assert counts == {"completed": 2, "failed": 0, "skipped": 0}

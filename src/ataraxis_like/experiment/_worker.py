@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,6 +83,20 @@ def _run_logger(directory: Path, index: int) -> tuple[logging.Logger, logging.Ha
     return logger, handler
 
 
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Show a warning raised by a run as ``logging.captureWarnings`` would: on "py.warnings",
+    where the run's log listens, whatever another library did to ``warnings`` before."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    logging.getLogger("py.warnings").warning("%s", text)
+
+
 def execute(
     function: Callable[[Run], Any],
     index: int,
@@ -91,7 +106,6 @@ def execute(
 ) -> dict[str, Any]:
     """Run ``function`` for one parameter set and store everything; returns the run's summary."""
     logger, handler = _run_logger(directory, index)
-    logging.captureWarnings(True)
     recorder = Recorder(run_index=index, **parameters)
     run = Run(index, dict(parameters), recorder, logger, directory)
     key = run_key(index)
@@ -100,7 +114,9 @@ def execute(
     values: dict[str, Any] = {}
     logger.info("run %d started with %s", index, json.dumps(parameters))
     try:
-        outcome = function(run)
+        with warnings.catch_warnings():  # a fresh registry: each run logs its own warnings
+            warnings.showwarning = _log_warning  # undone on leaving the block
+            outcome = function(run)
         if not isinstance(outcome, Mapping):
             outcome = {"result": outcome}  # a dict's entries are stored by name, else "result"
         _flatten(f"{key}/result", outcome, values)

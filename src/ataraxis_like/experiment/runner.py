@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import pickle
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from ._worker import Run, execute, run_key, worker_main
 from .params import ParameterSpace
 
 RESULTS_FILE = "results.h5"
+START_METHODS = ("spawn", "forkserver", "fork")
 
 
 class ExperimentError(AtaraxisError, RuntimeError):
@@ -101,12 +104,17 @@ class Experiment:
         function: Callable[[Run], Any],
         processes: int = 1,
         retry_failed: bool = False,
+        start_method: str = "spawn",
     ) -> dict[str, int]:
         """Execute every run not done yet; return how many completed, failed and were skipped.
 
-        ``processes=1`` runs in this process; more start that many spawned worker processes
-        (the function must then be importable, as for any process pool).
+        ``processes=1`` runs in this process; more start that many worker processes (the
+        function must then be importable, as for any process pool). ``start_method`` is how
+        they start: "spawn" (a clean interpreter each, safe anywhere), "forkserver", or
+        "fork" (a copy of this process in milliseconds, for many short runs; refused while
+        other threads run here, whose locks the copies would inherit).
         """
+        _check_start_method(start_method, processes)
         facts = provenance.collect(self.repository, self.require_clean)
         self.directory.mkdir(parents=True, exist_ok=True)
         statuses, attributes = read_state(self.results_path)
@@ -114,8 +122,12 @@ class Experiment:
         todo = self._pending(statuses, retry_failed)
         counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
         session = sum(1 for key in attributes if key.endswith("_provenance"))
-        # This process is the file's single writer; pool workers send it what to store.
-        with Hdf5Sink(self.results_path, "a") as sink:
+        with ExitStack() as stack:
+            pool = None
+            if processes > 1 and todo:  # before the file opens: forked workers must not share it
+                pool = self._start_pool(stack, function, todo, processes, start_method)
+            # This process is the file's single writer; pool workers send it what to store.
+            sink = stack.enter_context(Hdf5Sink(self.results_path, "a"))
             sink.set_attrs(
                 "/",
                 experiment=self.name,
@@ -125,13 +137,13 @@ class Experiment:
                 runs=len(self.space),
                 **{f"session_{session}_provenance": json.dumps(facts)},
             )
-            if processes <= 1:
+            if pool is None:
                 for index in todo:
                     outcome = execute(function, index, self.space.run_parameters(index),
                                       self.directory, sink)  # fmt: skip
                     counts[outcome["status"]] += 1
-            elif todo:
-                for outcome in self._pool(function, todo, processes, sink):
+            else:
+                for outcome in self._finish_pool(pool, todo, sink):
                     counts[outcome["status"]] += 1
             sink.set_attrs("/", **{f"session_{session}_end": provenance.utc_now()})
             sink.flush()
@@ -146,37 +158,40 @@ class Experiment:
                 path=str(self.results_path),
             )
 
-    def _pool(
-        self, function: Callable[[Run], Any], todo: list[int], processes: int, sink: Hdf5Sink
-    ) -> list[dict[str, Any]]:
-        """Spawned workers take run orders from a shared-memory queue and send progress and
-        results on another, which this process applies to the file in the order sent.
+    def _start_pool(
+        self,
+        stack: ExitStack,
+        function: Callable[[Run], Any],
+        todo: list[int],
+        processes: int,
+        start_method: str,
+    ) -> _Pool:
+        """Workers take run orders from a shared-memory queue and send progress and results on
+        another, which this process applies to the file in the order sent (``_finish_pool``).
 
         A worker that dies mid-run has that run recorded as failed and is replaced; an order a
         dead worker took but had not started is delivered again. A worker that dies before it
         is ready (its function cannot be imported, say) stops the experiment with an error.
         """
         _check_picklable(function)
-        context = mp.get_context("spawn")
-        with (
-            ShmQueue(capacity_bytes=1 << 20) as tasks,
-            ShmQueue(capacity_bytes=self.queue_bytes) as done,
-        ):
-            for index in todo:
-                tasks.put((index, self.space.run_parameters(index)))
-            count = min(processes, max(len(todo), 1))
-            for _ in range(count):
-                tasks.put(None)
-            pool = _Pool(context, (function, self.directory, tasks, done), count)
-            progress = _Progress(pool, _ResultWriter(sink))
-            try:
-                self._collect(progress, todo, tasks, done)
-            except BaseException:
-                pool.stop(kill=True)
-                raise
-            progress.take(_drain(done))
-            pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
-            progress.take(_drain(done))  # a run delivered again after its worker died
+        tasks = stack.enter_context(ShmQueue(capacity_bytes=1 << 20))
+        done = stack.enter_context(ShmQueue(capacity_bytes=self.queue_bytes))
+        for index in todo:
+            tasks.put((index, self.space.run_parameters(index)))
+        count = min(processes, len(todo))
+        for _ in range(count):
+            tasks.put(None)
+        pool = _Pool(mp.get_context(start_method), (function, self.directory, tasks, done), count)
+        stack.callback(pool.stop, kill=True)  # only does anything when the run did not finish
+        return pool
+
+    def _finish_pool(self, pool: _Pool, todo: list[int], sink: Hdf5Sink) -> list[dict[str, Any]]:
+        progress = _Progress(pool, _ResultWriter(sink))
+        tasks, done = pool.tasks, pool.done
+        self._collect(progress, todo, tasks, done)
+        progress.take(_drain(done))
+        pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
+        progress.take(_drain(done))  # a run delivered again after its worker died
         return list(progress.outcomes.values())
 
     def _collect(
@@ -273,6 +288,21 @@ class _ResultWriter:
         return outcome
 
 
+def _check_start_method(start_method: str, processes: int) -> None:
+    if start_method not in START_METHODS:
+        raise ExperimentError(
+            f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}: "
+            "pass 'spawn' unless runs are short and this process runs no other threads"
+        )
+    threads = threading.active_count()
+    if start_method == "fork" and processes > 1 and threads > 1:
+        raise ExperimentError(
+            f"start_method='fork' copies this process, but {threads} threads run in it and the "
+            "copies would inherit the locks they hold; use start_method='spawn' or "
+            "'forkserver', or start the experiment before those threads"
+        )
+
+
 def _check_picklable(function: Callable[..., Any]) -> None:
     try:
         pickle.dumps(function)
@@ -293,16 +323,21 @@ def _drain(queue: ShmQueue) -> list[Any]:
 
 
 class _Pool:
-    """The worker processes: started at once, replaced when they die mid-experiment."""
+    """The worker processes: started at once, replaced when they die mid-experiment.
+
+    Replacements are always spawned: by then the results file is open in this process, and a
+    forked copy holding its HDF5 handles could write to it when they are freed.
+    """
 
     def __init__(self, context: Any, arguments: tuple[Any, ...], count: int) -> None:
-        self._context = context
         self._arguments = arguments
+        self.tasks: ShmQueue = arguments[2]
+        self.done: ShmQueue = arguments[3]
         self.ready: set[int] = set()
-        self.workers = [self._start() for _ in range(count)]
+        self.workers = [self._start(context) for _ in range(count)]
 
-    def _start(self) -> Any:
-        worker = self._context.Process(target=worker_main, args=self._arguments)
+    def _start(self, context: Any) -> Any:
+        worker = context.Process(target=worker_main, args=self._arguments)
         worker.start()
         return worker
 
@@ -322,13 +357,15 @@ class _Pool:
                     "module, and are its arguments picklable?)"
                 )
             dead.append((worker.pid, worker.exitcode))
-            self.workers[position] = self._start()
+            self.workers[position] = self._start(mp.get_context("spawn"))
         return dead
 
     def stop(self, kill: bool = False, kill_unready: bool = False) -> None:
         """Wait for the workers to finish their stop orders; kill them all after an error, or
         those not ready yet (they hold no order) once every run is done."""
         for worker in self.workers:
+            if worker.exitcode is not None:
+                continue
             if kill or (kill_unready and worker.pid not in self.ready):
                 worker.kill()
             worker.join()

@@ -83,6 +83,7 @@ class Store:
         self.file = open_file(self.path, mode)
         self.schemas = scan_schemas(self.file)
         self._datasets: dict[str, h5py.Dataset] = {}
+        self._groups: dict[str, h5py.Group] = {}  # checked to be groups since the file opened
         self._window = 0
         self.swmr = self._start_swmr()
 
@@ -112,6 +113,7 @@ class Store:
             return
         self.file.close()
         self._datasets.clear()
+        self._groups.clear()
         self.file = h5py.File(self.path, "r+", libver="latest", locking=False)
         self._window = 1
         try:
@@ -130,9 +132,9 @@ class Store:
             return
         with self.structural() as handle:
             for schema in missing:
-                self._check_parents(handle, schema.key)
-                handle.create_dataset(
-                    schema.key,
+                group, name = self._parent_group(handle, schema.key)
+                group.create_dataset(
+                    name,
                     shape=(0, *schema.shape),
                     maxshape=(None, *schema.shape),
                     chunks=(self.chunk_rows(schema), *schema.shape),
@@ -140,6 +142,22 @@ class Store:
                     **self._options,
                 )
                 self.schemas[schema.key] = schema
+
+    def _parent_group(self, handle: h5py.File, key: str) -> tuple[h5py.Group, str]:
+        """The group that is to hold the new ``key`` (created as needed) and the name in it.
+
+        Raises SinkKeyError when a prefix of the key is a dataset or the key already exists.
+        Groups are looked up once per opening of the file, not once per key.
+        """
+        parent, _, name = key.rpartition("/")
+        group = self._groups.get(parent)
+        if group is None:
+            self._check_parents(handle, key)
+            group = handle.require_group(parent) if parent else handle
+            self._groups[parent] = group
+        elif name in group:
+            self._check_parents(handle, key)  # raises, naming what the key clashes with
+        return group, name
 
     def _check_parents(self, handle: h5py.File, key: str) -> None:
         parts = key.split("/")
@@ -210,20 +228,22 @@ class Store:
             if old is not None:
                 attributes = dict(handle[schema.key].attrs)
                 del handle[schema.key]
+                group, name = handle, schema.key
             else:
-                self._check_parents(handle, schema.key)
+                group, name = self._parent_group(handle, schema.key)
             options = self._options if array.ndim and array.size else {}
-            dataset = handle.create_dataset(
-                schema.key, data=array, dtype=schema.h5_dtype, **options
-            )
+            dataset = group.create_dataset(name, data=array, dtype=schema.h5_dtype, **options)
             dataset.attrs.update(attributes)
             self.schemas[schema.key] = schema
 
     def set_attrs(self, key: str, attributes: dict[str, Any]) -> None:
         """Set attributes of a dataset or group ("" or "/" is the file's root)."""
         with self.structural() as handle:
-            if key in ("", "/"):
-                target: Any = handle
+            target: Any = self._groups.get(key)
+            if target is not None:
+                pass
+            elif key in ("", "/"):
+                target = handle
             elif key in handle:
                 target = handle[key]
             else:
@@ -242,6 +262,7 @@ class Store:
         if self.file.id.valid:
             self.file.close()
         self._datasets.clear()
+        self._groups.clear()
 
 
 def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarray) -> None:

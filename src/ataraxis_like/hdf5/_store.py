@@ -150,14 +150,30 @@ class Store:
         Groups are looked up once per opening of the file, not once per key.
         """
         parent, _, name = key.rpartition("/")
-        group = self._groups.get(parent)
+        group, created = self._groups.get(parent), False
         if group is None:
-            self._check_parents(handle, key)
-            group = handle.require_group(parent) if parent else handle
-            self._groups[parent] = group
-        elif name in group:
+            group, created = self._require_groups(handle, key)
+        if not created and name in group:
             self._check_parents(handle, key)  # raises, naming what the key clashes with
         return group, name
+
+    def _require_groups(self, handle: h5py.File, key: str) -> tuple[h5py.Group, bool]:
+        """The parent group of ``key``, walked from its nearest known ancestor and created as
+        needed; whether its last part was created (so nothing can be in it yet)."""
+        parts = key.split("/")[:-1]
+        depth = len(parts)
+        while depth and "/".join(parts[:depth]) not in self._groups:
+            depth -= 1
+        group = self._groups["/".join(parts[:depth])] if depth else handle
+        created = False
+        for level in range(depth, len(parts)):
+            item = None if created else group.get(parts[level])
+            if item is None:
+                item, created = group.create_group(parts[level]), True
+            elif not isinstance(item, h5py.Group):
+                self._check_parents(handle, key)  # raises: a prefix is a dataset
+            group = self._groups["/".join(parts[: level + 1])] = item
+        return group, created
 
     def _check_parents(self, handle: h5py.File, key: str) -> None:
         parts = key.split("/")

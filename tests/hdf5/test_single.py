@@ -250,3 +250,32 @@ def test_grouped_changes_land_together_and_survive_errors(h5_path: Path) -> None
         np.testing.assert_array_equal(reader.load("runs/r7/result"), np.full(10, 7.0))
         assert reader.load("steps").tolist() == list(range(50))
         assert reader.load("later").tolist() == [0, 1, 2, 3]
+
+
+def test_attributes_are_the_ones_h5py_makes(h5_path: Path) -> None:
+    """Set through the sink's direct path or through h5py's: same types, same values."""
+    values = {
+        "text": "completed", "empty": "", "unicode": "ünïcodé ✓", "float": 1.5, "int": 3,
+        "float32": np.float32(2.5), "int16": np.int16(-7), "uint64": np.uint64(2**63),
+        "bool": True, "list": [1, 2, 3], "huge": 2**70 - 1, "naïve name": "x",
+    }  # fmt: skip
+    with Hdf5Sink(h5_path) as sink:
+        sink.write("g/data", np.zeros(2))
+        sink.set_attrs("g", **{key: value for key, value in values.items() if key != "huge"})
+        sink.set_attrs("g", text="replaced")  # an existing attribute
+    reference = h5_path.with_name("reference.h5")
+    with h5py.File(reference, "w") as handle:
+        group = handle.create_group("g")
+        for key, value in values.items():
+            if key != "huge":
+                group.attrs[key] = value
+        group.attrs["text"] = "replaced"
+    with h5py.File(h5_path, "r") as ours, h5py.File(reference, "r") as theirs:
+        assert sorted(ours["g"].attrs) == sorted(theirs["g"].attrs)
+        for key in theirs["g"].attrs:
+            assert (
+                ours["g"].attrs.get_id(key).get_type() == theirs["g"].attrs.get_id(key).get_type()
+            ), key
+            assert ours["g"].attrs.get_id(key).shape == theirs["g"].attrs.get_id(key).shape, key
+            np.testing.assert_array_equal(ours["g"].attrs[key], theirs["g"].attrs[key])
+        assert ours["g"].attrs["text"] == "replaced"

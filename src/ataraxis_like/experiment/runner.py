@@ -29,6 +29,7 @@ from .params import ParameterSpace
 
 RESULTS_FILE = "results.h5"
 START_METHODS = ("spawn", "forkserver", "fork")
+_BATCH_MESSAGES = 4096
 
 
 class ExperimentError(AtaraxisError, RuntimeError):
@@ -212,7 +213,7 @@ class Experiment:
                     tasks.put(None)  # the replacement needs its own stop order
                 tasks.ring().rescue_abandoned()
                 continue
-            progress.take(messages)
+            progress.take(messages + _drain(done, _BATCH_MESSAGES))  # in one window of the file
 
     def _record_lost(self, sink: Hdf5Sink, index: int, pid: int, exitcode: int | None) -> None:
         sink.write(f"{run_key(index)}/index", np.asarray(index))
@@ -313,13 +314,15 @@ def _check_picklable(function: Callable[..., Any]) -> None:
         ) from error
 
 
-def _drain(queue: ShmQueue) -> list[Any]:
+def _drain(queue: ShmQueue, limit: int | None = None) -> list[Any]:
+    """What waits in ``queue`` (up to about ``limit`` items), without waiting."""
     items: list[Any] = []
-    while True:
+    while limit is None or len(items) < limit:
         try:
-            items.append(queue.get_nowait())
+            items += queue.get_many(256, timeout=0)
         except QueueEmptyError:
-            return items
+            break
+    return items
 
 
 class _Pool:

@@ -269,7 +269,7 @@ class Store:
                     key=key,
                 )
             for name, value in attributes.items():
-                target.attrs[name] = value
+                _set_attribute(target, name, value)
 
     def flush(self) -> None:
         self.file.flush()
@@ -279,6 +279,33 @@ class Store:
             self.file.close()
         self._datasets.clear()
         self._groups.clear()
+
+
+_TEXT = h5py.string_dtype()
+_TEXT_TYPE = h5py.h5t.py_create(_TEXT, logical=True)
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
+def _set_attribute(target: Any, name: str, value: Any) -> None:
+    """``target.attrs[name] = value``, through HDF5's own calls for a new text or number
+    attribute: the same attribute h5py makes (variable-length UTF-8 text, or the number's numpy
+    type), in half the time, which counts for a run's six attributes."""
+    if isinstance(value, str):
+        data, kind = np.array(value, dtype=_TEXT), _TEXT_TYPE
+    elif isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool):
+        data = np.asarray(value)
+        if data.dtype.kind not in "iuf":  # an int too large for int64
+            target.attrs[name] = value
+            return
+        kind = h5py.h5t.py_create(data.dtype)
+    else:
+        target.attrs[name] = value
+        return
+    encoded = name.encode("utf-8")
+    if not name.isascii() or h5py.h5a.exists(target.id, encoded):
+        target.attrs[name] = value  # h5py replaces an attribute in place, and encodes names
+        return
+    h5py.h5a.create(target.id, encoded, kind, _SCALAR_SPACE).write(data)
 
 
 def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarray) -> None:

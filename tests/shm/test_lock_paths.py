@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,27 @@ def test_compiled_put_waits_for_a_held_lock(shm_name: str) -> None:
         holder.join(30)
         assert not putter.is_alive()
         assert queue.get(timeout=5) == b"waited"
+
+
+@pytest.mark.skipif(not _posix.ACCELERATED, reason="the accelerator was not built here")
+def test_blocking_acquisition_clears_the_word_only_when_it_takes_the_lock(shm_name: str) -> None:
+    """lock_until zeroes the intent word in the call that takes the lock, never otherwise."""
+    with SharedMemoryArray.create_array(shm_name, np.zeros(1, dtype=np.int64)) as handle:
+        address = handle._require().base_address + 64
+        word = ctypes.c_uint64(7)
+        assert _posix.trylock(address) == 0
+        deadline = time.monotonic() + 0.05
+        busy = _in_other_thread(
+            lambda a: _posix.lock_until(a, deadline, ctypes.addressof(word)), address
+        )
+        assert busy == errno.ETIMEDOUT
+        assert word.value == 7, "a wait that timed out cleared the word"
+        assert _posix.unlock(address) == 0
+        taken = _posix.lock_until(address, time.monotonic() + 5, ctypes.addressof(word))
+        assert taken == 0
+        assert word.value == 0
+        assert _posix.unlock(address) == 0
+        word.value = 9
+        assert _posix.mutex_lock_until(address, time.monotonic() + 5) == 0  # no word given
+        assert word.value == 9
+        assert _posix.unlock(address) == 0

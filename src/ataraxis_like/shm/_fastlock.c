@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t *mutex_at(PyObject *address)
@@ -50,6 +51,51 @@ static PyObject *fast_trylock_clear(PyObject *module, PyObject *const *args, Py_
     int result = pthread_mutex_trylock(mutex);
     if (result == 0)
         *word = 0;
+    return PyLong_FromLong(result);
+}
+
+/* lock_until(mutex_address, deadline, word_address) -> errno. Blocks (without the GIL) until
+ * the mutex is taken or the CLOCK_MONOTONIC time ``deadline`` (seconds, as time.monotonic())
+ * passes. When taken plainly (0) and word_address is not 0, stores 0 there in the same call, as
+ * trylock_clear does: a holder killed right after a blocking acquisition then leaves no stale
+ * intent behind either. */
+static PyObject *fast_lock_until(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "lock_until(mutex_address, deadline, word_address)");
+        return NULL;
+    }
+    pthread_mutex_t *mutex = mutex_at(args[0]);
+    if (mutex == NULL)
+        return NULL;
+    double deadline = PyFloat_AsDouble(args[1]);
+    if (deadline == -1.0 && PyErr_Occurred())
+        return NULL;
+    volatile unsigned long long *word = PyLong_AsVoidPtr(args[2]);
+    if (word == NULL && PyErr_Occurred())
+        return NULL;
+    if (deadline < 0)
+        deadline = 0;
+    struct timespec until;
+    until.tv_sec = (time_t)deadline;
+    until.tv_nsec = (long)((deadline - (double)until.tv_sec) * 1e9);
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    result = pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, &until);
+#else /* older libc: the same wait, measured on the realtime clock */
+    struct timespec now_monotonic, now_real;
+    clock_gettime(CLOCK_MONOTONIC, &now_monotonic);
+    clock_gettime(CLOCK_REALTIME, &now_real);
+    double remaining = deadline - ((double)now_monotonic.tv_sec + now_monotonic.tv_nsec / 1e9);
+    double target = (double)now_real.tv_sec + now_real.tv_nsec / 1e9 + (remaining > 0 ? remaining : 0);
+    until.tv_sec = (time_t)target;
+    until.tv_nsec = (long)((target - (double)until.tv_sec) * 1e9);
+    result = pthread_mutex_timedlock(mutex, &until);
+#endif
+    if (result == 0 && word != NULL)
+        *word = 0;
+    Py_END_ALLOW_THREADS
     return PyLong_FromLong(result);
 }
 
@@ -200,6 +246,9 @@ static PyMethodDef methods[] = {
     {"unlock", fast_unlock, METH_O, "unlock(address) -> errno: 0 released"},
     {"trylock_clear", (PyCFunction)(void (*)(void))fast_trylock_clear, METH_FASTCALL,
      "trylock_clear(mutex_address, word_address) -> errno; on 0 the word is set to 0 at once"},
+    {"lock_until", (PyCFunction)(void (*)(void))fast_lock_until, METH_FASTCALL,
+     "lock_until(mutex_address, monotonic_deadline, word_address) -> errno; on 0 a non-zero "
+     "word address is set to 0 at once"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -61,8 +61,8 @@ class RobustLock:
     ) -> bool:
         """Finish an acquisition whose first ``trylock`` returned ``result`` (non-zero).
 
-        With ``clear_address``, a spinning acquisition zeroes that 64-bit word in the same call
-        that takes the lock (see ``_posix.trylock_clear``)."""
+        With ``clear_address``, a plain acquisition zeroes that 64-bit word in the same call
+        that takes the lock (see ``_posix.trylock_clear`` and ``_posix.mutex_lock_until``)."""
         pointer = self.pointer
         if result == _posix.EBUSY:
             # Test before test-and-set: reading the word leaves the cache line with the holder,
@@ -90,7 +90,7 @@ class RobustLock:
             slice_end = now + _WAIT_SLICE_SECONDS
             if deadline is not None:
                 slice_end = min(slice_end, deadline)
-            result = _posix.mutex_lock_until(pointer, slice_end)
+            result = _posix.mutex_lock_until(pointer, slice_end, clear_address)
         if result == 0:
             return False
         if result == _posix.EOWNERDEAD:

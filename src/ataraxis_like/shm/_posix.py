@@ -77,13 +77,15 @@ trylock: Callable[[Any], int]
 unlock: Callable[[Any], int]
 trylock_clear: Callable[[Any, int], int]
 RingWriter: Any
+lock_until: Callable[[Any, float, int], int] | None
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
-    from ._fastlock import RingWriter, trylock, trylock_clear, unlock
+    from ._fastlock import RingWriter, lock_until, trylock, trylock_clear, unlock
 
     ACCELERATED = True
 except ImportError:
+    lock_until = None
     trylock, unlock = _ctypes_trylock, _ctypes_unlock
     trylock_clear = _ctypes_trylock_clear
     RingWriter = None  # the ring's Python put is used instead
@@ -143,8 +145,20 @@ def lock_word(address: int) -> ctypes.c_int:
     return ctypes.c_int.from_address(address)
 
 
-def mutex_lock_until(address: Any, deadline: float) -> int:
-    """Wait until taken or ``time.monotonic()`` passes ``deadline``; return an errno (0: taken)."""
+def mutex_lock_until(address: Any, deadline: float, clear_address: int | None = None) -> int:
+    """Wait until taken or ``time.monotonic()`` passes ``deadline``; return an errno (0: taken).
+
+    With ``clear_address``, a plain acquisition zeroes that 64-bit word: in the same call when
+    compiled, a few bytecodes later through ctypes."""
+    if lock_until is not None:
+        return lock_until(address, deadline, clear_address or 0)
+    result = _ctypes_lock_until(address, deadline)
+    if result == 0 and clear_address is not None:
+        ctypes.c_uint64.from_address(clear_address).value = 0
+    return result
+
+
+def _ctypes_lock_until(address: Any, deadline: float) -> int:
     remaining = max(0.0, deadline - time.monotonic())
     if _HAS_CLOCKLOCK:
         now = time.clock_gettime(time.CLOCK_MONOTONIC)

@@ -149,12 +149,11 @@ class Ring:
     def _enter(self, timeout: float | None = None) -> None:
         if self._control is None:
             raise self._closed_here()
-        # Taken at once: the stale intent of a holder that returned is cleared in the same call.
+        # The stale intent of a holder that returned is cleared in the call that takes the lock;
+        # taken from a dead holder instead, the intent is its own and _repair has used it.
         result = _trylock_clear(self._pointer, self._intent_address)
-        if result and self._lock.acquire_slow(result, timeout, self._intent_address):
-            return  # taken from a dead holder: _repair has already run
-        if result and self._control[_INTENT]:
-            self._control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
+        if result:
+            self._lock.acquire_slow(result, timeout, self._intent_address)
 
     def _exit(self) -> None:
         _posix.unlock(self._pointer)
@@ -269,8 +268,8 @@ class Ring:
             record = b"".join((header, meta, payload))
         pointer = self._pointer
         result = _trylock_clear(pointer, self._intent_address)  # as in _enter
-        if result and not self._lock.acquire_slow(result, None, self._intent_address):
-            control[_INTENT] = _INTENT_NONE  # left by a holder that returned normally
+        if result:
+            self._lock.acquire_slow(result, None, self._intent_address)
         wake = 0
         try:  # the common case: open, and room for the record
             if not self._flags.value:

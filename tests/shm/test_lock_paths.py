@@ -161,3 +161,19 @@ def test_blocking_acquisition_clears_the_word_only_when_it_takes_the_lock(shm_na
         assert _posix.mutex_lock_until(address, time.monotonic() + 5) == 0  # no word given
         assert word.value == 9
         assert _posix.unlock(address) == 0
+
+
+@pytest.mark.skipif(not _posix.ACCELERATED, reason="the accelerator was not built here")
+def test_compiled_put_never_raises_with_the_lock_held(shm_name: str) -> None:
+    with ShmQueue(shm_name, capacity_bytes=1 << 16) as queue:
+        ring = queue.ring()
+        for locked in (False, True):
+            if locked:
+                assert _posix.trylock(ring._pointer) == 0
+            with pytest.raises(TypeError):
+                ring._writer.put(1, b"", object(), locked)  # no buffer: refused
+
+            def take_and_give_back(pointer: object) -> int:
+                return _posix.trylock(pointer) or _posix.unlock(pointer)
+
+            assert _in_other_thread(take_and_give_back, ring._pointer) == 0, locked

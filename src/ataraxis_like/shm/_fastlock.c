@@ -154,29 +154,38 @@ static int writer_init(RingWriter *self, PyObject *args, PyObject *kwargs)
  * the record would cross the end of the lap: the caller's general path decides); otherwise
  * the errno of a trylock that did not take the lock plainly (EBUSY, or EOWNERDEAD: then the
  * lock is held and must be recovered). With locked=1 the caller already holds the lock. The
- * lock is always released when 0 or -1 is returned. */
+ * lock is always released when 0 or -1 is returned, and when an error is raised. */
 static PyObject *writer_put(RingWriter *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "put(kind, meta, payload, locked)");
         return NULL;
     }
-    long kind = PyLong_AsLong(args[0]);
     int locked = PyObject_IsTrue(args[3]);
-    if ((kind == -1 || locked < 0) && PyErr_Occurred())
+    if (locked < 0)
         return NULL;
+    long kind = PyLong_AsLong(args[0]);
     Py_buffer meta, payload;
-    if (PyObject_GetBuffer(args[1], &meta, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (PyObject_GetBuffer(args[2], &payload, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&meta);
+    int meta_ok = 0, payload_ok = 0;
+    if (!(kind == -1 && PyErr_Occurred()))
+        meta_ok = PyObject_GetBuffer(args[1], &meta, PyBUF_SIMPLE) == 0;
+    if (meta_ok)
+        payload_ok = PyObject_GetBuffer(args[2], &payload, PyBUF_SIMPLE) == 0;
+    if (!payload_ok) { /* never return an error with the lock still held */
+        if (meta_ok)
+            PyBuffer_Release(&meta);
+        if (locked)
+            pthread_mutex_unlock(self->mutex);
         return NULL;
     }
     long status = -1;
     uint64_t need = (RECORD_HEADER_BYTES + (uint64_t)meta.len + (uint64_t)payload.len + 15) &
                     ~(uint64_t)15;
-    if (meta.len > 0xFFFF || (uint64_t)payload.len > 0xFFFFFFFFu || need > self->capacity)
+    if (meta.len > 0xFFFF || (uint64_t)payload.len > 0xFFFFFFFFu || need > self->capacity) {
+        if (locked)
+            pthread_mutex_unlock(self->mutex);
         goto done; /* the general path raises the clear error */
+    }
     if (!locked) {
         int result = pthread_mutex_trylock(self->mutex);
         if (result != 0) {

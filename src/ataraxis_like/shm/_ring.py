@@ -16,7 +16,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
@@ -64,6 +64,7 @@ _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
 
+_T = TypeVar("_T")
 _trylock_clear = _posix.trylock_clear
 _unlock = _posix.unlock
 
@@ -302,29 +303,11 @@ class Ring:
     def _put_waiting(
         self, kind: int, meta: bytes, payload: Any, length: int, need: int, timeout: float | None
     ) -> None:
-        deadline = None
-        registered = False
-        while True:
-            self._enter()
-            try:
-                if registered:
-                    self._words[_PRODUCERS_WAITING] = max(0, self._words[_PRODUCERS_WAITING] - 1)
-                    registered = False
-                self._check_open(for_put=True)
-                if self._try_put(kind, meta, payload, length, need):
-                    return
-                if timeout is not None and timeout <= 0:
-                    raise self._full(timeout)
-                self._words[_PRODUCERS_WAITING] += 1
-                registered = True
-                seen = self._words[_GOT_WORD]
-            finally:
-                self._exit()
-            if deadline is None:
-                deadline = None if timeout is None else time.monotonic() + timeout
-            if not self._wait(_GOT_WORD, seen, deadline):
-                self._withdraw(_PRODUCERS_WAITING)
-                raise self._full(timeout)
+        def attempt() -> bool | None:
+            self._check_open(for_put=True)
+            return self._try_put(kind, meta, payload, length, need) or None
+
+        self._until(attempt, _GOT_WORD, _PRODUCERS_WAITING, timeout, self._full)
 
     def _try_put(
         self,
@@ -401,36 +384,21 @@ class Ring:
             max_bytes = _COPY_BUDGET
         if poll is None and (timeout is None or timeout > 0):
             self._spin_while_empty(max_items > 1)
-        deadline = None
-        registered = False
-        while True:
-            self._enter()
-            try:
-                if registered:
-                    self._words[_CONSUMERS_WAITING] = max(0, self._words[_CONSUMERS_WAITING] - 1)
-                    registered = False
-                span = None if take or max_items < 2 else self._take_span(max_items)
-                found = span or self._take(max_items, take, max_bytes, materialize)
-                if span:
-                    break
-                if found:
-                    return found
-                self._check_open(for_put=False)
-                if timeout is not None and timeout <= 0:
-                    raise self._empty(timeout)
-                if poll is None:
-                    self._words[_CONSUMERS_WAITING] += 1
-                    registered = True
-                seen = self._words[_PUT_WORD]
-            finally:
-                self._exit()
-            if deadline is None:
-                deadline = None if timeout is None else time.monotonic() + timeout
-            if not self._wait(_PUT_WORD, seen, deadline, poll):
-                if registered:
-                    self._withdraw(_CONSUMERS_WAITING)
-                raise self._empty(timeout)
-        return self._parse_span(span, materialize)
+
+        def attempt() -> tuple[Any, bool] | None:
+            span = None if take or max_items < 2 else self._take_span(max_items)
+            if span:
+                return span, True  # parsed after unlocking
+            found = self._take(max_items, take, max_bytes, materialize)
+            if found:
+                return found, False
+            self._check_open(for_put=False)  # a closed queue is drained before it refuses
+            return None
+
+        taken, is_span = self._until(
+            attempt, _PUT_WORD, _CONSUMERS_WAITING, timeout, self._empty, poll
+        )
+        return self._parse_span(taken, materialize) if is_span else taken
 
     def _spin_while_empty(self, gather: bool = False) -> None:
         """Watch an empty ring without the lock for up to ``_SPIN_SECONDS`` before going to sleep.
@@ -666,6 +634,47 @@ class Ring:
         return rescued
 
     # --------------------------------------------------------------- waiting
+    def _until(
+        self,
+        attempt: Callable[[], _T | None],
+        word: int,
+        counter: int,
+        timeout: float | None,
+        failure: Callable[[float | None], Exception],
+        poll: float | None = None,
+    ) -> _T:
+        """Call ``attempt`` under the lock until it returns something other than None.
+
+        Between tries, sleep until ``word`` moves, counted in the waiters ``counter`` so that
+        whoever moves it wakes us (with ``poll``: uncounted, looking again every ``poll``
+        seconds). ``failure(timeout)`` is raised once ``timeout`` (None: never) has passed.
+        """
+        deadline = None
+        registered = False
+        while True:
+            self._enter()
+            try:
+                if registered:
+                    self._words[counter] = max(0, self._words[counter] - 1)
+                    registered = False
+                result = attempt()
+                if result is not None:
+                    return result
+                if timeout is not None and timeout <= 0:
+                    raise failure(timeout)
+                if poll is None:
+                    self._words[counter] += 1
+                    registered = True
+                seen = self._words[word]
+            finally:
+                self._exit()
+            if deadline is None:
+                deadline = None if timeout is None else time.monotonic() + timeout
+            if not self._wait(word, seen, deadline, poll):
+                if registered:
+                    self._withdraw(counter)
+                raise failure(timeout)
+
     def _wait(
         self, word: int, seen: int, deadline: float | None, poll: float | None = None
     ) -> bool:

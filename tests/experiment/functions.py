@@ -61,3 +61,10 @@ def results_file_descriptors(run: Any) -> int:
         except OSError:
             continue  # closed meanwhile (the listing's own descriptor)
     return count
+
+
+def clashing_then_fine(run: Any) -> dict[str, Any]:
+    """Like ``clashing`` until the file named by ``gate`` exists, then one other result."""
+    if not Path(run.gate).exists():
+        return clashing(run)
+    return {"c": float(run.x)}

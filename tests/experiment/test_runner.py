@@ -251,3 +251,26 @@ def test_start_method_is_checked(tmp_path: Path) -> None:
     assert not (tmp_path / "results.h5").exists(), "a refused run must not start"
     counts = experiment.run(functions.dies_on_three, processes=2, start_method="fork")
     assert counts == {"completed": 2, "failed": 0, "skipped": 0}
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_retried_run_reads_back_only_what_its_last_attempt_stored(
+    tmp_path: Path, processes: int
+) -> None:
+    gate = tmp_path / "gate"
+    experiment = Experiment("retry", tmp_path / "exp", defaults={"x": 0, "gate": str(gate)},
+                            exploration=zipped(x=[0, 1, 2]))  # fmt: skip
+    first = experiment.run(functions.clashing_then_fine, processes=processes)
+    assert first == {"completed": 2, "failed": 1, "skipped": 0}  # run 1 stored "a", then clashed
+    gate.touch()
+    again = experiment.run(functions.clashing_then_fine, processes=processes, retry_failed=True)
+    assert again == {"completed": 1, "failed": 0, "skipped": 2}
+    loaded = ExperimentResults.load(tmp_path / "exp")
+    indices, values = loaded.results("a")
+    assert indices.tolist() == [0, 2], "run 1's value of 'a' is from its failed attempt"
+    assert values.tolist() == [0.0, 2.0]
+    indices, values = loaded.results("c")
+    assert indices.tolist() == [1]
+    assert values.tolist() == [1.0]
+    with pytest.raises(ExperimentError, match="recorded nothing"):
+        loaded.recorder(1)

@@ -125,13 +125,16 @@ def execute(
         error = "".join(traceback.format_exception(failure))
         logger.error("run %d failed:\n%s", index, error)
     duration = time.perf_counter() - began
+    stored: dict[str, Any] = {"results": [], "recorder": False}
     with client.grouped():  # one reopening of the file for the whole run
         try:
             client.write(f"{key}/index", np.asarray(index))
             for name, array in values.items():
                 client.write(name, array)
+                stored["results"].append(name[len(key) + len("/result/") :])
             if status == "completed" and len(recorder.records):
                 save_into(client, recorder, f"{key}/recorder")
+                stored["recorder"] = True
         except OSError:
             raise  # the file or the disk failed: the run stays pending, the experiment stops
         except Exception as failure:  # a result the file cannot hold fails its run only
@@ -145,6 +148,7 @@ def execute(
             started=started,
             ended=utc_now(),
             error=error,
+            stored=json.dumps(stored),  # what this attempt wrote: an earlier one may have left more
             status=status,
         )  # last, and in order: a status in the file means everything before it is there too
     logger.info("run %d %s in %.3f s", index, status, duration)

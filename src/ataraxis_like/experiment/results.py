@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ class ExperimentResults:
     defaults: dict[str, Any]
     runs: list[dict[str, Any]]
     sessions: list[dict[str, Any]]
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per run, what its last attempt wrote (files from before this was recorded: absent)."""
 
     @classmethod
     def load(cls, directory: Path | str) -> ExperimentResults:
@@ -37,11 +39,13 @@ class ExperimentResults:
         with open_sink(path) as reader:
             root = dict(reader.file.attrs)
             groups = reader.file.get("runs")
-            runs = []
+            runs, stored = [], {}
             for name in sorted(groups.keys()) if groups is not None else ():
                 attributes = dict(groups[name].attrs)
                 if "status" not in attributes:
                     continue
+                if "stored" in attributes:
+                    stored[int(name[1:])] = json.loads(str(attributes["stored"]))
                 runs.append(
                     {
                         "index": int(name[1:]),
@@ -57,7 +61,8 @@ class ExperimentResults:
             facts["end_time"] = str(root.get(f"session_{number}_end", ""))
             sessions.append(facts)
         return cls(directory, str(root.get("experiment", "")),
-                   json.loads(str(root.get("defaults", "{}"))), runs, sessions)  # fmt: skip
+                   json.loads(str(root.get("defaults", "{}"))), runs, sessions,
+                   stored)  # fmt: skip
 
     def overview(self) -> list[dict[str, Any]]:
         """One row per run: index, parameters, status, duration and error."""
@@ -76,7 +81,9 @@ class ExperimentResults:
         with open_sink(self.directory / RESULTS_FILE) as reader:
             for row in self.runs:
                 key = f"runs/r{row['index']:05d}/result/{name}"
-                if row["status"] == "completed" and reader.file.get(key) is not None:
+                if row["status"] != "completed" or not self._wrote(row["index"], "results", name):
+                    continue  # a value an earlier, killed attempt left does not count
+                if reader.file.get(key) is not None:
                     indices.append(row["index"])
                     values.append(reader.load(key))
         if len({np.shape(value) for value in values}) <= 1 and values:
@@ -85,8 +92,20 @@ class ExperimentResults:
         column[:] = values
         return np.asarray(indices, dtype=np.int64), column
 
+    def _wrote(self, index: int, kind: str, name: str = "") -> bool:
+        stored = self.stored.get(index)
+        if stored is None:
+            return True  # written before attempts recorded what they stored: trust the file
+        return bool(stored[kind]) if kind == "recorder" else name in stored[kind]
+
     def recorder(self, index: int) -> Recorder:
         """The recorder a run filled, with the run's parameters as its fields."""
+        if not self._wrote(index, "recorder"):
+            raise ExperimentError(
+                f"run {index} recorded nothing in its last attempt; "
+                "see overview() for its status and error",
+                path=str(self.directory),
+            )
         return Recorder.load(self.directory / RESULTS_FILE, key=f"runs/r{index:05d}/recorder")
 
     def log(self, index: int) -> str:

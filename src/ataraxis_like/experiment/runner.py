@@ -221,6 +221,7 @@ class Experiment:
             run_key(index),
             status="failed",
             error=f"worker process {pid} died (exit code {exitcode})",
+            stored=json.dumps({"results": [], "recorder": False}),
             duration_s=0.0,
             parameters=json.dumps(self.space.run_parameters(index)),
         )

@@ -274,3 +274,38 @@ def test_a_retried_run_reads_back_only_what_its_last_attempt_stored(
     assert values.tolist() == [1.0]
     with pytest.raises(ExperimentError, match="recorded nothing"):
         loaded.recorder(1)
+
+
+def test_a_second_run_on_a_directory_in_use_waits_and_repeats_nothing(tmp_path: Path) -> None:
+    """A run started while another writes the same directory waits for the file's writer lock,
+    then decides what to run: the runs the other finished meanwhile are not run again."""
+    directory = tmp_path / "exp"
+    script = tmp_path / "launch.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.experiment import functions
+        from ataraxis_like.experiment import Experiment, zipped
+        if __name__ == "__main__":
+            experiment = Experiment("busy", {str(directory)!r}, defaults={{"x": 0}},
+                                    exploration=zipped(x=list(range(30))))
+            print(experiment.run(functions.slow))
+    """)
+    )
+    first = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while completed_live(directory / "results.h5") < 2:
+        assert time.monotonic() < deadline, "the first experiment never got going"
+        assert first.poll() is None, "the first experiment ended too soon"
+        time.sleep(0.01)
+    second = Experiment("busy", directory, defaults={"x": 0}, exploration=zipped(x=list(range(30))))
+    assert second.run(functions.slow, processes=2) == {"completed": 0, "failed": 0, "skipped": 30}
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert "'completed': 30" in output
+    loaded = ExperimentResults.load(directory)
+    assert loaded.counts() == {"completed": 30}
+    assert loaded.results("score")[1].tolist() == list(range(30))
+    started = sum(loaded.log(index).count(" started with ") for index in range(30))
+    assert started == 30, "a run was executed twice"

@@ -55,6 +55,19 @@ def read_state(path: Path) -> tuple[dict[int, str], dict[str, Any]]:
     return statuses, attributes
 
 
+def sink_state(sink: Hdf5Sink) -> tuple[dict[int, str], dict[str, Any]]:
+    """``read_state`` through the sink that writes the file (its writer lock held)."""
+    statuses: dict[int, str] = {}
+    keys = sink.keys()
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == "runs" and parts[2] == "index":  # one per run group
+            status = sink.attrs(f"runs/{parts[1]}").get("status")
+            if status is not None:
+                statuses[int(parts[1][1:])] = str(status)
+    return statuses, sink.attrs("/")
+
+
 def read_statuses(path: Path) -> dict[int, str]:
     """The recorded status of every run in the results file."""
     return read_state(path)[0]
@@ -118,17 +131,21 @@ class Experiment:
         _check_start_method(start_method, processes)
         facts = provenance.collect(self.repository, self.require_clean)
         self.directory.mkdir(parents=True, exist_ok=True)
-        statuses, attributes = read_state(self.results_path)
+        statuses, attributes = read_state(self.results_path)  # a first look, without the lock
         self._check_same_space(attributes)
-        todo = self._pending(statuses, retry_failed)
-        counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
-        session = sum(1 for key in attributes if key.endswith("_provenance"))
+        workers = min(processes, len(self._pending(statuses, retry_failed)))
         with ExitStack() as stack:
             pool = None
-            if processes > 1 and todo:  # before the file opens: forked workers must not share it
-                pool = self._start_pool(stack, function, todo, processes, start_method)
+            if workers > 1:  # before the file opens: forked workers must not share it
+                pool = self._start_pool(stack, function, workers, start_method)
             # This process is the file's single writer; pool workers send it what to store.
             sink = stack.enter_context(Hdf5Sink(self.results_path, "a"))
+            # Decided under the file's writer lock: another run may have ended runs meanwhile.
+            statuses, attributes = sink_state(sink)
+            self._check_same_space(attributes)
+            todo = self._pending(statuses, retry_failed)
+            counts = {"completed": 0, "failed": 0, "skipped": len(self.space) - len(todo)}
+            session = sum(1 for key in attributes if key.endswith("_provenance"))
             sink.set_attrs(
                 "/",
                 experiment=self.name,
@@ -160,35 +177,31 @@ class Experiment:
             )
 
     def _start_pool(
-        self,
-        stack: ExitStack,
-        function: Callable[[Run], Any],
-        todo: list[int],
-        processes: int,
-        start_method: str,
+        self, stack: ExitStack, function: Callable[[Run], Any], count: int, start_method: str
     ) -> _Pool:
-        """Workers take run orders from a shared-memory queue and send progress and results on
-        another, which this process applies to the file in the order sent (``_finish_pool``).
+        """Start ``count`` workers; they wait for run orders, which ``_finish_pool`` sends.
 
-        A worker that dies mid-run has that run recorded as failed and is replaced; an order a
-        dead worker took but had not started is delivered again. A worker that dies before it
-        is ready (its function cannot be imported, say) stops the experiment with an error.
+        Workers take run orders from a shared-memory queue and send progress and results on
+        another, which this process applies to the file in the order sent. A worker that dies
+        mid-run has that run recorded as failed and is replaced; an order a dead worker took
+        but had not started is delivered again. A worker that dies before it is ready (its
+        function cannot be imported, say) stops the experiment with an error.
         """
         _check_picklable(function)
         tasks = stack.enter_context(ShmQueue(capacity_bytes=1 << 20))
         done = stack.enter_context(ShmQueue(capacity_bytes=self.queue_bytes))
-        for index in todo:
-            tasks.put((index, self.space.run_parameters(index)))
-        count = min(processes, len(todo))
-        for _ in range(count):
-            tasks.put(None)
         pool = _Pool(mp.get_context(start_method), (function, self.directory, tasks, done), count)
         stack.callback(pool.stop, kill=True)  # only does anything when the run did not finish
         return pool
 
     def _finish_pool(self, pool: _Pool, todo: list[int], sink: Hdf5Sink) -> list[dict[str, Any]]:
-        progress = _Progress(pool, _ResultWriter(sink))
+        """Send the orders for ``todo`` and one stop order per worker; apply what comes back."""
         tasks, done = pool.tasks, pool.done
+        for index in todo:
+            tasks.put((index, self.space.run_parameters(index)))
+        for _ in pool.workers:
+            tasks.put(None)
+        progress = _Progress(pool, _ResultWriter(sink))
         self._collect(progress, todo, tasks, done)
         progress.take(_drain(done))
         pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do

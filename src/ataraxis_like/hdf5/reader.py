@@ -124,7 +124,15 @@ class SinkReader:
         return load_dataset(self[key])
 
     def attrs(self, key: str = "/") -> dict[str, Any]:
-        target = self.file if key in ("", "/") else self[key]
+        """The HDF5 attributes of a dataset or group ("/" is the file)."""
+        if key in ("", "/"):
+            return dict(self.file.attrs)
+        name = normalize_key(key)
+        target = self._get(name, reopen=True)
+        if target is None:
+            target = self.file.get(name)
+        if target is None:
+            raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
         return dict(target.attrs)
 
     def close(self) -> None:

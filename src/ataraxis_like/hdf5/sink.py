@@ -415,10 +415,16 @@ class Hdf5Sink:
         return dataset_keys(self._store.file)
 
     def attrs(self, key: str = "/") -> dict[str, Any]:
+        """The HDF5 attributes of a dataset or group ("/" is the file)."""
         if self._store is None:
             return self._reader_now().attrs(key)
         self.flush()
-        target = self._store.file if key in ("", "/") else self[key]
+        if key in ("", "/"):
+            return dict(self._store.file.attrs)
+        name = normalize_key(key)
+        target = self[name] if name in self._store.schemas else self._store.file.get(name)
+        if target is None:
+            raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
         return dict(target.attrs)
 
     # -------------------------------------------------------------- lifetime

@@ -279,3 +279,19 @@ def test_attributes_are_the_ones_h5py_makes(h5_path: Path) -> None:
             assert ours["g"].attrs.get_id(key).shape == theirs["g"].attrs.get_id(key).shape, key
             np.testing.assert_array_equal(ours["g"].attrs[key], theirs["g"].attrs[key])
         assert ours["g"].attrs["text"] == "replaced"
+
+
+def test_attrs_of_groups_read_back_from_the_sink_and_a_reader(h5_path: Path) -> None:
+    with Hdf5Sink(h5_path) as sink:
+        sink.write("group/data", np.arange(3))
+        sink.set_attrs("group", kind="run", count=2)
+        sink.set_attrs("group/data", unit="s")
+        assert sink.attrs("group") == {"kind": "run", "count": 2}
+        assert sink.attrs("group/data") == {"unit": "s"}
+        with pytest.raises(SinkKeyError, match="no dataset or group 'missing'"):
+            sink.attrs("missing")
+    with open_sink(h5_path) as reader:
+        assert reader.attrs("group") == {"kind": "run", "count": 2}
+        assert reader.attrs("/group/data") == {"unit": "s"}
+        with pytest.raises(SinkKeyError, match="no dataset or group 'missing'"):
+            reader.attrs("missing")

@@ -133,7 +133,9 @@ def test_killed_worker_fails_its_run_only(tmp_path: Path, start_method: str) -> 
     assert "died (exit code -9)" in rows[3]["error"]
 
 
-@pytest.mark.parametrize(("processes", "start_method"), [(1, "spawn"), (2, "spawn"), (2, "fork")])
+@pytest.mark.parametrize(
+    ("processes", "start_method"), [(1, "spawn"), (2, "spawn"), (2, "fork"), (2, "forkserver")]
+)
 def test_sigkill_of_whole_experiment_then_resume(
     tmp_path: Path, processes: int, start_method: str
 ) -> None:

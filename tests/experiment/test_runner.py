@@ -42,6 +42,35 @@ def completed_live(path: Path) -> int:
         return 0  # the writer is still creating the file
 
 
+def launch_slow_experiment(
+    tmp_path: Path, directory: Path, name: str, runs: int, arguments: str = ""
+) -> subprocess.Popen[str]:
+    """Start ``functions.slow`` over ``runs`` values of x in a new process group (it prints its
+    counts when done); return once a few runs are in its results file, read live."""
+    script = tmp_path / "launch.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.experiment import functions
+        from ataraxis_like.experiment import Experiment, zipped
+        if __name__ == "__main__":
+            experiment = Experiment({name!r}, {str(directory)!r}, defaults={{"x": 0}},
+                                    exploration=zipped(x=list(range({runs}))))
+            print(experiment.run(functions.slow, {arguments}))
+    """)
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)], start_new_session=True, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while completed_live(directory / "results.h5") < 3:  # read live, as SWMR allows
+        assert time.monotonic() < deadline, "the experiment never got going"
+        assert process.poll() is None, "the experiment ended too soon"
+        time.sleep(0.01)
+    return process
+
+
 def grid(directory: Path) -> Experiment:
     return Experiment(
         "grid", directory, defaults={"x": 0, "y": 0},
@@ -140,25 +169,8 @@ def test_sigkill_of_whole_experiment_then_resume(
     tmp_path: Path, processes: int, start_method: str
 ) -> None:
     directory = tmp_path / "exp"
-    script = tmp_path / "launch.py"
-    script.write_text(
-        textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-        from tests.experiment import functions
-        from ataraxis_like.experiment import Experiment, zipped
-        if __name__ == "__main__":
-            experiment = Experiment("resume", {str(directory)!r}, defaults={{"x": 0}},
-                                    exploration=zipped(x=list(range(40))))
-            experiment.run(functions.slow, processes={processes}, start_method={start_method!r})
-    """)
-    )
-    process = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
-    deadline = time.monotonic() + 120
-    while completed_live(directory / "results.h5") < 3:  # read live, as SWMR allows
-        assert time.monotonic() < deadline, "the experiment never got going"
-        assert process.poll() is None, "the experiment ended before the kill"
-        time.sleep(0.01)
+    arguments = f"processes={processes}, start_method={start_method!r}"
+    process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)
     os.killpg(process.pid, signal.SIGKILL)  # the parent, its workers and the sink's writer
     process.wait()
     experiment = Experiment("resume", directory, defaults={"x": 0},
@@ -282,25 +294,7 @@ def test_a_second_run_on_a_directory_in_use_waits_and_repeats_nothing(tmp_path: 
     """A run started while another writes the same directory waits for the file's writer lock,
     then decides what to run: the runs the other finished meanwhile are not run again."""
     directory = tmp_path / "exp"
-    script = tmp_path / "launch.py"
-    script.write_text(
-        textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-        from tests.experiment import functions
-        from ataraxis_like.experiment import Experiment, zipped
-        if __name__ == "__main__":
-            experiment = Experiment("busy", {str(directory)!r}, defaults={{"x": 0}},
-                                    exploration=zipped(x=list(range(30))))
-            print(experiment.run(functions.slow))
-    """)
-    )
-    first = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while completed_live(directory / "results.h5") < 2:
-        assert time.monotonic() < deadline, "the first experiment never got going"
-        assert first.poll() is None, "the first experiment ended too soon"
-        time.sleep(0.01)
+    first = launch_slow_experiment(tmp_path, directory, "busy", 30)
     second = Experiment("busy", directory, defaults={"x": 0}, exploration=zipped(x=list(range(30))))
     assert second.run(functions.slow, processes=2) == {"completed": 0, "failed": 0, "skipped": 30}
     output, _ = first.communicate(timeout=120)

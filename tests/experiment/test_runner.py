@@ -20,6 +20,7 @@ from ataraxis_like.experiment import (
     ExperimentError,
     ExperimentResults,
     cartesian_product,
+    runner,
     zipped,
 )
 
@@ -305,3 +306,19 @@ def test_a_second_run_on_a_directory_in_use_waits_and_repeats_nothing(tmp_path: 
     assert loaded.results("score")[1].tolist() == list(range(30))
     started = sum(loaded.log(index).count(" started with ") for index in range(30))
     assert started == 30, "a run was executed twice"
+
+
+@pytest.mark.timeout(120)
+def test_more_orders_than_the_order_queue_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orders wait in the parent while the workers' queue is full, and the parent keeps
+    storing results meanwhile (small queues on both sides: it stalled when it put all first)."""
+    monkeypatch.setattr(runner, "_ORDERS_BYTES", 2048)
+    experiment = Experiment("many", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=list(range(300))), queue_bytes=32768)  # fmt: skip
+    counts = experiment.run(functions.quick_array, processes=2, start_method="fork")
+    assert counts == {"completed": 300, "failed": 0, "skipped": 0}
+    indices, arrays = ExperimentResults.load(tmp_path).results("array")
+    assert indices.tolist() == list(range(300))
+    assert arrays[:, 0].tolist() == [float(x) for x in range(300)]

@@ -13,6 +13,7 @@ import json
 import multiprocessing as mp
 import pickle
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AtaraxisError, QueueEmptyError
+from ..errors import AtaraxisError, QueueEmptyError, QueueFullError
 from ..hdf5 import Hdf5Sink, open_sink, recover
 from ..shm.queue import ShmQueue
 from . import provenance
@@ -30,6 +31,7 @@ from .params import ParameterSpace
 RESULTS_FILE = "results.h5"
 START_METHODS = ("spawn", "forkserver", "fork")
 _BATCH_MESSAGES = 4096
+_ORDERS_BYTES = 1 << 20  # run orders in flight to the workers (more wait in this process)
 
 
 class ExperimentError(AtaraxisError, RuntimeError):
@@ -136,7 +138,7 @@ class Experiment:
         workers = min(processes, len(self._pending(statuses, retry_failed)))
         with ExitStack() as stack:
             pool = None
-            if workers > 1:  # before the file opens: forked workers must not share it
+            if processes > 1 and workers:  # before the file opens: forked workers must not share it
                 pool = self._start_pool(stack, function, workers, start_method)
             # This process is the file's single writer; pool workers send it what to store.
             sink = stack.enter_context(Hdf5Sink(self.results_path, "a"))
@@ -188,7 +190,7 @@ class Experiment:
         function cannot be imported, say) stops the experiment with an error.
         """
         _check_picklable(function)
-        tasks = stack.enter_context(ShmQueue(capacity_bytes=1 << 20))
+        tasks = stack.enter_context(ShmQueue(capacity_bytes=_ORDERS_BYTES))
         done = stack.enter_context(ShmQueue(capacity_bytes=self.queue_bytes))
         pool = _Pool(mp.get_context(start_method), (function, self.directory, tasks, done), count)
         stack.callback(pool.stop, kill=True)  # only does anything when the run did not finish
@@ -196,23 +198,24 @@ class Experiment:
 
     def _finish_pool(self, pool: _Pool, todo: list[int], sink: Hdf5Sink) -> list[dict[str, Any]]:
         """Send the orders for ``todo`` and one stop order per worker; apply what comes back."""
-        tasks, done = pool.tasks, pool.done
-        for index in todo:
-            tasks.put((index, self.space.run_parameters(index)))
+        orders = _Orders(pool.tasks, [(index, self.space.run_parameters(index)) for index in todo])
         for _ in pool.workers:
-            tasks.put(None)
+            orders.add(None)
+        done = pool.done
         progress = _Progress(pool, _ResultWriter(sink))
-        self._collect(progress, todo, tasks, done)
+        self._collect(progress, todo, orders, done)
+        orders.feed(wait=True)  # every run has ended: the workers now take their stop orders
         progress.take(_drain(done))
         pool.stop(kill_unready=True)  # a worker still starting up has nothing left to do
         progress.take(_drain(done))  # a run delivered again after its worker died
         return list(progress.outcomes.values())
 
     def _collect(
-        self, progress: _Progress, todo: list[int], tasks: ShmQueue, done: ShmQueue
+        self, progress: _Progress, todo: list[int], orders: _Orders, done: ShmQueue
     ) -> None:
         """Apply what workers send until every run has ended; replace workers that die."""
         while len(progress.outcomes) < len(todo):
+            orders.feed()
             try:
                 messages = done.get_many(256, timeout=0.2)
             except QueueEmptyError:
@@ -223,8 +226,8 @@ class Experiment:
                         progress.outcomes[index] = {
                             "index": index, "status": "failed", "duration_s": 0.0
                         }  # fmt: skip
-                    tasks.put(None)  # the replacement needs its own stop order
-                tasks.ring().rescue_abandoned()
+                    orders.add(None)  # the replacement needs its own stop order
+                orders.tasks.ring().rescue_abandoned()
                 continue
             progress.take(messages + _drain(done, _BATCH_MESSAGES))  # in one window of the file
 
@@ -241,6 +244,29 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, {str(self.directory)!r}, runs={len(self.space)})"
+
+
+class _Orders:
+    """Orders for the workers, put on their bounded queue as it has room: this process must
+    go on applying what the workers send meanwhile, or a long exploration would stall with
+    both queues full."""
+
+    def __init__(self, tasks: ShmQueue, orders: list[Any]) -> None:
+        self.tasks = tasks
+        self._waiting = deque(orders)
+
+    def add(self, order: Any) -> None:
+        self._waiting.append(order)
+
+    def feed(self, wait: bool = False) -> None:
+        """Put what fits now (``wait``: everything, once only stop orders are left)."""
+        waiting = self._waiting
+        while waiting:
+            try:
+                self.tasks.put(waiting[0], timeout=None if wait else 0)
+            except QueueFullError:
+                return
+            waiting.popleft()
 
 
 class _Progress:

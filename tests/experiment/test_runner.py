@@ -258,7 +258,7 @@ def test_start_method_is_checked(tmp_path: Path) -> None:
     other = threading.Thread(target=release.wait, args=(30,))
     other.start()
     try:
-        with pytest.raises(ExperimentError, match="threads run in it"):
+        with pytest.raises(ExperimentError, match="other threads run in it"):
             experiment.run(functions.dies_on_three, processes=2, start_method="fork")
     finally:
         release.set()

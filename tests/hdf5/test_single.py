@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 from pathlib import Path
 
 import h5py
@@ -295,3 +296,13 @@ def test_attrs_of_groups_read_back_from_the_sink_and_a_reader(h5_path: Path) -> 
         assert reader.attrs("/group/data") == {"unit": "s"}
         with pytest.raises(SinkKeyError, match="no dataset or group 'missing'"):
             reader.attrs("missing")
+
+
+def test_close_leaves_no_thread_behind(h5_path: Path) -> None:
+    """A sink's flush thread is gone when close() returns (a fork right after copies none)."""
+    before = set(threading.enumerate())
+    for round_ in range(30):
+        with Hdf5Sink(h5_path, flush_interval=0.0001) as sink:  # the thread flushes busily
+            for row in range(2000):
+                sink.append("x", float(row))
+        assert set(threading.enumerate()) == before, f"round {round_}"

@@ -335,12 +335,14 @@ def _check_start_method(start_method: str, processes: int) -> None:
             f"start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}: "
             "pass 'spawn' unless runs are short and this process runs no other threads"
         )
-    threads = threading.active_count()
-    if start_method == "fork" and processes > 1 and threads > 1:
+    others = [
+        thread.name for thread in threading.enumerate() if thread is not threading.current_thread()
+    ]
+    if start_method == "fork" and processes > 1 and others:
         raise ExperimentError(
-            f"start_method='fork' copies this process, but {threads} threads run in it and the "
-            "copies would inherit the locks they hold; use start_method='spawn' or "
-            "'forkserver', or start the experiment before those threads"
+            f"start_method='fork' copies this process, but other threads run in it "
+            f"({', '.join(others)}) and the copies would inherit the locks they hold; use "
+            "start_method='spawn' or 'forkserver', or start the experiment before those threads"
         )
 
 

@@ -101,6 +101,7 @@ class Hdf5Sink:
         self._mutex = threading.RLock()
         self._dirty = False
         self._stop_ticking = threading.Event()
+        self._ticker: threading.Thread | None = None
         self._options = {"lock_timeout": lock_timeout, "compression": compression,
                          "chunk_bytes": chunk_bytes}  # fmt: skip
         self._identity: FileIdentity | None = None
@@ -133,7 +134,7 @@ class Hdf5Sink:
             self._remember(self._store.schemas)
         self._closed = False
         if mode != "r" and sharing != "queue":
-            ticker = threading.Thread(
+            ticker = self._ticker = threading.Thread(
                 target=Hdf5Sink._tick,
                 args=(weakref.ref(self), flush_interval, self._stop_ticking),
                 name=f"hdf5-sink-flush-{self.path.name}",
@@ -453,6 +454,9 @@ class Hdf5Sink:
                         self._writer_lock.release()
                     if self._reader is not None:
                         self._reader.close()
+        ticker = self._ticker
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join()  # gone when close() returns (a fork right after copies no thread)
 
     def __enter__(self) -> Hdf5Sink:
         return self

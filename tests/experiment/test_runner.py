@@ -322,3 +322,12 @@ def test_more_orders_than_the_order_queue_holds(
     indices, arrays = ExperimentResults.load(tmp_path).results("array")
     assert indices.tolist() == list(range(300))
     assert arrays[:, 0].tolist() == [float(x) for x in range(300)]
+
+
+def test_fork_started_runs_back_to_back(tmp_path: Path) -> None:
+    """Nothing an experiment starts outlives its run: the next fork-started run is not refused."""
+    for attempt in range(4):
+        experiment = Experiment("again", tmp_path / str(attempt), defaults={"x": 0},
+                                exploration=zipped(x=[1, 2, 3]))  # fmt: skip
+        counts = experiment.run(functions.quick_array, processes=2, start_method="fork")
+        assert counts == {"completed": 3, "failed": 0, "skipped": 0}, attempt

@@ -66,7 +66,6 @@ _PREBUILT_BYTES = 64 * 1024
 
 _T = TypeVar("_T")
 _trylock_clear = _posix.trylock_clear
-_unlock = _posix.unlock
 
 
 def _owned_bytes(_kind: int, _meta: bytes, view: memoryview) -> bytes:
@@ -251,8 +250,7 @@ class Ring:
                 name=self.name,
                 size=payload_length,
             )
-        control = self._control
-        if control is None:
+        if self._control is None:
             raise self._closed_here()
         writer = self._writer
         if writer is not None:  # the compiled put: same record, same commit, one call
@@ -267,47 +265,31 @@ class Ring:
         if need <= _PREBUILT_BYTES:
             header = RECORD_HEADER.pack(need, kind, STATE_READY, len(meta), payload_length, 0)
             record = b"".join((header, meta, payload))
-        pointer = self._pointer
-        result = _trylock_clear(pointer, self._intent_address)  # as in _enter
-        if result:
-            self._lock.acquire_slow(result, None, self._intent_address)
-        wake = 0
+        self._enter()
         try:  # the common case: open, and room for the record
+            waiting = None
             if not self._flags.value:
-                tail, capacity = control[_TAIL], self.capacity
-                offset = tail % capacity
-                if (
-                    record is not None
-                    and offset + need <= capacity
-                    and tail - control[_FREE] + need <= capacity
-                ):  # _try_put's path for a record that fits before the end of the lap
-                    self._buffer[offset : offset + len(record)] = record
-                    control[_TAIL] = tail + need  # the commit: the record exists from here on
-                    control[_PUT] += 1
-                    words = self._words
-                    words[_PUT_WORD] = (words[_PUT_WORD] + 1) & 0xFFFFFFFF
-                    wake = words[_CONSUMERS_WAITING]
-                elif self._try_put(kind, meta, payload, payload_length, need, record):
-                    return
-                else:
-                    wake = -1
-            else:
-                wake = -1
+                waiting = self._try_put(kind, meta, payload, payload_length, need, record)
         finally:
-            _unlock(pointer)
-        if wake > 0:  # after unlocking, so the woken consumer finds the lock free
-            _posix.futex_wake_all(self._words_address + 4 * _PUT_WORD)
-        elif wake < 0:
+            self._exit()
+        if waiting is None:
             self._put_waiting(kind, meta, payload, payload_length, need, timeout)
+        elif waiting:
+            self._wake_consumers()
 
     def _put_waiting(
         self, kind: int, meta: bytes, payload: Any, length: int, need: int, timeout: float | None
     ) -> None:
-        def attempt() -> bool | None:
+        def attempt() -> int | None:
             self._check_open(for_put=True)
-            return self._try_put(kind, meta, payload, length, need) or None
+            return self._try_put(kind, meta, payload, length, need)
 
-        self._until(attempt, _GOT_WORD, _PRODUCERS_WAITING, timeout, self._full)
+        if self._until(attempt, _GOT_WORD, _PRODUCERS_WAITING, timeout, self._full):
+            self._wake_consumers()
+
+    def _wake_consumers(self) -> None:
+        """After unlocking, so the woken consumer finds the lock free."""
+        _posix.futex_wake_all(self._words_address + 4 * _PUT_WORD)
 
     def _try_put(
         self,
@@ -317,14 +299,16 @@ class Ring:
         length: int,
         need: int,
         record: bytes | None = None,
-    ) -> bool:
+    ) -> int | None:
+        """Write the record under the lock: None when there is no room, else how many consumers
+        wait for it (the caller wakes them after unlocking)."""
         control, capacity, buffer = self._control, self.capacity, self._buffer
         free, read, tail = control[_FREE], control[_READ], control[_TAIL]
         offset = tail % capacity
         wrap = capacity - offset if offset + need > capacity else 0
         if (tail - free) + wrap + need > capacity:
             if not (free == read == tail and wrap):
-                return False
+                return None
             # Empty but the record does not fit before the end: restart at the next lap.
             lap = tail + wrap
             control[_STAGE], control[_STAGE + 1], control[_STAGE + 2] = lap, lap, lap
@@ -350,9 +334,7 @@ class Ring:
         control[_PUT] += 1
         words = self._words
         words[_PUT_WORD] = (words[_PUT_WORD] + 1) & 0xFFFFFFFF
-        if words[_CONSUMERS_WAITING]:
-            _posix.futex_wake_all(self._words_address + 4 * _PUT_WORD)
-        return True
+        return int(words[_CONSUMERS_WAITING])
 
     # ------------------------------------------------------------------- get
     def get(self, timeout: float | None, take: bool = False) -> tuple[int, bytes, Any]:

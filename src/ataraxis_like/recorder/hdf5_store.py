@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from ..hdf5 import Hdf5Sink, SinkReader, open_sink
 from ._errors import SeriesKeyError
-from .stores import Rows, SeriesSchema, Store, conflict_error, prefixes, under
+from .stores import Rows, SeriesSchema, Store, _clash, conflict_error, prefixes, under
 
 _ITER_ROWS = 65536
 
@@ -119,12 +119,9 @@ class Hdf5Store(Store):
         return sorted(key for key in self._series if under(key, prefix))
 
     def _check_conflicts(self, key: str) -> None:
-        if key in self._groups:
-            other = next(k for k in sorted(self._datasets) if k.startswith(key + "/"))
+        other = _clash(key, self._datasets, self._groups)
+        if other is not None:
             raise conflict_error(key, other)
-        for prefix in prefixes(key):
-            if prefix in self._datasets:
-                raise conflict_error(key, prefix)
 
     def _load_schema(self, key: str) -> SeriesSchema | None:
         if key not in self._datasets:

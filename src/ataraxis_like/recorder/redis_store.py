@@ -26,7 +26,16 @@ from typing import Any
 import numpy as np
 
 from ._errors import OptionalDependencyError, StoreConnectionError
-from .stores import Rows, SeriesSchema, Store, conflict_error, normalize_key, prefixes, under
+from .stores import (
+    Rows,
+    SeriesSchema,
+    Store,
+    _clash,
+    conflict_error,
+    normalize_key,
+    prefixes,
+    under,
+)
 
 _READ_CHUNK = 65536
 _WRITER_TTL = 86_400
@@ -102,8 +111,6 @@ class RedisStore(Store):
         self._pending: list[tuple[str, list[bytes]]] = []
         self._doubtful: tuple[list[str], list[Any]] | None = None  # sent, not acknowledged
         self._queued = 0
-        self._groups: set[str] = set()
-        self._known: set[str] = set()
         self._call(self._client.ping)
 
     def _new_client(self, retries: int) -> Any:
@@ -146,18 +153,12 @@ class RedisStore(Store):
         return sorted(k for k in (n.decode() for n in names) if under(k, prefix))
 
     def _check_conflicts(self, key: str) -> None:
-        self._refresh_known()
-        if key in self._groups:
-            other = next(k for k in sorted(self._known) if k.startswith(key + "/"))
-            raise conflict_error(key, other)
-        for prefix in prefixes(key):
-            if prefix in self._known:
-                raise conflict_error(key, prefix)
-
-    def _refresh_known(self) -> None:
         names = self._call(self._client.hkeys, self._schema_key)
-        self._known = {name.decode() for name in names}
-        self._groups = {prefix for known in self._known for prefix in prefixes(known)}
+        known = {name.decode() for name in names}
+        groups = {prefix for name in known for prefix in prefixes(name)}
+        other = _clash(key, known, groups)
+        if other is not None:
+            raise conflict_error(key, other)
 
     def _load_schema(self, key: str) -> SeriesSchema | None:
         text = self._call(self._client.hget, self._schema_key, key)
@@ -165,8 +166,6 @@ class RedisStore(Store):
 
     def _create(self, key: str, schema: SeriesSchema) -> SeriesSchema:
         if self._call(self._client.hsetnx, self._schema_key, key, schema.to_text()):
-            self._known.add(key)
-            self._groups.update(prefixes(key))
             return schema
         stored = self._load_schema(key)
         return schema if stored is None else stored
@@ -211,7 +210,6 @@ class RedisStore(Store):
             self._call(self._client.delete, self._data_key(key))
             self._call(self._client.hdel, self._schema_key, key)
             self._schemas.pop(key, None)
-        self._refresh_known()
         return len(doomed)
 
     def shutdown_server(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import ast
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -63,6 +63,21 @@ def prefixes(key: str) -> Iterator[str]:
 def under(key: str, prefix: str) -> bool:
     """Whether ``key`` is ``prefix`` itself or below it ("" is above everything)."""
     return not prefix or key == prefix or key.startswith(prefix + "/")
+
+
+def _clash(key: str, keys: Collection[str], groups: Container[str]) -> str | None:
+    """The existing key ``key`` clashes with, or None.
+
+    ``keys`` are the existing keys and ``groups`` their proper prefixes. When ``key`` is a group,
+    the clash is the first key below it in sorted order; else the first prefix of ``key`` that is
+    a key.
+    """
+    if key in groups:
+        return next(k for k in sorted(keys) if k.startswith(key + "/"))
+    for prefix in prefixes(key):
+        if prefix in keys:
+            return prefix
+    return None
 
 
 def conflict_error(key: str, other: str) -> SeriesKeyError:
@@ -363,12 +378,9 @@ class MemoryStore(Store):
         return sorted(key for key in self._sizes if under(key, prefix))
 
     def _check_conflicts(self, key: str) -> None:
-        if key in self._groups:
-            other = next(k for k in sorted(self._sizes) if k.startswith(key + "/"))
+        other = _clash(key, self._sizes, self._groups)
+        if other is not None:
             raise conflict_error(key, other)
-        for prefix in prefixes(key):
-            if prefix in self._sizes:
-                raise conflict_error(key, prefix)
 
     def _load_schema(self, key: str) -> SeriesSchema | None:
         return self._schemas.get(key)

@@ -86,24 +86,6 @@ class QueueOwner(RestartPolicy):
             pass_fds=(self._lock.fd,),
         )
 
-    @staticmethod
-    def _watch(reference: weakref.ref[QueueOwner]) -> None:
-        """Restart the writer when it dies; holds the owner weakly so it can be collected."""
-        while True:
-            owner = reference()
-            if owner is None or owner._stopping.is_set() or owner._process is None:
-                return
-            process, stopping = owner._process, owner._stopping
-            del owner
-            try:
-                process.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                continue
-            owner = reference()
-            if owner is None or stopping.is_set() or not owner._handle_exit(process):
-                return
-            del owner
-
     def _drained_ring(self) -> Ring:
         assert self._ring is not None
         return self._ring
@@ -123,10 +105,7 @@ class QueueOwner(RestartPolicy):
             self._watchdog.join()
         ring = self._ring
         ring.mark_closed()
-        while self._failure is None and self._process is not None:
-            self._process.wait()
-            if not self._handle_exit(self._process):
-                break
+        self._drain_exits()
         self._process = None
         unwritten = ring.unreleased() if self._failure is not None else 0
         self._cleanup()

@@ -227,30 +227,6 @@ class DataLogger(RestartPolicy):
             stdin=subprocess.DEVNULL,
         )
 
-    @staticmethod
-    def _watch(reference: weakref.ref[DataLogger]) -> None:
-        """Restart the logger process when it dies unexpectedly; give up after max_restarts.
-
-        Holds the logger only weakly, so a logger dropped without stop() is still collected.
-        """
-        while True:
-            logger = reference()
-            if logger is None or logger._stopping.is_set():
-                return
-            process = logger._process
-            stopping = logger._stopping
-            del logger
-            if process is None:
-                return
-            try:
-                process.wait(timeout=0.2)
-                logger = reference()
-                if logger is None or stopping.is_set() or not logger._handle_exit(process):
-                    return
-                del logger
-            except subprocess.TimeoutExpired:
-                continue
-
     def _drained_ring(self) -> Ring:
         return self._ring
 
@@ -274,10 +250,7 @@ class DataLogger(RestartPolicy):
             self._watchdog.join()
         self._watchdog = None
         self._ring.mark_closed()
-        while self._failure is None:
-            self._process.wait()
-            if not self._handle_exit(self._process):
-                break
+        self._drain_exits()
         self._process = None
         if self._file_lock is not None:
             self._file_lock.release()

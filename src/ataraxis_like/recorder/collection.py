@@ -42,6 +42,11 @@ def _parse_state(text: str | None) -> dict[str, Any]:
     }
 
 
+def _next_number(last: dict[str, Any]) -> int:
+    """The experiment number after ``last``: a failed run's number is used again."""
+    return int(last["experiment_number"]) + (0 if last["had_error"] else 1)
+
+
 class Experiment:
     """The context manager ``new_experiment`` returns; ``__enter__`` gives the run's recorder."""
 
@@ -59,9 +64,8 @@ class Experiment:
                 "finish the running `with` block first"
             )
         last = collection._read_state()["last"]
-        number = int(last["experiment_number"]) + (0 if last["had_error"] else 1)
         self.info = Recorder(
-            experiment_number=number,
+            experiment_number=_next_number(last),
             error_number=int(last["error_number"]) + 1,
             had_error=True,
             experiment_start_time=time.time(),
@@ -140,7 +144,7 @@ class ExperimentCollection:
             index, slot, last = state["runs"], state["claimed"], state["last"]
             failed = bool(info.fields["had_error"])
             info.set(
-                experiment_number=int(last["experiment_number"]) + (0 if last["had_error"] else 1),
+                experiment_number=_next_number(last),
                 error_number=int(last["error_number"]) + 1 if failed else 0,
             )
             key = f"runs/r{slot:06d}"
@@ -164,11 +168,11 @@ class ExperimentCollection:
         return Experiment(self, {**(_fields or {}), **fields})
 
     def _load_earlier_runs(self) -> None:
-        runs = self._read_state()["runs"]
-        missing = [index for index in range(runs) if index not in self._loaded]
+        state = self._read_state()
+        missing = [index for index in range(state["runs"]) if index not in self._loaded]
         if not missing:
             return
-        keys = self._read_state()["keys"]
+        keys = state["keys"]
         with open_sink(self.path) as reader:
             for index in missing:
                 info = load_from(reader, keys.get(str(index), f"runs/r{index:06d}"))

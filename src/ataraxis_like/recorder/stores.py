@@ -262,25 +262,30 @@ class Store(abc.ABC):
                 "record or read again"
             )
 
+    def _stored_schema(self, key: str) -> SeriesSchema | None:
+        """The schema of ``key`` (cached, else loaded), or None if the store has no such series.
+
+        A loaded schema is not cached here: another client may delete or remake the series.
+        """
+        return self._schemas.get(key) or self._load_schema(key)
+
     def _schema_for(self, key: str, first: Any) -> tuple[SeriesSchema, Any]:
-        schema = self._schemas.get(key)
+        schema = self._stored_schema(key)
         if schema is None:
-            schema = self._load_schema(key)
-            if schema is None:
-                self._check_conflicts(key)
-                proposed, value = SeriesSchema.of(key, first)
-                schema = self._create(key, proposed)
-                if schema == proposed:
-                    self._schemas[key] = schema
-                    return schema, value
-            self._schemas[key] = schema
+            self._check_conflicts(key)
+            proposed, value = SeriesSchema.of(key, first)
+            schema = self._create(key, proposed)
+            if schema == proposed:
+                self._schemas[key] = schema
+                return schema, value
+        self._schemas[key] = schema
         return schema, schema.coerce(key, first)
 
     def validate(self, key: str, value: Any) -> None:
         """Raise exactly what ``append(key, value)`` would raise, without storing anything."""
         self._ensure_open()
         key = normalize_key(key)
-        schema = self._schemas.get(key) or self._load_schema(key)
+        schema = self._stored_schema(key)
         if schema is None:
             self._check_conflicts(key)
             SeriesSchema.of(key, value)
@@ -320,7 +325,7 @@ class Store(abc.ABC):
         """The series ``key``: an array-like of every value recorded there, in order."""
         self._ensure_open()
         key = normalize_key(key)
-        schema = self._schemas.get(key) or self._load_schema(key)
+        schema = self._stored_schema(key)
         if schema is None:
             raise missing_error(key)
         return self._read(key, schema)
@@ -336,7 +341,7 @@ class Store(abc.ABC):
             normalized = normalize_key(key)
         except SeriesKeyError:
             return False
-        return normalized in self._schemas or self._load_schema(normalized) is not None
+        return self._stored_schema(normalized) is not None
 
     def flush(self) -> None:  # noqa: B027 - stores without buffers have nothing to flush
         """Make everything appended so far durable or visible to other readers."""

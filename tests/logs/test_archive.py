@@ -17,7 +17,11 @@ from ataraxis_like.logs import (
     compress_npy_logs,
     discover_log_archives,
 )
-from ataraxis_like.logs.archive import CompressionBusyError, LogDirectoryError
+from ataraxis_like.logs.archive import (
+    CompressionBusyError,
+    LogDirectoryError,
+    source_timelines,
+)
 from ataraxis_like.logs.format import INDEX_DTYPE, batch_name, batch_parts, write_atomically
 
 from . import (
@@ -207,6 +211,24 @@ def test_reference_archive_is_not_overwritten(tmp_path: Path) -> None:
     assert "reference library" in result.problems["source 4"]
     assert (tmp_path / "4_log.npz").read_bytes() == before
     assert len(batch_files(tmp_path)) == 1
+
+
+def test_timeline_of_a_reference_archive_comes_from_its_reader(tmp_path: Path) -> None:
+    bodies = ((0, ONSET.to_bytes(8, "little")), (10, b"ab"), (25, b"c"))
+    entries = {
+        f"004_{stamp:020d}": np.frombuffer(
+            bytes([4]) + stamp.to_bytes(8, "little") + body, np.uint8
+        )
+        for stamp, body in bodies
+    }
+    np.savez(tmp_path / "4_log.npz", **entries)
+    write_batch(tmp_path, [Entry(4, 1, b"new", 1, 1)], ONSET, 0)
+    timelines, problems = source_timelines(tmp_path)
+    assert "reference library" in problems["4_log.npz"]
+    [timeline] = timelines
+    assert (timeline.source_id, timeline.onset_us, timeline.batch_files) == (4, ONSET, 0)
+    assert timeline.archive == tmp_path / "4_log.npz"
+    assert timeline.timestamps.tolist() == [10, 25]
 
 
 def test_leftover_temporary_is_replaced_and_ignored(tmp_path: Path) -> None:

@@ -85,7 +85,8 @@ class Plan:
 
 
 def open_previous(final: Path) -> tuple[ArchiveHeader | None, str | None]:
-    """The source's existing archive, or why new entries cannot be merged into it."""
+    """The source's existing archive, or why new entries cannot be merged into it (a reference
+    library's archive comes with its header as well as the reason)."""
     if not final.exists():
         return None, None
     try:
@@ -93,7 +94,7 @@ def open_previous(final: Path) -> tuple[ArchiveHeader | None, str | None]:
     except ArchiveFormatError as error:
         return None, f"{error}; it is left as is, and so are the batch files"
     if header.format != "packed":
-        return None, (
+        return header, (
             f"{final.name} was written by the reference library and cannot take new entries; "
             "move it aside (LogArchiveReader still reads it) and run again"
         )

@@ -37,6 +37,7 @@ from .format import BATCH_PREFIX, BatchFormatError
 from .reader import (
     ARCHIVE_TEMPORARY,
     REFERENCE_MEMBER,
+    ArchiveHeader,
     LogArchiveReader,
     discover_log_archives,
 )
@@ -322,19 +323,21 @@ def source_timelines(directory: Path | str) -> tuple[list[SourceTimeline], dict[
     problems = dict(scan.problems)
     by_source = scan.sources()
     timelines: list[SourceTimeline] = []
-    for source in sorted(set(by_source) | set(scan.archives)):
-        path = scan.archives.get(source)
-        refs = by_source.get(source, [])
-        header, problem = open_previous(path) if path is not None else (None, None)
-        if problem is not None and path is not None:
-            problems[path.name] = problem
-            if header is None and "reference library" in problem:
-                reader = LogArchiveReader(path)
-                timelines.append(SourceTimeline(source, reader.onset_us, reader.timestamps,
-                                                path, 0))  # fmt: skip
-            continue
-        job = SourceJob(directory, source, tuple(refs), False, False)
-        with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch:
+        for source in sorted(set(by_source) | set(scan.archives)):
+            path = scan.archives.get(source)
+            refs = by_source.get(source, [])
+            header: ArchiveHeader | None = None
+            if path is not None:
+                header, problem = open_previous(path)
+                if problem is not None:
+                    problems[path.name] = problem
+                    if header is not None and header.format == "reference":
+                        reader = LogArchiveReader(path)
+                        timelines.append(SourceTimeline(source, reader.onset_us,
+                                                        reader.timestamps, path, 0))  # fmt: skip
+                    continue
+            job = SourceJob(directory, source, tuple(refs), False, False)
             spill = Spill(Path(scratch) / "rows")
             try:
                 plan = plan_source(job, header, path or Path(), spill)
@@ -344,6 +347,6 @@ def source_timelines(directory: Path | str) -> tuple[list[SourceTimeline], dict[
                 stamps = [block["timestamp"] for block in plan.merged.rows.blocks()]
             finally:
                 spill.close()
-        timestamps = np.concatenate(stamps) if stamps else np.empty(0, dtype=np.uint64)
-        timelines.append(SourceTimeline(source, plan.onset_us, timestamps, path, len(refs)))
+            timestamps = np.concatenate(stamps) if stamps else np.empty(0, dtype=np.uint64)
+            timelines.append(SourceTimeline(source, plan.onset_us, timestamps, path, len(refs)))
     return timelines, problems

@@ -234,7 +234,9 @@ def load(path: str | Path, *, key: str = "recorder") -> Recorder:
 def load_from(reader: SinkReader, key: str) -> Recorder:
     """The subtree under ``key`` of a file open for reading."""
     key = normalize_key(key)
-    if _has(reader, key) and not _has(reader, f"{key}/_meta"):
+    exists = _has(reader, key)
+    finished = _has(reader, f"{key}/_meta")
+    if exists and not finished:
         raise RecorderFormatError(
             f"{reader.path.name} holds an incomplete recorder at {key!r} (no {key}/_meta: a "
             "save killed midway, or a stream that never flushed): expected a finished save; "
@@ -242,7 +244,7 @@ def load_from(reader: SinkReader, key: str) -> Recorder:
             path=str(reader.path),
             key=key,
         )
-    if not _has(reader, f"{key}/_meta"):
+    if not finished:
         raise RecorderFormatError(
             f"{reader.path.name} holds no saved recorder at {key!r} (no {key}/_meta): expected "
             "a file written by Recorder.save or a closed stream; check the path and key",

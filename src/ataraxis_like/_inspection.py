@@ -18,7 +18,6 @@ from .errors import AtaraxisError
 LOG_DIRECTORY, LOG_ARCHIVE, HDF5, CONFIG, EXPERIMENT = (
     "log-directory", "log-archive", "hdf5", "config", "experiment",
 )  # fmt: skip
-KINDS = (LOG_DIRECTORY, LOG_ARCHIVE, HDF5, CONFIG, EXPERIMENT)
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _YAML_SUFFIXES = (".yaml", ".yml")

@@ -70,12 +70,17 @@ def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
     out[prefix] = array
 
 
+def log_path(directory: Path, index: int) -> Path:
+    """Where run ``index`` of the experiment in ``directory`` logs."""
+    return directory / "logs" / f"run_{index:05d}.log"
+
+
 def _run_logger(directory: Path, index: int) -> tuple[logging.Logger, logging.Handler]:
     """A logger writing to ``logs/run_NNNNN.log``. It is not registered with ``logging`` (one
     per run would pile up there, and each registration clears every logger's level cache)."""
-    logs = directory / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs / f"run_{index:05d}.log", encoding="utf-8")
+    path = log_path(directory, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.Logger(f"ataraxis_like.experiment.run_{index:05d}", logging.DEBUG)
     logger.addHandler(handler)

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..hdf5 import open_sink
+from ..hdf5 import open_sink, recover
 from ..recorder import Recorder
-from .runner import RESULTS_FILE, ExperimentError, read_statuses
+from ._worker import log_path, run_key
+from .runner import RESULTS_FILE, ExperimentError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ExperimentResults:
                 f"{directory} holds no {RESULTS_FILE}; pass the directory an Experiment ran in",
                 path=str(directory),
             )
-        read_statuses(path)  # recovers the file first if its writer was killed
+        recover(path)  # a file whose writer was killed is made readable first
         with open_sink(path) as reader:
             root = dict(reader.file.attrs)
             groups = reader.file.get("runs")
@@ -80,7 +81,7 @@ class ExperimentResults:
         indices, values = [], []
         with open_sink(self.directory / RESULTS_FILE) as reader:
             for row in self.runs:
-                key = f"runs/r{row['index']:05d}/result/{name}"
+                key = f"{run_key(row['index'])}/result/{name}"
                 if row["status"] != "completed" or not self._wrote(row["index"], "results", name):
                     continue  # a value an earlier, killed attempt left does not count
                 if reader.file.get(key) is not None:
@@ -106,11 +107,11 @@ class ExperimentResults:
                 "see overview() for its status and error",
                 path=str(self.directory),
             )
-        return Recorder.load(self.directory / RESULTS_FILE, key=f"runs/r{index:05d}/recorder")
+        return Recorder.load(self.directory / RESULTS_FILE, key=f"{run_key(index)}/recorder")
 
     def log(self, index: int) -> str:
         """The text of a run's log file."""
-        return (self.directory / "logs" / f"run_{index:05d}.log").read_text(encoding="utf-8")
+        return log_path(self.directory, index).read_text(encoding="utf-8")
 
     def counts(self) -> dict[str, int]:
         statuses = [row["status"] for row in self.runs]

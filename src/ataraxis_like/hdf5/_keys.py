@@ -18,9 +18,6 @@ class KeyTree:
         self._keys: set[str] = set()
         self._groups: dict[str, str] = {}  # group -> one key under it, for the error message
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
-
     def is_group(self, name: str) -> bool:
         return name in self._groups
 

@@ -74,10 +74,6 @@ class QueueOwner(RestartPolicy):
     def writer_pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
-    @property
-    def deaths(self) -> list[int | None]:
-        return list(self._deaths)
-
     def _spawn(self) -> None:
         assert self._lock.fd is not None
         self._process = subprocess.Popen(

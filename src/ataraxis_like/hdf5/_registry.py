@@ -151,6 +151,3 @@ class ClientTable:
         words = self._words()
         for client, sequence in applied.items():
             words[CLIENT_BASE + client] = sequence
-
-    def forget_view(self) -> None:
-        self._live = None

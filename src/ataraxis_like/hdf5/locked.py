@@ -211,13 +211,15 @@ def write_batch(
                 for schema, _rows in blocks
                 if store.schemas.get(schema.key, schema) != schema
             ]
-            blocks = [(schema, rows) for schema, rows in blocks if schema.key not in
-                      {mine.key for mine, _known in clashes}]  # fmt: skip
-            store.create([schema for schema, _rows in blocks])
-            for schema, rows in blocks:
-                store.append_block(schema.key, rows)
-            if operation is not None:
-                operation(store)
+            clashing = {mine.key for mine, _known in clashes}
+            blocks = [(schema, rows) for schema, rows in blocks if schema.key not in clashing]
+            # One window for the new datasets and the operation: each window reopens the file.
+            with store.structural():
+                store.create([schema for schema, _rows in blocks])
+                for schema, rows in blocks:
+                    store.append_block(schema.key, rows)
+                if operation is not None:
+                    operation(store)
             if clashes:
                 mine, known = clashes[0]
                 raise SinkKeyError(

@@ -423,7 +423,7 @@ class Hdf5Sink:
         if key in ("", "/"):
             return dict(self._store.file.attrs)
         name = normalize_key(key)
-        target = self[name] if name in self._store.schemas else self._store.file.get(name)
+        target = self._store.file.get(name)  # a dataset or a group (flushed above)
         if target is None:
             raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
         return dict(target.attrs)

@@ -14,7 +14,7 @@ import operator
 import re
 import struct
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +98,29 @@ class ArchiveHeader:
     count: int
 
 
+def _layout(names: set[str]) -> str | None:
+    """An archive's layout from its member names: "packed", "reference" or None (neither)."""
+    if {_member_name(name) for name in MEMBERS} <= names:
+        return "packed"
+    if names and all(REFERENCE_MEMBER.match(name) for name in names):
+        return "reference"
+    return None
+
+
+def _packed_fields(
+    archive: zipfile.ZipFile, version_error: Callable[[int], ArchiveFormatError]
+) -> tuple[int, int, dict[int, int]]:
+    """A packed archive's source id, onset and sessions, once its format version is checked
+    (``version_error(version)`` is raised for any other version)."""
+    version = int(read_member(archive, "format_version"))
+    if version != ARCHIVE_VERSION:
+        raise version_error(version)
+    source_id = int(read_member(archive, "source_id"))
+    onset_us = int(read_member(archive, "onset_us"))
+    sessions = {int(s): int(o) for s, o in read_member(archive, "sessions").reshape(-1, 2)}
+    return source_id, onset_us, sessions
+
+
 def read_archive_header(path: Path) -> ArchiveHeader:
     """Identify and check a packed archive cheaply; ArchiveFormatError if it is not one.
 
@@ -106,24 +129,21 @@ def read_archive_header(path: Path) -> ArchiveHeader:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            if names and all(REFERENCE_MEMBER.match(name) for name in names):
+            layout = _layout(names)
+            if layout == "reference":
                 return ArchiveHeader("reference", -1, None, {}, len(names))
-            if not {_member_name(name) for name in MEMBERS} <= names:
+            if layout is None:
                 raise ArchiveFormatError(f"{path.name} is not a log archive (members missing)")
-            version = int(read_member(archive, "format_version"))
-            if version != ARCHIVE_VERSION:
-                raise ArchiveFormatError(
+            source_id, onset_us, sessions = _packed_fields(
+                archive,
+                lambda version: ArchiveFormatError(
                     f"{path.name} has format version {version}, this library reads "
                     f"{ARCHIVE_VERSION}: upgrade ataraxis-like"
-                )
-            sessions = read_member(archive, "sessions").reshape(-1, 2)
+                ),
+            )
             handle, shape, _dtype = open_member(archive, "timestamps")
             handle.close()
-            return ArchiveHeader(
-                "packed", int(read_member(archive, "source_id")),
-                int(read_member(archive, "onset_us")),
-                {int(session): int(onset) for session, onset in sessions}, int(shape[0]),
-            )  # fmt: skip
+            return ArchiveHeader("packed", source_id, onset_us, sessions, int(shape[0]))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, IndexError) as error:
         if isinstance(error, ArchiveFormatError):
             raise
@@ -198,11 +218,12 @@ class LogArchiveReader:
             raise self._not_an_archive(f"not a zip file ({error})") from None
         with archive:
             names = set(archive.namelist())
+            layout = _layout(names)
             try:
-                if {_member_name(name) for name in MEMBERS} <= names:
+                if layout == "packed":
                     self.format = "packed"
                     self._open_packed(archive)
-                elif names and all(REFERENCE_MEMBER.match(name) for name in names):
+                elif layout == "reference":
                     self.format = "reference"
                     self._open_reference(archive, sorted(names))
                 else:
@@ -226,15 +247,13 @@ class LogArchiveReader:
 
     # ------------------------------------------------------------------ opening
     def _open_packed(self, archive: zipfile.ZipFile) -> None:
-        version = int(read_member(archive, "format_version"))
-        if version != ARCHIVE_VERSION:
-            raise self._not_an_archive(
+        self.source_id, self.onset_us, self.sessions = _packed_fields(
+            archive,
+            lambda version: self._not_an_archive(
                 f"its format version is {version}, this library reads {ARCHIVE_VERSION}: "
                 "upgrade ataraxis-like"
-            )
-        self.source_id = int(read_member(archive, "source_id"))
-        self.onset_us = int(read_member(archive, "onset_us"))
-        self.sessions = {int(s): int(o) for s, o in read_member(archive, "sessions").reshape(-1, 2)}
+            ),
+        )
         stored = {
             name: archive.getinfo(_member_name(name)).compress_type == zipfile.ZIP_STORED
             for name in ("timestamps", "offsets", "payload")

@@ -1,4 +1,5 @@
-"""Shared fixtures: unique segment names that are removed after each test."""
+"""Shared fixtures: unique segment names removed after each test, the start methods, and a real
+redis-server per test session (per xdist worker) with fresh key namespaces."""
 
 from __future__ import annotations
 
@@ -21,3 +22,17 @@ def shm_name() -> Iterator[str]:
 @pytest.fixture(params=["spawn", "fork"])
 def start_method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    from tests.recorder.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as port:
+        yield port
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A Redis key namespace no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}"

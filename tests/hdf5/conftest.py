@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,11 +31,3 @@ def make_sink() -> Iterator[Callable[..., Hdf5Sink]]:
             sink.close()
         except (SinkError, OSError):
             pass
-
-
-def wait_until(condition: Callable[[], object], seconds: float = 30.0) -> None:
-    """Poll a condition another process makes true; fail loudly at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.005)

@@ -22,8 +22,8 @@ from ataraxis_like.hdf5._store import Store
 from ataraxis_like.hdf5._writer import Journal
 
 from ..support.kill import kill_inside_lock
+from ..support.waiting import wait_until
 from . import workers
-from .conftest import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -30,6 +30,7 @@ from ataraxis_like.logs import (
 from ataraxis_like.logs.format import batch_name, read_batch
 
 from ..support.kill import kill_inside_lock
+from ..support.waiting import wait_until
 from . import logger_workers as workers
 from .logged import collect_entries
 
@@ -51,14 +52,6 @@ def make_logger(tmp_path: Path) -> Iterator[object]:
             logger.close()
         except (LoggerError, OSError):
             pass
-
-
-def wait_until(condition: object, seconds: float = 30.0) -> None:
-    """Poll a condition that another process makes true; fail loudly at the deadline."""
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.01)
 
 
 # ------------------------------------------------------------------ packages

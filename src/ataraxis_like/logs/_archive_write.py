@@ -307,12 +307,18 @@ def _as_bytes(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8)
 
 
-def _offset_chunks(rows: Rows) -> Iterator[np.ndarray]:
-    end = np.zeros(1, dtype=np.uint64)
-    yield _as_bytes(end)
+def _block_ends(rows: Rows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each block of rows with its entries' payload end offsets (offsets[i + 1]), in order."""
+    end = np.uint64(0)
     for block in rows.blocks():
-        ends = np.cumsum(block["length"], dtype=np.uint64) + end[0]
-        end = ends[-1:]
+        ends = np.cumsum(block["length"], dtype=np.uint64) + end
+        end = ends[-1]
+        yield block, ends
+
+
+def _offset_chunks(rows: Rows) -> Iterator[np.ndarray]:
+    yield _as_bytes(np.zeros(1, dtype=np.uint64))
+    for _block, ends in _block_ends(rows):
         yield _as_bytes(ends)
 
 
@@ -392,12 +398,9 @@ def _verify(
             or (shape, dtype) != ((plan.merged.payload_bytes,), np.dtype(np.uint8))
         ):
             return f"{temporary.name} did not read back as written; sources kept"
-        end = 0
-        for block, (stamps, ends, keys) in zip(
-            rows.blocks(), archive_columns(temporary, len(rows)), strict=True
+        for (block, expected_ends), (stamps, ends, keys) in zip(
+            _block_ends(rows), archive_columns(temporary, len(rows)), strict=True
         ):
-            expected_ends = np.cumsum(block["length"], dtype=np.uint64) + np.uint64(end)
-            end = int(expected_ends[-1])
             if not (
                 np.array_equal(stamps, block["timestamp"])
                 and np.array_equal(ends, expected_ends)

@@ -149,7 +149,9 @@ class Rows:
             yield self.spill.read(at, min(size, self.start + self.count - at))
 
 
-def _select(path: Path, number: int, source_id: int, shift: int, ref: BatchRef) -> np.ndarray:
+def _select(ref: BatchRef, number: int, source_id: int, onset_us: int) -> np.ndarray:
+    """The source's rows of batch file ``number``, timestamps rebased to ``onset_us``."""
+    path, shift = ref.path, ref.onset_us - onset_us
     try:
         batch = scan_batch(path)
     except BatchFormatError as error:
@@ -183,7 +185,7 @@ def collect_runs(
     pending: list[np.ndarray] = []
     pending_rows = 0
     for number, ref in enumerate(batches):
-        rows = _select(ref.path, number, source_id, ref.onset_us - onset_us, ref)
+        rows = _select(ref, number, source_id, onset_us)
         pending.append(rows)
         pending_rows += len(rows)
         if pending_rows >= ROWS_IN_MEMORY:

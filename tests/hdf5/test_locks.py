@@ -14,6 +14,7 @@ import pytest
 from ataraxis_like.errors import LockTimeoutError
 from ataraxis_like.hdf5 import Hdf5Sink, SinkInUseError, locked_file, open_sink
 
+from ..support.processes import run_together
 from . import workers
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,12 +29,7 @@ def test_lock_mode_writers_take_turns(h5_path: Path, start_method: str) -> None:
         context.Process(target=workers.lock_mode_writer, args=(str(h5_path), index, count, start))
         for index in range(3)
     ]
-    for process in processes:
-        process.start()
-    start.set()
-    for process in processes:
-        process.join(45)
-        assert process.exitcode == 0
+    run_together(processes, start, 45)
     with open_sink(h5_path) as reader:
         shared = reader.load("shared")
         assert len(shared) == 3 * count

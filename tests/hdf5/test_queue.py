@@ -22,6 +22,7 @@ from ataraxis_like.hdf5._store import Store
 from ataraxis_like.hdf5._writer import Journal
 
 from ..support.kill import kill_inside_lock
+from ..support.processes import run_together
 from ..support.waiting import wait_until
 from . import workers
 
@@ -49,12 +50,7 @@ def test_four_client_processes_lose_and_duplicate_nothing(h5_path: Path) -> None
             context.Process(target=workers.append_rows, args=(client, index, count, start))
             for index, context in enumerate(contexts)
         ]
-        for process in processes:
-            process.start()
-        start.set()
-        for process in processes:
-            process.join(60)
-            assert process.exitcode == 0
+        run_together(processes, start, 60)
     _check_exact(h5_path, 4, count)
 
 

@@ -30,6 +30,7 @@ from ataraxis_like.logs import (
 from ataraxis_like.logs.format import batch_name, read_batch
 
 from ..support.kill import kill_inside_lock
+from ..support.processes import run_together
 from ..support.waiting import wait_until
 from . import logger_workers as workers
 from .logged import collect_entries
@@ -124,12 +125,7 @@ def test_four_producer_processes_arrive_complete(make_logger, start_method: str,
         for source in range(4)
     ]
     with logger:
-        for process in producers:
-            process.start()
-        start.set()
-        for process in producers:
-            process.join(100)
-            assert process.exitcode == 0
+        run_together(producers, start, 100)
     entries, duplicates = collect_entries(logger.output_directory)
     assert duplicates == 0
     assert sorted(entries) == [0, 1, 2, 3]

@@ -18,6 +18,7 @@ import pytest
 from ataraxis_like import LockOwnerDiedWarning, SharedMemoryArray, cleanup_stale, list_arrays
 from ataraxis_like.shm._segment import segment_path
 
+from ..support.processes import run_together
 from . import workers
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,12 +68,7 @@ def test_atomic_increments_lose_no_update(shm_name: str, start_method: str, proc
             context.Process(target=workers.increment, args=(handle, count, start))
             for _ in range(processes)
         ]
-        for child in children:
-            child.start()
-        start.set()
-        for child in children:
-            child.join(50)
-            assert child.exitcode == 0
+        run_together(children, start, 50)
         assert handle.read_data(0) == processes * count
 
 

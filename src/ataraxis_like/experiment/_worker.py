@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hdf5._schema import normalize_key, schema_for_array
+from ..hdf5._schema import array_for_write, normalize_key
 from ..recorder import Recorder
 from ..recorder.persist import save_into
 from .provenance import utc_now
@@ -175,7 +175,7 @@ class ResultChannel:
 
     def write(self, key: str, array: Any) -> None:
         array = np.asarray(array)
-        schema_for_array(normalize_key(key), array)
+        array_for_write(normalize_key(key), array)
         self._queue.put(("write", (self._index, key, array)))
 
     def set_attrs(self, key: str, **attributes: Any) -> None:

@@ -182,9 +182,11 @@ def schema_for_rows(key: str, values: Any) -> Schema:
     return Schema(key, ROWS, array.dtype, array.shape[1:], text)
 
 
-def schema_for_array(key: str, value: Any) -> Schema:
+def array_for_write(key: str, value: Any) -> tuple[Schema, np.ndarray]:
+    """The array schema ``value`` defines at ``key``, and ``value`` as that array (one
+    conversion serves both)."""
     array, text = _array_of(key, value, "an array")
-    return Schema(key, ARRAY, array.dtype, array.shape, text)
+    return Schema(key, ARRAY, array.dtype, array.shape, text), array
 
 
 # ------------------------------------------------------------------ checking
@@ -297,15 +299,14 @@ def is_empty_sequence(values: Any) -> bool:
     return isinstance(values, list | tuple) and not values
 
 
-def check_array(schema: Schema, value: Any) -> np.ndarray:
-    """A whole array for ``write``: any layout replaces an earlier array, never rows."""
+def check_writable(schema: Schema) -> None:
+    """``write`` may replace an earlier array with any layout, never rows."""
     if schema.kind == ROWS:
         raise SinkDataError(
             f"sink key {schema.key!r} holds appended {schema.describe()}; write() stores whole "
             "arrays: append or extend there, or write to another key",
             key=schema.key,
         )
-    return _array_of(schema.key, value, "an array")[0]
 
 
 def _not_rows(schema: Schema) -> SinkDataError:

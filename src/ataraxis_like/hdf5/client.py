@@ -28,15 +28,15 @@ from ._registry import ClientTable, Registry
 from ._schema import (
     ARRAY,
     Schema,
-    check_array,
+    array_for_write,
     check_row,
     check_rows,
+    check_writable,
     encode_array,
     encode_rows,
     is_empty_sequence,
     normalize_key,
     scalar_code,
-    schema_for_array,
     schema_for_row,
     schema_for_rows,
 )
@@ -199,16 +199,16 @@ class Hdf5Client:
         assert self._registry is not None
         name = normalize_key(key)
         found = self._registry.lookup(name)
-        schema = schema_for_array(name, array)
+        schema, data = array_for_write(name, array)
         if found is not None:
-            check_array(found[1], array)
+            check_writable(found[1])
             if found[1].kind != ARRAY:
                 raise SinkKeyError(
                     f"sink key {name!r} holds {found[1].describe()}; write() needs an array key",
                     key=name,
                 )
         schema_id, schema = self._registry.register(schema, replace=True)
-        payload, length = encode_array(schema, array)
+        payload, length = encode_array(schema, data)
         self._put(KIND_WRITE, schema_id, 1, b"", payload, length, timeout)
 
     def set_attrs(self, key: str, **attributes: Any) -> None:

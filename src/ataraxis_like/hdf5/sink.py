@@ -32,12 +32,12 @@ from ._paths import FileIdentity, require_directory, writing
 from ._schema import (
     ROWS,
     Schema,
-    check_array,
+    array_for_write,
     check_row,
     check_rows,
+    check_writable,
     is_empty_sequence,
     normalize_key,
-    schema_for_array,
     schema_for_row,
     schema_for_rows,
 )
@@ -223,11 +223,10 @@ class Hdf5Sink:
             self._require_writer()
             old = self._schemas.get(name)
             if old is not None:
-                check_array(old, array)
+                check_writable(old)
             else:
                 self._check_clash(name)
-            schema = schema_for_array(name, array)
-            data = check_array(schema, array)
+            schema, data = array_for_write(name, array)
             self._apply(lambda store: store.write_array(schema, data))
             self._remember({name: schema})
 

@@ -100,13 +100,10 @@ class Schema:
 
     @classmethod
     def from_dataset(cls, key: str, dataset: h5py.Dataset) -> Schema:
-        string = h5py.check_string_dtype(dataset.dtype)
-        text = None
         dtype = dataset.dtype
-        if string is not None and string.length is None and string.encoding == "utf-8":
-            text, dtype = "str", np.dtype(object)
-        elif h5py.check_vlen_dtype(dtype) == np.dtype(np.uint8):
-            text, dtype = "bytes", np.dtype(object)
+        text = stored_text_kind(dtype)
+        if text is not None:
+            dtype = np.dtype(object)
         elif dtype.kind not in _SUPPORTED_KINDS or dtype.hasobject:
             return cls(key, OTHER, np.dtype(object), dataset.shape)
         if dataset.maxshape and dataset.maxshape[0] is None:
@@ -119,6 +116,17 @@ class Schema:
 def _parse_layout(text: str) -> tuple[str, np.dtype[Any], tuple[int, ...], str | None]:
     kind, descr, shape, text_kind = ast.literal_eval(text)
     return kind, np.lib.format.descr_to_dtype(descr), tuple(shape), text_kind
+
+
+def stored_text_kind(dtype: np.dtype[Any]) -> str | None:
+    """ "str" for variable-length UTF-8 text in a file, "bytes" for variable-length uint8, or
+    None: how the sink stores text values."""
+    string = h5py.check_string_dtype(dtype)
+    if string is not None and string.length is None and string.encoding == "utf-8":
+        return "str"
+    if h5py.check_vlen_dtype(dtype) == np.dtype(np.uint8):
+        return "bytes"
+    return None
 
 
 def _text_kind(value: Any) -> str | None:

@@ -17,7 +17,7 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 
 from ._errors import SinkError, SinkKeyError
-from ._schema import RESERVED, normalize_key
+from ._schema import RESERVED, normalize_key, stored_text_kind
 from .recover import is_stale_flags_error
 
 _RETRY_SECONDS = 2.0
@@ -65,11 +65,11 @@ def dataset_keys(handle: h5py.File) -> list[str]:
 
 def load_dataset(dataset: h5py.Dataset) -> np.ndarray:
     """A whole dataset in memory, variable-length UTF-8 text as ``str`` objects."""
-    string = h5py.check_string_dtype(dataset.dtype)
-    if string is not None and string.length is None and string.encoding == "utf-8":
+    text = stored_text_kind(dataset.dtype)
+    if text == "str":
         return np.asarray(dataset.asstr()[()], dtype=object)
     data = np.asarray(dataset[()])
-    if h5py.check_vlen_dtype(dataset.dtype) == np.dtype(np.uint8):
+    if text == "bytes":
         out = np.empty(data.shape, dtype=object)
         for index, item in np.ndenumerate(data):
             out[index] = bytes(item)

@@ -128,8 +128,9 @@ class SinkReader:
         if key in ("", "/"):
             return dict(self.file.attrs)
         name = normalize_key(key)
-        target = self._get(name, reopen=True)
-        if target is None:
+        target = self.file.get(name)
+        if target is None:  # perhaps made since the file was opened
+            self.refresh()
             target = self.file.get(name)
         if target is None:
             raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)

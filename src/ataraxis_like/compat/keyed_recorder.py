@@ -23,6 +23,7 @@ from typing import Any
 
 from ..recorder._errors import StoreConnectionError
 from ..recorder.hdf5_store import Hdf5Store
+from ..recorder.keyed import record_into
 from ..recorder.redis_store import RedisStore
 from ..recorder.stores import MemoryStore, Store, normalize_key
 
@@ -194,11 +195,8 @@ class Recorder:
     def record(self, key: str, val: Any, datastore: DataStore | None = None) -> None:
         """Append ``val`` to the list at ``key`` in every datastore (or only ``datastore``)."""
         chosen = self.datastores if datastore is None else (datastore,)
-        normalize_key(key)
-        for each in chosen:
-            each._store().validate(key, val)
-        for each in chosen:
-            each.append(key, val)
+        normalize_key(key)  # refused even when there is no datastore
+        record_into([each._store() for each in chosen], key, val)
 
     def get(self, key: str, datastore: DataStore | None = None) -> Any:
         return (datastore or self.datastores[0]).get(key)

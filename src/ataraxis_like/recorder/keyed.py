@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -10,6 +10,18 @@ import numpy as np
 
 from ._errors import RecorderError
 from .stores import Store
+
+
+def record_into(stores: Sequence[Store], key: str, value: Any) -> None:
+    """Append ``value`` to the series ``key`` in every store, or in none: each store checks it
+    before any appends (a single store checks it as it appends)."""
+    if len(stores) == 1:
+        stores[0].append(key, value)
+        return
+    for store in stores:
+        store.validate(key, value)
+    for store in stores:
+        store.append(key, value)
 
 
 class SeriesRecorder:
@@ -35,13 +47,7 @@ class SeriesRecorder:
 
     def record(self, key: str, value: Any) -> None:
         """Append ``value`` to the series ``key`` in every store."""
-        if len(self.stores) == 1:
-            self.stores[0].append(key, value)
-            return
-        for store in self.stores:
-            store.validate(key, value)
-        for store in self.stores:
-            store.append(key, value)
+        record_into(self.stores, key, value)
 
     def record_many(self, key: str, values: Iterable[Any]) -> None:
         """Append several values to the series ``key`` in every store."""

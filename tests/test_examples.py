@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from .support.examples import EXAMPLES, run_example
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def run(name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example(name)
     assert "Traceback" not in result.stderr
     return result.stdout
 

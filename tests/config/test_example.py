@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config_example.py"
+from ..support.examples import run_example
 
 
 def test_example_runs_and_prints_the_round_trip_and_the_mistakes() -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example("config_example.py", timeout=60)
     out = result.stdout
     assert "# Frames per second.\n  fps: 30\n" in out
     assert "animal: 'yes'\n" in out

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ataraxis_like.experiment import ExperimentResults
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "experiment_example.py"
+from ..support.examples import run_example
 
 
 @pytest.mark.timeout(120)
 def test_experiment_example(tmp_path: Path) -> None:
     directory = tmp_path / "grid"
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE), str(directory)],
-        capture_output=True, text=True, timeout=110, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    result = run_example("experiment_example.py", str(directory))
     out = result.stdout
     assert "first run: {'completed': 8, 'failed': 1, 'skipped': 0}\n" in out
     assert "run again: {'completed': 0, 'failed': 0, 'skipped': 9}\n" in out

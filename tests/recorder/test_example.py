@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recorder_example.py"
+from ..support.examples import run_example
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_recorder_example() -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=55, check=False
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example("recorder_example.py", timeout=55)
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines() == [
         "2002 records; the first: {'step': 0, 'loss': 1.0, 'training': True, 'model': 'small', "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_layout_is_plain_numpy(archive: tuple[Path, list[tuple[int, bytes]]]) ->
     """The documented members, readable without this library."""
     path, expected = archive
     with np.load(path, allow_pickle=False) as members:
-        assert int(members["format_version"]) == 1
+        assert int(members["format_version"]) == 2
         assert int(members["source_id"]) == 0
         assert int(members["onset_us"]) == ONSET
         assert members["sessions"].tolist() == [[4, ONSET]]
@@ -112,6 +113,28 @@ def test_layout_is_plain_numpy(archive: tuple[Path, list[tuple[int, bytes]]]) ->
         assert [payload[offsets[i] : offsets[i + 1]].tobytes() for i in range(500)] == [
             p for _, p in expected
         ]
+        per_block, checksums = int(members["block_entries"]), members["checksums"]
+        stamps = members["timestamps"]
+        assert checksums.shape == (-(-500 // per_block), 2)
+        for number, (index_sum, payload_sum) in enumerate(checksums.tolist()):
+            first, last = number * per_block, min(500, (number + 1) * per_block)
+            index_bytes = stamps[first:last].tobytes() + offsets[first : last + 1].tobytes()
+            assert zlib.crc32(index_bytes) == index_sum
+            assert zlib.crc32(payload[offsets[first] : offsets[last]].tobytes()) == payload_sum
+
+
+def test_reads_version_1_archives(archive: tuple[Path, list[tuple[int, bytes]]]) -> None:
+    """Archives from before the checksums (format version 1) read as before, unverified."""
+    path, expected = archive
+    with np.load(path, allow_pickle=False) as members:
+        fields = {name: members[name] for name in members.files}
+    del fields["block_entries"], fields["checksums"]
+    old = path.with_name("1_log.npz")
+    np.savez(old, **{**fields, "format_version": np.uint32(1)})
+    reader = LogArchiveReader(old)
+    assert [(stamp, payload.tobytes()) for stamp, payload in reader] == expected
+    assert [(reader[i][0], reader[i][1].tobytes()) for i in range(500)] == expected
+    assert reader.timestamps.tolist() == [stamp for stamp, _ in expected]
 
 
 def reference_archive(path: Path, entries: list[tuple[int, bytes]], onset: int | None,
@@ -172,7 +195,7 @@ def test_unreadable_files_raise_format_errors(tmp_path: Path) -> None:
     good = compress_npy_logs(tmp_path, compress=False)[3]
     with np.load(good) as members:
         fields = {name: members[name] for name in members.files}
-    np.savez(tmp_path / "future.npz", **{**fields, "format_version": np.uint32(2)})
+    np.savez(tmp_path / "future.npz", **{**fields, "format_version": np.uint32(3)})
     with pytest.raises(ArchiveFormatError, match="upgrade ataraxis-like"):
         LogArchiveReader(tmp_path / "future.npz")
     np.savez(tmp_path / "short.npz", **{**fields, "payload": fields["payload"][:-1]})

@@ -5,7 +5,7 @@ one-member-per-entry, and the cheap header check. The format itself is docs/form
 
 from __future__ import annotations
 
-import mmap
+import os
 import re
 import struct
 import zipfile
@@ -18,17 +18,24 @@ import numpy as np
 
 from ..errors import AtaraxisError
 
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no checksums; it is read as before, unverified
 ARCHIVE_PATTERN = re.compile(r"^(\d{1,3})_log\.npz$")
 ARCHIVE_TEMPORARY = re.compile(r"^\.(\d{1,3})_log\.npz(\.sort)?\.tmp$")
 MEMBERS = ("format_version", "source_id", "onset_us", "sessions", "timestamps", "offsets",
            "entry_keys", "payload")  # fmt: skip
+CHECKSUM_MEMBERS = ("block_entries", "checksums")  # version 2 on
 REFERENCE_MEMBER = re.compile(r"^(\d{3})_(\d{20})\.npy$")
+_READ_PIECE = 256 << 10
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header, before name and extra
 
 
 class ArchiveFormatError(AtaraxisError, ValueError):
     """A file is not a log archive this library can read (foreign, corrupt or too new)."""
+
+
+class ArchiveIndexError(AtaraxisError, IndexError):
+    """An entry index is outside the archive."""
 
 
 def archive_name(source_id: int) -> str:
@@ -55,9 +62,42 @@ def member_name(name: str) -> str:
 
 
 def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    """Load one array member into memory (decompressing it if needed)."""
-    with archive.open(member_name(name)) as handle:
-        return np.lib.format.read_array(handle, allow_pickle=False)
+    """Load one array member into memory (decompressing it if needed).
+
+    The array's size must match the member's before anything is allocated, and the member is
+    read to its end, so the zip's CRC-32 of it is checked. Reading in 256 KiB pieces keeps the
+    decompressed bytes in the CPU cache until they are copied: twice as fast as one read.
+    """
+    info = archive.getinfo(member_name(name))
+    with archive.open(info) as handle:
+        shape, dtype = read_npy_header(handle)
+        size = array_bytes(shape, dtype)
+        if dtype.hasobject or handle.tell() + size != info.file_size:
+            raise ArchiveFormatError(f"member {info.filename} does not hold its header's array")
+        try:
+            array = np.empty(shape, dtype=dtype)
+        except MemoryError:
+            raise ArchiveFormatError(
+                f"member {info.filename} claims {size:,} bytes, more than memory holds"
+            ) from None
+        target, at = array.reshape(-1).view(np.uint8), 0
+        while at < size:
+            piece = handle.read(min(_READ_PIECE, size - at))
+            if not piece:
+                break
+            target[at : at + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+            at += len(piece)
+        if at != size or handle.read(1):
+            raise ArchiveFormatError(f"member {info.filename} is not as long as its header says")
+    return array
+
+
+def array_bytes(shape: tuple[int, ...], dtype: np.dtype[Any]) -> int:
+    """The byte size of an array of ``shape`` and ``dtype`` (Python ints: no overflow)."""
+    size = dtype.itemsize
+    for length in shape:
+        size *= length
+    return size
 
 
 def open_member(
@@ -100,16 +140,16 @@ def archive_layout(names: set[str]) -> str | None:
 
 def packed_fields(
     archive: zipfile.ZipFile, version_error: Callable[[int], ArchiveFormatError]
-) -> tuple[int, int, dict[int, int]]:
-    """A packed archive's source id, onset and sessions, once its format version is checked
-    (``version_error(version)`` is raised for any other version)."""
+) -> tuple[int, int, int, dict[int, int]]:
+    """A packed archive's format version, source id, onset and sessions, once its version is
+    checked (``version_error(version)`` is raised for a version this library cannot read)."""
     version = int(read_member(archive, "format_version"))
-    if version != ARCHIVE_VERSION:
+    if version not in READABLE_VERSIONS:
         raise version_error(version)
     source_id = int(read_member(archive, "source_id"))
     onset_us = int(read_member(archive, "onset_us"))
     sessions = {int(s): int(o) for s, o in read_member(archive, "sessions").reshape(-1, 2)}
-    return source_id, onset_us, sessions
+    return version, source_id, onset_us, sessions
 
 
 def read_archive_header(path: Path) -> ArchiveHeader:
@@ -125,10 +165,10 @@ def read_archive_header(path: Path) -> ArchiveHeader:
                 return ArchiveHeader("reference", -1, None, {}, len(names))
             if layout is None:
                 raise ArchiveFormatError(f"{path.name} is not a log archive (members missing)")
-            source_id, onset_us, sessions = packed_fields(
+            _version, source_id, onset_us, sessions = packed_fields(
                 archive,
                 lambda version: ArchiveFormatError(
-                    f"{path.name} has format version {version}, this library reads "
+                    f"{path.name} has format version {version}, this library reads up to "
                     f"{ARCHIVE_VERSION}: upgrade ataraxis-like"
                 ),
             )
@@ -144,24 +184,37 @@ def read_archive_header(path: Path) -> ArchiveHeader:
 def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
-        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
     else:
-        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    if fortran and len(shape) > 1:
+        raise ArchiveFormatError("an archive member is in Fortran order; archives never are")
     return shape, dtype
 
 
-def stored_array(
-    archive: zipfile.ZipFile, name: str, mapped: mmap.mmap, handle: IO[bytes]
-) -> np.ndarray:
-    """A view of an uncompressed member inside the memory-mapped archive file."""
+def stored_member(
+    archive: zipfile.ZipFile, name: str, handle: IO[bytes]
+) -> tuple[int, tuple[int, ...], np.dtype[Any]]:
+    """Where an uncompressed member's array starts in the file, with its shape and dtype.
+
+    The member's local header must name it, and its array must lie inside the file as it is
+    now (``fstat``): a reader that reads the array later gets a short read, never a fault.
+    """
     info = archive.getinfo(name)
     handle.seek(info.header_offset)
-    fields = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
+    local = handle.read(_LOCAL_HEADER.size)
+    if len(local) != _LOCAL_HEADER.size:
+        raise ArchiveFormatError(f"member {name} has no local header where the zip says")
+    fields = _LOCAL_HEADER.unpack(local)
+    if fields[0] != b"PK\x03\x04" or handle.read(fields[-2]) != info.filename.encode():
+        raise ArchiveFormatError(f"member {name} has no local header where the zip says")
     data_start = info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1]
     handle.seek(data_start)
     shape, dtype = read_npy_header(handle)
     array_start = handle.tell()
-    count = int(np.prod(shape, dtype=np.int64))
-    if array_start - data_start + count * dtype.itemsize != info.file_size:
+    size = array_bytes(shape, dtype)
+    if dtype.hasobject or array_start - data_start + size != info.file_size:
         raise ArchiveFormatError(f"member {name} has {info.file_size} bytes, not its array's size")
-    return np.frombuffer(mapped, dtype=dtype, count=count, offset=array_start).reshape(shape)
+    if array_start + size > os.fstat(handle.fileno()).st_size:
+        raise ArchiveFormatError(f"member {name} runs past the end of the file (truncated?)")
+    return array_start, shape, dtype

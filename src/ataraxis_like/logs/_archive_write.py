@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from .._files import FILE_MODE, open_new
+from ._archive_checksums import ChecksumBuilder, choose_block_entries
 from ._archive_layout import (
     ARCHIVE_VERSION,
     ArchiveFormatError,
@@ -28,6 +30,7 @@ from ._archive_layout import (
     open_member,
     open_payload_stream,
     read_archive_header,
+    read_member,
 )
 from ._archive_merge import (
     OLD,
@@ -60,6 +63,7 @@ class SourceJob:
     batches: tuple[BatchRef, ...]
     compress: bool
     verify_integrity: bool
+    file_mode: int = FILE_MODE
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,8 @@ def build_archive(job: SourceJob, progress: Progress | None = None) -> SourceOut
         previous = final if old is not None else None
         paths = [ref.path for ref in job.batches]
         try:
-            _write(temporary, job, plan, paths, previous, progress)
-            problem = _verify(temporary, job, plan, paths, previous)
+            checksums = _write(temporary, job, plan, paths, previous, progress)
+            problem = _verify(temporary, job, plan, paths, previous, checksums)
             if problem is not None:
                 temporary.unlink(missing_ok=True)
                 return _kept(job, problem)
@@ -316,41 +320,48 @@ def _block_ends(rows: Rows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield block, ends
 
 
-def _offset_chunks(rows: Rows) -> Iterator[np.ndarray]:
+def _offset_chunks(rows: Rows, checksums: ChecksumBuilder) -> Iterator[np.ndarray]:
+    """The offsets member's bytes; the index checksums are computed on the way."""
     yield _as_bytes(np.zeros(1, dtype=np.uint64))
-    for _block, ends in _block_ends(rows):
+    for block, ends in _block_ends(rows):
+        checksums.add_index(block["timestamp"], ends)
         yield _as_bytes(ends)
+    checksums.finish_index()
 
 
 def _write(
     temporary: Path, job: SourceJob, plan: Plan, paths: list[Path],
     old_archive: Path | None, progress: Progress | None,
-) -> None:  # fmt: skip
+) -> np.ndarray:  # fmt: skip
+    """Write the archive's members in file order; returns the checksums it wrote."""
     method = zipfile.ZIP_DEFLATED if job.compress else zipfile.ZIP_STORED
     rows, count = plan.merged.rows, len(plan.merged.rows)
+    block_entries = choose_block_entries(count, plan.merged.payload_bytes)
+    checksums = ChecksumBuilder(count, block_entries)
     sessions = np.array(sorted(plan.sessions.items()), dtype=np.int64).reshape(-1, 2)
     small: dict[str, np.ndarray] = {
         "format_version": np.array(ARCHIVE_VERSION, dtype=np.uint32),
         "source_id": np.array(job.source_id, dtype=np.uint8),
         "onset_us": np.array(plan.onset_us, dtype=np.int64),
         "sessions": sessions,
+        "block_entries": np.array(block_entries, dtype=np.uint32),
     }
     columns: list[tuple[str, tuple[int, ...], Iterator[np.ndarray]]] = [
         ("timestamps", (count,), (_as_bytes(b["timestamp"]) for b in rows.blocks())),
-        ("offsets", (count + 1,), _offset_chunks(rows)),
+        ("offsets", (count + 1,), _offset_chunks(rows, checksums)),
         ("entry_keys", (count, 2),
          (_as_bytes(np.stack((b["session"], b["entry_id"]), axis=1)) for b in rows.blocks())),
     ]  # fmt: skip
     uint64 = np.dtype(np.uint64)
     sources = _Sources(paths, old_archive)
     try:
-        with open(temporary, "wb") as raw:
+        with open_new(temporary, job.file_mode) as raw:
             with zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
                 for name, array in small.items():
                     _write_member(archive, name, array.dtype, array.shape, _pieces(array), method)
                 for name, shape, chunks in columns:
                     _write_member(archive, name, uint64, shape, chunks, method)
-                chunks = _payload_chunks(rows.blocks(), sources)
+                chunks = checksums.tap(_payload_chunks(rows.blocks(), sources))
                 first = next(chunks, b"")
                 payload_method = method
                 if job.compress and _incompressible(first):
@@ -363,10 +374,13 @@ def _write(
                     raise BatchFormatError(
                         f"payload came out {written} bytes, not {plan.merged.payload_bytes}"
                     )
+                sums = checksums.checksums
+                _write_member(archive, "checksums", sums.dtype, sums.shape, _pieces(sums), method)
             raw.flush()
             os.fsync(raw.fileno())
     finally:
         sources.close()
+    return checksums.checksums
 
 
 def _pieces(data: np.ndarray) -> Iterator[np.ndarray]:
@@ -382,8 +396,9 @@ def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _verify(
-    temporary: Path, job: SourceJob, plan: Plan, paths: list[Path], old_archive: Path | None
-) -> str | None:
+    temporary: Path, job: SourceJob, plan: Plan, paths: list[Path], old_archive: Path | None,
+    checksums: np.ndarray,
+) -> str | None:  # fmt: skip
     """Read the written archive back; None when it holds exactly the plan, else what differs."""
     rows = plan.merged.rows
     try:
@@ -391,8 +406,10 @@ def _verify(
         with zipfile.ZipFile(temporary) as archive:
             handle, shape, dtype = open_member(archive, "payload")
             handle.close()
+            written_checksums = read_member(archive, "checksums")
         if (
-            (header.format, header.source_id, header.onset_us, header.count)
+            not np.array_equal(written_checksums, checksums)
+            or (header.format, header.source_id, header.onset_us, header.count)
             != ("packed", job.source_id, plan.onset_us, len(rows))
             or header.sessions != plan.sessions
             or (shape, dtype) != ((plan.merged.payload_bytes,), np.dtype(np.uint8))

@@ -8,7 +8,12 @@ Decisions the design had to make (docs/config.md explains each):
 
 - A document is a single YAML mapping of the class's fields. Only core YAML tags are read (null,
   bool, int, float, str, binary, timestamp, seq, map); any other tag is refused, never built.
-- Each type has one written form. Enums are written by value; bytes as ``!!binary``; dates and
+- Each type has one written form, and loading accepts only that form: ``010``, ``0x1F``,
+  ``1:20``, ``1_000`` and ``yes``/``no``/``on``/``off`` (which YAML 1.1 and 1.2 read
+  differently) are refused unless quoted; a bool field declared ``Annotated[bool, YES_NO]``
+  reads the words. Documents deeper than 100 levels, files over ``max_bytes`` (1 MiB) and
+  paths that are not regular files are refused before parsing.
+- Enums are written by value; bytes as ``!!binary``; dates and
   datetimes as YAML timestamps (time zones kept as UTC offsets); paths as strings with forward
   slashes; tuples and sets as lists (sets sorted); numpy values as numbers or nested lists.
 - The only widening on load is an int where a float is declared, when the float holds it
@@ -20,12 +25,21 @@ Decisions the design had to make (docs/config.md explains each):
 - A bare ``np.ndarray`` field takes its dtype from its default, else float64; name the dtype
   with ``numpy.typing.NDArray[np.float32]`` to be explicit.
 - Saving is atomic (temporary file, fsync, rename, directory fsync) and creates missing parent
-  directories. An existing file keeps its permissions.
+  directories. An existing file keeps its permissions; a new one is owner-only (0600) unless
+  ``file_mode`` says otherwise.
 - Missing fields take their defaults, so a file written by an older class still loads; unknown
   keys are errors unless ``allow_unknown=True``. Overrides must always name declared fields.
 """
 
 from ._base import YamlConfig
-from ._errors import ConfigError, Problem
+from ._errors import ConfigError, ConfigFileError, ConfigNotFoundError, Problem
+from ._scalars import YES_NO
 
-__all__ = ["ConfigError", "Problem", "YamlConfig"]
+__all__ = [
+    "YES_NO",
+    "ConfigError",
+    "ConfigFileError",
+    "ConfigNotFoundError",
+    "Problem",
+    "YamlConfig",
+]

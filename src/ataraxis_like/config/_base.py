@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from .._files import FILE_MODE, check_file_mode
 from ._compile import dataclass_spec
 from ._errors import ConfigError, Problem, describe
 from ._overrides import apply_overrides
 from ._spec import DumpContext, LoadContext
-from ._yaml_io import atomic_write, emit, parse
+from ._yaml_io import MAX_BYTES, atomic_write, emit, parse, read_document
 
 
 class YamlConfig:
@@ -22,21 +23,23 @@ class YamlConfig:
     and raises one ``ConfigError`` listing every mistake with its dotted path and line.
     """
 
-    def to_yaml(self, file_path: str | os.PathLike[str]) -> None:
-        """Saves this config to ``file_path`` (parent directories are created).
+    def to_yaml(self, file_path: str | os.PathLike[str], *, file_mode: int = FILE_MODE) -> None:
+        """Saves this config to ``file_path`` (parent directories are created). A new file gets
+        ``file_mode`` (owner-only by default); a replaced one keeps its mode.
 
         Raises:
             ConfigError: A field holds a value its annotation does not allow (nothing is written).
             TypeError: The class is not a dataclass or declares a type that has no YAML form.
         """
         path = Path(file_path)
+        check_file_mode(file_mode)
         spec = dataclass_spec(type(self))
         ctx = DumpContext()
         plain = spec.dump(self, (), ctx)
         if ctx.problems:
             action = f"cannot save {type(self).__name__} to {path}"
             raise ConfigError.from_problems(action, ctx.problems, str(path))
-        atomic_write(path, emit(plain, ctx.docs))
+        atomic_write(path, emit(plain, ctx.docs), file_mode)
 
     @classmethod
     def from_yaml(
@@ -45,22 +48,28 @@ class YamlConfig:
         *,
         overrides: Sequence[str] = (),
         allow_unknown: bool = False,
+        max_bytes: int = MAX_BYTES,
     ) -> Self:
         """Loads a config from ``file_path`` and applies ``overrides`` such as ``"camera.fps=60"``.
 
         Fields absent from the file take their defaults. With ``allow_unknown``, keys the class
         does not declare are ignored instead of reported (overrides must still name real fields).
+        A file larger than ``max_bytes`` (1 MiB by default) or not a regular file is refused.
 
         Raises:
             ConfigError: The file or an override breaks the declared types; lists every problem.
-            FileNotFoundError: There is no file at ``file_path``.
+            ConfigNotFoundError: There is no file at ``file_path`` (a FileNotFoundError).
+            ConfigFileError: The file cannot be opened or read (an OSError).
             TypeError: The class is not a dataclass or declares a type that has no YAML form.
         """
         if isinstance(overrides, str):
             raise TypeError("overrides must be a list of 'key=value' strings, not one string")
         path = Path(file_path)
         spec = dataclass_spec(cls)
-        raw = path.read_bytes()
+        raw = read_document(path, max_bytes)
+        if isinstance(raw, Problem):
+            raise ConfigError.from_problems(f"cannot load {cls.__name__} from {path}", [raw],
+                                            str(path))  # fmt: skip
         problems: list[Problem] = []
         try:
             data, locator, problems = parse(raw.decode("utf-8-sig"))

@@ -21,6 +21,7 @@ from ._containers import DictSpec, ListSpec, TupleSpec, UnionSpec
 from ._dataclass import DataclassSpec, FieldSpec
 from ._numpy import NdarraySpec, NumpyScalarSpec, check_dtype
 from ._scalars import (
+    YES_NO,
     AnySpec,
     BoolSpec,
     BytesSpec,
@@ -88,6 +89,10 @@ def compile_spec(tp: Any, field: dataclasses.Field[Any] | None = None) -> Spec:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
+        if any(extra is YES_NO for extra in args[1:]):
+            if args[0] is not bool:
+                raise TypeError(f"YES_NO marks bool fields only, not {args[0]!r}")
+            return BoolSpec(words=True)
         return compile_spec(args[0], field)
     if isinstance(tp, typing.NewType):
         return compile_spec(tp.__supertype__, field)

@@ -66,6 +66,14 @@ class ConfigError(AtaraxisError, ValueError):
         return cls("\n".join(lines), problems=list(problems), source=source)
 
 
+class ConfigFileError(AtaraxisError, OSError):
+    """A config file cannot be opened or read (permissions, I/O error)."""
+
+
+class ConfigNotFoundError(ConfigFileError, FileNotFoundError):
+    """There is no config file at the path."""
+
+
 def format_path(path: KeyPath) -> str:
     """Renders a key path as ``camera.fps``, ``cameras[0].fps`` or ``gains["left eye"]``."""
     if not path:

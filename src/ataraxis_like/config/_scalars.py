@@ -15,6 +15,7 @@ from typing import Any, Final
 import numpy as np
 
 from ._errors import KeyPath
+from ._loader import Ambiguous
 from ._spec import INVALID, DumpContext, LoadContext, Spec, type_hint
 
 _PLAIN_SCALARS: Final = (type(None), bool, int, float, str, bytes, dt.date, dt.datetime)
@@ -46,6 +47,15 @@ class AnySpec(Spec):
     name = "any plain YAML value"
 
     def load(self, data: object, path: KeyPath, ctx: LoadContext) -> object:
+        """``data`` itself, once no value in it is written in a form YAML readers disagree on."""
+        if isinstance(data, Ambiguous):
+            return ctx.mismatch(path, self.name, data)
+        if type(data) is list:
+            items = [self.load(item, (*path, index), ctx) for index, item in enumerate(data)]
+            return INVALID if any(item is INVALID for item in items) else items
+        if type(data) is dict:
+            values = {key: self.load(item, (*path, key), ctx) for key, item in data.items()}
+            return INVALID if any(item is INVALID for item in values.values()) else values
         return data
 
     def dump(self, value: object, path: KeyPath, ctx: DumpContext) -> object:
@@ -77,14 +87,31 @@ class NoneSpec(Spec):
         return None if value is None else ctx.mismatch(path, self.name, value)
 
 
+class YesNo:
+    """Marks a bool field that also reads YAML 1.1's words: ``Annotated[bool, YES_NO]``."""
+
+    def __repr__(self) -> str:
+        return "YES_NO"
+
+
+YES_NO: Final = YesNo()
+"""``Annotated[bool, YES_NO]`` declares a bool field that also reads plain yes/no/on/off."""
+
+
 class BoolSpec(Spec):
-    """``bool``: YAML true or false (not 0 or 1, not "true")."""
+    """``bool``: YAML true or false (not 0 or 1, not "true"); with ``words``, also plain
+    yes/no/on/off as YAML 1.1 reads them. Saving writes true or false either way."""
 
     name = "bool"
+
+    def __init__(self, words: bool = False) -> None:
+        self.words = words
 
     def load(self, data: object, path: KeyPath, ctx: LoadContext) -> object:
         if type(data) is bool:
             return data
+        if self.words and isinstance(data, Ambiguous) and data.kind == "bool":
+            return data.reading
         hint = type_hint("bool", data, ctx.locator.raw(path))
         return ctx.mismatch(path, self.name, data, hint)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ._errors import KeyPath, Problem, describe, describe_value, format_path
-from ._loader import plain_kind
+from ._loader import Ambiguous, plain_kind
 
 
 class _Invalid:
@@ -82,6 +82,8 @@ class LoadContext:
 
     def mismatch(self, path: KeyPath, expected: str, data: object, hint: str = "") -> _Invalid:
         """Records that ``data`` at ``path`` is not of the ``expected`` type."""
+        if isinstance(data, Ambiguous):
+            return self.report(path, expected, data.describe(), hint or data.hint())
         return self.report(path, expected, describe(data, self.locator.raw(path)), hint)
 
     def fork(self, *, exact: bool) -> LoadContext:
@@ -132,7 +134,7 @@ def type_hint(want: str, data: object, raw: str | None) -> str:
     if isinstance(data, str) and want != "str" and plain_kind(data) == want:
         return f"write {data} without quotes"
     if want == "str" and data is not None and not isinstance(data, list | dict | bytes):
-        text = raw if raw is not None else str(data)
+        text = raw if raw is not None else data.text if isinstance(data, Ambiguous) else str(data)
         return f"quote it: '{text}'"
     if want == "int" and isinstance(data, float) and data.is_integer():
         return f"write {int(data)} (no decimal point)"

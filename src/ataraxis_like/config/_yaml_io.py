@@ -18,8 +18,9 @@ from typing import Any, Final
 
 import yaml
 
-from ._errors import KeyPath, Problem, format_path
-from ._loader import Loader, plain_kind
+from .._files import FILE_MODE
+from ._errors import ConfigFileError, ConfigNotFoundError, KeyPath, Problem, format_path
+from ._loader import MAX_DEPTH, Ambiguous, DepthError, Loader, is_ambiguous, plain_kind
 from ._spec import Location, Locator
 
 _CORE: Final = "tag:yaml.org,2002:"
@@ -29,6 +30,8 @@ _SCALAR_TAGS: Final = frozenset(
 _ODD_BREAKS: Final = re.compile("[\r\x85\u2028\u2029]")
 _WORD_TAGS: Final = frozenset({_CORE + "bool", _CORE + "null"})
 _MAX_REPEATS: Final = 100_000
+MAX_BYTES: Final = 1 << 20
+"""Default size limit of a config file: PyYAML reads about 1 MB/s, and configs are small."""
 _AMBIGUOUS: Final = re.compile(
     r"[-+]?(?:\.?[0-9]|\.inf|\.nan)[0-9a-zA-Z_.:+-]*|(?i:y|n|yes|no|on|off|true|false|null|~)"
 )
@@ -81,11 +84,14 @@ class _Walker:
             self.refuse(node, path, "plain YAML without tags", _tag(node.tag))
             return None
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except Exception:
             kind = node.tag.removeprefix(_CORE)
             self.refuse(node, path, f"a valid {kind}", repr(node.value))
             return None
+        if is_ambiguous(node):
+            return Ambiguous(node.value, node.tag.removeprefix(_CORE), value)
+        return value
 
     def mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -121,9 +127,17 @@ class _Walker:
             try:
                 key = self.loader.construct_object(node)
                 hash(key)
-                return key
             except Exception:
                 pass
+            else:
+                if not is_ambiguous(node):
+                    return key
+                unsure = Ambiguous(node.value, node.tag.removeprefix(_CORE), key)
+                expected = "a key in its one written form"
+                self.problems.append(Problem(format_path((*path, node.value)),
+                                             node.start_mark.line + 1, expected,
+                                             unsure.describe(), unsure.hint()))  # fmt: skip
+                return node.value
         self.refuse(node, path, "a plain scalar key", f"a {type(node).__name__} key")
         return f"<bad key on line {node.start_mark.line + 1}>"
 
@@ -145,6 +159,10 @@ def parse(text: str) -> tuple[Any, Locator, list[Problem]]:
         walker = _Walker(loader)
         data = walker.walk(root, ()) if root is not None else None
         return data, Locator(walker.locations), walker.problems
+    except DepthError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark is not None else None
+        expected = f"at most {MAX_DEPTH} levels of nesting"
+        return None, Locator(), [Problem("<document>", line, expected, "deeper nesting")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -211,16 +229,59 @@ def emit(data: object, docs: dict[KeyPath, str]) -> str:
     return "".join(lines)
 
 
-def atomic_write(path: Path, text: str) -> None:
+def read_document(path: Path, max_bytes: int) -> bytes | Problem:
+    """The bytes of the config file at ``path``, or the problem that keeps it from being read:
+    not a regular file (a FIFO would block the reader forever, a device never end) or larger
+    than ``max_bytes``. The file is opened without blocking and checked before any read."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigNotFoundError(
+            f"there is no config file at {path}; check the path or save one with to_yaml",
+            path=str(path),
+        ) from None
+    except OSError as error:
+        raise ConfigFileError(
+            f"cannot open config file {path}: {error.strerror}", path=str(path), errno=error.errno
+        ) from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        found = _file_kind(status.st_mode)
+        return Problem("<document>", None, "a regular file", found, "pass the config's path")
+    try:
+        with os.fdopen(descriptor, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise ConfigFileError(
+            f"cannot read config file {path}: {error.strerror}", path=str(path), errno=error.errno
+        ) from None
+    if len(data) > max_bytes:
+        found = f"{max(status.st_size, len(data)):,} bytes"
+        hint = "pass from_yaml(..., max_bytes=...) to read a larger config"
+        return Problem("<document>", None, f"at most {max_bytes:,} bytes (max_bytes)", found, hint)
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def atomic_write(path: Path, text: str, file_mode: int = FILE_MODE) -> None:
     """Replaces ``path`` with ``text`` so that a crash leaves either the old or the new file.
 
     Missing parent directories are created. The data goes to a temporary file in the same
     directory, is flushed and fsynced, renamed over the target, and the directory is fsynced.
-    An existing file keeps its permission bits; a new one gets the usual umask-based mode.
+    An existing file keeps its permission bits; a new one gets ``file_mode`` (0600 by default).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, file_mode)
     try:
         try:
             if path.exists():

@@ -1,7 +1,14 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
 from .archive import compress_npy_logs
-from .logger import DataLogger, LoggerError, LoggerInUseError, LoggerStoppedError, LogQueue
+from .logger import (
+    DataLogger,
+    LoggerError,
+    LoggerInUseError,
+    LoggerSettingError,
+    LoggerStoppedError,
+    LogQueue,
+)
 from .package import InvalidPackageError, LogPackage, PackageValueError
 from .reader import LogArchiveReader, discover_log_archives
 
@@ -13,6 +20,7 @@ __all__ = [
     "LogQueue",
     "LoggerError",
     "LoggerInUseError",
+    "LoggerSettingError",
     "LoggerStoppedError",
     "PackageValueError",
     "compress_npy_logs",

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..recorder import collection as _collection
+from ..recorder import tree as _tree
 from ..recorder.columns import CHUNK_ROWS, MISSING
 from ..recorder.persist import load, save
 from ..recorder.query import Records
-from ..recorder import tree as _tree
 from ..recorder.tree import Record
 
 _SAVE_KEY = "record_keeper"

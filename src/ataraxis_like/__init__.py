@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from .errors import AtaraxisError, LockOwnerDiedWarning
     from .experiment import Experiment
     from .hdf5 import Hdf5Sink, SinkReader
-    from .logs import DataLogger, LogArchiveReader, LogPackage, compress_npy_logs
+    from .logs import (
+        DataLogger,
+        LogArchiveReader,
+        LogPackage,
+        assemble_log_archives,
+        compress_npy_logs,
+    )
     from .recorder import (
         ExperimentCollection,
         Hdf5Store,
@@ -46,6 +52,7 @@ _WHERE = {
     "ShmQueue": ".shm.queue",
     "SinkReader": ".hdf5",
     "YamlConfig": ".config",
+    "assemble_log_archives": ".logs",
     "cleanup_stale": ".shm",
     "compress_npy_logs": ".logs",
     "list_arrays": ".shm",
@@ -96,6 +103,7 @@ __all__ = [
     "SinkReader",
     "YamlConfig",
     "__version__",
+    "assemble_log_archives",
     "cleanup_stale",
     "compress_npy_logs",
     "list_arrays",

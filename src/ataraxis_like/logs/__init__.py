@@ -1,6 +1,6 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
-from .archive import compress_npy_logs
+from .archive import assemble_log_archives, compress_npy_logs
 from .logger import (
     DataLogger,
     LoggerError,
@@ -23,6 +23,7 @@ __all__ = [
     "LoggerSettingError",
     "LoggerStoppedError",
     "PackageValueError",
+    "assemble_log_archives",
     "compress_npy_logs",
     "discover_log_archives",
 ]

@@ -128,6 +128,10 @@ class SharedMemoryArray:
                 )
         self.disconnect()
 
+    def enable_buffer_destruction(self) -> None:
+        """Accepted for code written against ataraxis-data-structures 4.x; nothing to enable:
+        the creating process removes its arrays when it exits, attachers never do."""
+
     def __enter__(self) -> SharedMemoryArray:
         self.connect()
         return self

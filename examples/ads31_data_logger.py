@@ -57,3 +57,4 @@ if __name__ == "__main__":
     assert len(list(logger.output_directory.glob("**/*.npy"))) == 0
     assert len(list(logger.output_directory.glob("**/*.npz"))) == 1
     print(f"logged 2 entries, archived as {archives[1].name}; started={logger.started}")
+    print([payload.tolist() for _time, payload in LogArchiveReader(archives[1])])

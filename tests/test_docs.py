@@ -52,8 +52,8 @@ def test_migration_guides_count_their_blocks_and_name_real_tests(name: str) -> N
     rows = [row for row in table.splitlines() if row.startswith("| ") and "---" not in row][1:]
     assert len(rows) == total
     assert sum("| yes" in row for row in rows) == unchanged
-    tests = Path(__file__).resolve().parent / "compat"
-    sources = "\n".join(path.read_text(encoding="utf-8") for path in tests.glob("test_*.py"))
+    tests = Path(__file__).resolve().parent
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in tests.rglob("test_*.py"))
     named = {test for row in rows for test in re.findall(r"`(test_\w+)`", row)}
     assert named
     assert not sorted(test for test in named if f"def {test}(" not in sources)

@@ -1,15 +1,18 @@
 """The ataraxis-data-structures 3.1 README's code blocks, run against ataraxis_like.
 
-Each test runs one block as the README has it, with the import changed (our comments), then
-checks what the README says the block shows. Blocks that use the fixed name 'unique_buffer'
-hold a machine-wide lock so that parallel runs do not take each other's name. The counts and
-the one deliberate difference are in docs/migrating-from-ataraxis-data-structures.md.
+Each test runs one block as the README has it, with the import changed, then checks what the
+README says the block shows. The SharedMemoryArray blocks live once, in
+examples/ads31_shared_memory_array.py, and run here in this process; the DataLogger block is
+examples/ads31_data_logger.py, run by tests/test_examples.py. Blocks that use the fixed name
+'unique_buffer' hold a machine-wide lock so that parallel runs do not take each other's name.
+The counts and the one deliberate difference are in
+docs/migrating-from-ataraxis-data-structures.md.
 """
 
 from __future__ import annotations
 
+import runpy
 import tempfile
-import time as tm
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +20,13 @@ import numpy as np
 import pytest
 
 from ataraxis_like import SharedMemoryArray
-from ataraxis_like.logs.format import read_batch
 from ataraxis_like.shm._segment import segment_path
 
+from ..support.examples import EXAMPLES
 from ..support.seed_names import fixed_names
 
 pytestmark = pytest.mark.timeout(120)
+README_ARRAY_BLOCKS = runpy.run_path(str(EXAMPLES / "ads31_shared_memory_array.py"))
 
 
 @pytest.fixture
@@ -66,125 +70,35 @@ def test_yamlconfig_block() -> None:
 
 def test_array_creation_block(unique_buffer: str) -> None:
     leftover = SharedMemoryArray.create_array(unique_buffer, np.zeros(2))  # an earlier cell's
-    # --- README block: Array creation ------------------------------------------------------
-    prototype = np.array([1, 2, 3, 4, 5, 6], dtype=np.uint64)
-    buffer_name = "unique_buffer"
-
-    sma = SharedMemoryArray.create_array(name=buffer_name, prototype=prototype, exist_ok=True)
-
-    assert sma.name == buffer_name
-    assert sma.shape == prototype.shape
-    assert sma.datatype == prototype.dtype
-
-    sma.disconnect()
-    sma.destroy()
-    # --- end of block ------------------------------------------------------------------------
+    README_ARRAY_BLOCKS["array_creation"]()
     assert not segment_path(unique_buffer).exists()
     leftover.destroy()  # already replaced and removed: nothing to do
     assert not leftover.is_connected
 
 
 def test_connection_block(unique_buffer: str) -> None:
-    # --- README block: Array connection, disconnection and destruction ----------------------
-    prototype = np.zeros(shape=6, dtype=np.uint64)
-    buffer_name = "unique_buffer"
-    sma = SharedMemoryArray.create_array(name=buffer_name, prototype=prototype)
-
-    sma.connect()
-
-    assert sma.is_connected
-
-    sma.disconnect()  # For each connect(), there has to be a matching disconnect() statement
-
-    assert not sma.is_connected
-    # --- end of block ------------------------------------------------------------------------
-    other = SharedMemoryArray.attach(unique_buffer)  # the data outlives the disconnect
-    assert other.read_data((0,), convert_output=True) == [0] * 6
-    other.disconnect()
-    sma.destroy()
+    README_ARRAY_BLOCKS["connection"]()
+    left = SharedMemoryArray.attach(unique_buffer)  # the data outlives the disconnect
+    assert left.read_data((0,), convert_output=True) == [0] * 6
+    left.destroy()  # this process made it, so any handle of it here may remove it
     assert not segment_path(unique_buffer).exists()
 
 
 def test_reading_block(unique_buffer: str) -> None:
-    # --- README block: Reading array data --------------------------------------------------
-    prototype = np.array([1, 2, 3, 4, 5, 6], dtype=np.uint64)
-    buffer_name = "unique_buffer"
-    sma = SharedMemoryArray.create_array(name=buffer_name, prototype=prototype)
-    sma.connect()
-
-    output = sma.read_data(index=2)
-    assert output == np.uint64(3)
-    assert isinstance(output, np.uint64)
-
-    output = sma.read_data(index=(1, 4), convert_output=False, with_lock=False)
-    assert np.array_equal(output, np.array([2, 3, 4], dtype=np.uint64))
-    assert isinstance(output, np.ndarray)
-    # --- end of block ------------------------------------------------------------------------
-    assert sma.read_data(index=(3,)).tolist() == [4, 5, 6]  # open range
-    assert sma.read_data(index=-1, convert_output=True) == 6
+    README_ARRAY_BLOCKS["reading"]()
+    left = SharedMemoryArray.attach(unique_buffer)
+    assert left.read_data(index=(3,)).tolist() == [4, 5, 6]  # open range
+    assert left.read_data(index=-1, convert_output=True) == 6
+    output = left.read_data(index=(1, 4))
     output[0] = 99  # a copy: the shared data is unchanged
-    assert sma.read_data(index=1) == 2
-    sma.destroy()
+    assert left.read_data(index=1) == 2
+    left.destroy()
 
 
 def test_writing_block(unique_buffer: str) -> None:
-    # --- README block: Writing array data --------------------------------------------------
-    prototype = np.array([1, 2, 3, 4, 5, 6], dtype=np.uint64)
-    buffer_name = "unique_buffer"
-    sma = SharedMemoryArray.create_array(name=buffer_name, prototype=prototype)
-    sma.connect()
-
-    sma.write_data(index=1, data=7, with_lock=True)
-    assert sma.read_data(index=1, convert_output=True) == 7
-
-    sma.write_data(index=(1, 3), data=[10, 11], with_lock=False)
-    assert sma.read_data(index=(0,), convert_output=True) == [1, 10, 11, 4, 5, 6]
-    # --- end of block ------------------------------------------------------------------------
-    assert SharedMemoryArray.attach(unique_buffer).read_data(2) == 11  # seen by name
-    sma.destroy()
-
-
-def test_data_logger_block() -> None:
-    """The README's logger block with its one deliberate difference: entries share batch files
-    (the README counts one .npy file per entry); examples/ads31_data_logger.py runs it whole."""
-    # --- README block: Logger creation and use (body of its __main__ guard) -----------------
-    from ataraxis_like import DataLogger, LogPackage
-
-    tempdir = tempfile.TemporaryDirectory()  # A temporary directory for illustration purposes
-    logger = DataLogger(output_directory=Path(tempdir.name), instance_name="my_name")
-
-    logger.start()
-
-    logger_queue = logger.input_queue
-
-    source_id = np.uint8(1)  # Has to be an unit8
-    timestamp = np.uint64(tm.perf_counter_ns())  # Has to be an uint64
-    data = np.array([1, 2, 3, 4, 5], dtype=np.uint8)  # Has to be an uint8 numpy array
-    logger_queue.put(LogPackage(source_id, timestamp, data))
-
-    timestamp = np.uint64(tm.perf_counter_ns())
-    data = np.array([6, 7, 8, 9, 10], dtype=np.uint8)
-    logger_queue.put(LogPackage(source_id, timestamp, data))  # Same source id
-
-    logger.stop()
-
-    # The deliberate difference, instead of the README's "== 2": one file per flush.
-    batches = list(logger.output_directory.glob("**/*.npy"))
-    assert sum(len(read_batch(path).index) for path in batches) == 2
-    assert 1 <= len(batches) <= 2
-
-    logger.compress_logs(remove_sources=True)
-
-    assert len(list(logger.output_directory.glob("**/*.npy"))) == 0
-    assert len(list(logger.output_directory.glob("**/*.npz"))) == 1
-    # --- end of block ------------------------------------------------------------------------
-    from ataraxis_like import LogArchiveReader
-
-    assert logger.output_directory == Path(tempdir.name) / "my_name_data_log"
-    with LogArchiveReader(logger.output_directory / "1_log.npz") as reader:
-        assert [bytes(payload) for _time, payload in reader] == [
-            bytes([1, 2, 3, 4, 5]),
-            bytes([6, 7, 8, 9, 10]),
-        ]
-    logger.close()
-    tempdir.cleanup()
+    README_ARRAY_BLOCKS["writing"]()
+    left = SharedMemoryArray.attach(unique_buffer)
+    assert left.read_data((0,), convert_output=True) == [1, 10, 11, 4, 5, 6]  # seen by name
+    with pytest.raises(ValueError, match="cannot"):
+        left.write_data(0, -1)  # uint64: refused rather than wrapped
+    left.destroy()

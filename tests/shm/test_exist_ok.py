@@ -10,6 +10,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -48,21 +51,28 @@ def test_the_replacement_is_removed_at_exit(shm_name: str) -> None:
     assert not segment_path(shm_name).exists()
 
 
-def test_refused_while_another_process_maps_it(shm_name: str, start_method: str) -> None:
-    context = mp.get_context(start_method)
-    mapped, release = context.Event(), context.Event()
-    original = SharedMemoryArray.create_array(shm_name, [1, 2])
-    child = context.Process(target=workers.map_and_wait, args=(shm_name, mapped, release))
+@contextmanager
+def holding(context: Any, target: Any, name: str) -> Iterator[Any]:
+    """Run ``target(name, ready, release)`` in a child until the block ends; yield the child
+    once it says it holds ``name``. It must then end cleanly."""
+    ready, release = context.Event(), context.Event()
+    child = context.Process(target=target, args=(name, ready, release))
     child.start()
     try:
-        assert mapped.wait(30)
-        with pytest.raises(SegmentExistsError, match=f"mapped by live pid\\(s\\) {child.pid} "):
-            SharedMemoryArray.create_array(shm_name, [0, 0], exist_ok=True)
-        assert SharedMemoryArray.attach(shm_name).read_data(1) == 2  # untouched
+        assert ready.wait(30)
+        yield child
     finally:
         release.set()
         child.join(30)
     assert child.exitcode == 0
+
+
+def test_refused_while_another_process_maps_it(shm_name: str, start_method: str) -> None:
+    original = SharedMemoryArray.create_array(shm_name, [1, 2])
+    with holding(mp.get_context(start_method), workers.map_and_wait, shm_name) as child:
+        with pytest.raises(SegmentExistsError, match=f"mapped by live pid\\(s\\) {child.pid} "):
+            SharedMemoryArray.create_array(shm_name, [0, 0], exist_ok=True)
+        assert SharedMemoryArray.attach(shm_name).read_data(1) == 2  # untouched
     replacement = SharedMemoryArray.create_array(shm_name, [0, 0], exist_ok=True)
     assert replacement.read_data(1) == 0
     original.destroy()
@@ -72,36 +82,28 @@ def test_refused_while_another_process_maps_it(shm_name: str, start_method: str)
 
 def test_refused_when_another_live_process_made_it(shm_name: str) -> None:
     context = mp.get_context("spawn")
-    created, release = context.Event(), context.Event()
-    creator = context.Process(target=workers.create_and_wait, args=(shm_name, created, release))
-    creator.start()
-    try:
-        assert created.wait(30)
-        with pytest.raises(SegmentExistsError, match=f"made by live pid {creator.pid};"):
-            SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
-    finally:
-        release.set()
-        creator.join(30)
-    assert creator.exitcode == 0
+    with (
+        holding(context, workers.create_and_wait, shm_name) as creator,
+        pytest.raises(SegmentExistsError) as caught,
+    ):
+        SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
+    assert f"made by live pid {creator.pid};" in str(caught.value)
     assert not segment_path(shm_name).exists()
 
 
 def test_dead_creators_leftover_is_replaced_unless_still_mapped(shm_name: str) -> None:
     context = mp.get_context("spawn")
-    created, mapped, release = context.Event(), context.Event(), context.Event()
+    created = context.Event()
     creator = context.Process(target=workers.create_and_die, args=(shm_name, created))
     creator.start()
     assert created.wait(30)
     creator.join(30)
-    orphan = context.Process(target=workers.map_and_wait, args=(shm_name, mapped, release))
-    orphan.start()
-    try:
-        assert mapped.wait(30)
-        with pytest.raises(SegmentExistsError, match=f"mapped by live pid\\(s\\) {orphan.pid} "):
-            SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
-    finally:
-        release.set()
-        orphan.join(30)
+    with (
+        holding(context, workers.map_and_wait, shm_name) as orphan,
+        pytest.raises(SegmentExistsError) as caught,
+    ):
+        SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
+    assert f"mapped by live pid(s) {orphan.pid} (" in str(caught.value)
     with SharedMemoryArray.create_array(shm_name, [4], exist_ok=True) as handle:
         assert handle.read_data(0) == 4
 

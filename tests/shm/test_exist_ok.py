@@ -91,8 +91,10 @@ def test_refused_when_another_live_process_made_it(shm_name: str) -> None:
     assert not segment_path(shm_name).exists()
 
 
-def test_dead_creators_leftover_is_replaced_unless_still_mapped(shm_name: str) -> None:
-    context = mp.get_context("spawn")
+def test_dead_creators_leftover_is_replaced_unless_still_mapped(
+    shm_name: str, start_method: str
+) -> None:
+    context = mp.get_context(start_method)
     created = context.Event()
     creator = context.Process(target=workers.create_and_die, args=(shm_name, created))
     creator.start()

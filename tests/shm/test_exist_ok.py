@@ -124,3 +124,16 @@ def test_destroy_is_the_creators_act_connected_or_not(shm_name: str) -> None:
     assert not segment_path(shm_name).exists()
     handle.destroy()  # already gone: nothing to do
     assert not handle.is_connected
+
+
+def test_an_array_never_replaces_a_queue_of_the_same_name(shm_name: str) -> None:
+    from ataraxis_like import ShmQueue
+
+    queue = ShmQueue(shm_name, 4096)
+    try:
+        queue.put(b"kept")
+        with pytest.raises(SegmentExistsError, match="cannot replace the queue"):
+            SharedMemoryArray.create_array(shm_name, [1], exist_ok=True)
+        assert queue.get(timeout=5) == b"kept"
+    finally:
+        queue.close()

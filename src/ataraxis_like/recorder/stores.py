@@ -143,9 +143,9 @@ class SeriesSchema:
 
     def coerce(self, key: str, value: Any) -> Any:
         """``value`` converted to this schema, or RecordValueError saying why it cannot be."""
-        if self.pickled:
-            return pickled(key, value)
-        if self.text:
+        if self.text or self.pickled:
+            if self.pickled:
+                return pickled(key, value)
             if isinstance(value, str):
                 return value
             raise self._mismatch(key, value)
@@ -324,7 +324,8 @@ class Store(abc.ABC):
                 self._schemas[key] = schema
                 return schema, value
         self._schemas[key] = schema
-        self._check_pickle(key, schema)
+        if schema.pickled:
+            self._check_pickle(key, schema)
         return schema, schema.coerce(key, first)
 
     def _check_pickle(self, key: str, schema: SeriesSchema) -> None:

@@ -408,6 +408,12 @@ def _make_room(name: str) -> None:
     own = info.state == "live" and info.creator_pid == os.getpid()
     if info.state == "live" and not own:
         raise _in_use(name, True, f"was made by live pid {info.creator_pid}")
+    if own and info.kind != "array":
+        raise SegmentExistsError(
+            f"shared array {name!r} cannot replace the {info.kind} of that name this process "
+            "made: expected an array there; close that one first or pick another name",
+            name=name,
+        )
     users = mapping_pids(path, exclude=(os.getpid(),))
     if users:
         raise _in_use(name, True, f"is still mapped by live pid(s) {_named(users)}")

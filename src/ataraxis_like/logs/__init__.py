@@ -1,5 +1,6 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
+from ._archive_layout import discover_log_archives
 from .archive import assemble_log_archives, compress_npy_logs
 from .logger import (
     DataLogger,
@@ -10,7 +11,7 @@ from .logger import (
     LogQueue,
 )
 from .package import InvalidPackageError, LogPackage, PackageValueError
-from .reader import LogArchiveReader, discover_log_archives
+from .reader import LogArchiveReader
 
 __all__ = [
     "DataLogger",

@@ -45,10 +45,12 @@ def _archive(directory: Path, compress: bool, count: int = 300) -> tuple[Path, l
 def _everything(path: Path) -> tuple[object, ...]:
     """All a reader tells about an archive, read every way it offers."""
     reader = LogArchiveReader(path)
-    by_index = [(stamp, payload.tobytes()) for stamp, payload in map(reader.__getitem__,
-                                                                     range(len(reader)))]
+    by_index = [
+        (stamp, payload.tobytes()) for stamp, payload in map(reader.__getitem__, range(len(reader)))
+    ]
     iterated = [(stamp, payload.tobytes()) for stamp, payload in reader.iter_messages()]
-    halves = [(stamp, payload.tobytes()) for stamp, payload in reader.iter_messages(len(reader) // 2)]
+    half = len(reader) // 2
+    halves = [(stamp, payload.tobytes()) for stamp, payload in reader.iter_messages(half)]
     facts = (reader.source_id, reader.onset_us, reader.sessions, reader.timestamps.tolist(),
              reader.offsets.tolist(), reader.payload_bytes, by_index, iterated, halves)  # fmt: skip
     reader.close()
@@ -101,9 +103,10 @@ _TRUNCATE = textwrap.dedent(
             expected[index] = (stamp, payload.tobytes())
     os.truncate(path, cut)
     same = errors = 0
+    indices = range(len(reader))
     for attempt in (lambda: [(s, p.tobytes()) for s, p in reader.iter_messages()],
                     lambda: [bytes(view) for view in views],
-                    lambda: [(s, p.tobytes()) for s, p in map(reader.__getitem__, range(len(reader)))],
+                    lambda: [(s, p.tobytes()) for s, p in map(reader.__getitem__, indices)],
                     lambda: reader.timestamps.tolist()):
         try:
             attempt()
@@ -121,7 +124,7 @@ def test_truncated_while_open_gives_a_typed_error_not_sigbus(
     tmp_path: Path, compress: bool, touch_first: bool
 ) -> None:
     """Run in a child: SIGBUS would kill the process that reads."""
-    path, _entries_ = _archive(tmp_path, compress, count=2000)
+    path, _ = _archive(tmp_path, compress, count=2000)
     size = path.stat().st_size
     for cut in (size // 3, size // 2, size - 100):
         copy = tmp_path / f"cut{cut}" / path.name
@@ -137,10 +140,9 @@ def test_truncated_while_open_gives_a_typed_error_not_sigbus(
 
 
 def test_truncated_archive_is_refused_on_open(tmp_path: Path) -> None:
-    path, _entries_ = _archive(tmp_path, compress=False)
+    path, _ = _archive(tmp_path, compress=False)
     data = path.read_bytes()
     for cut in (0, 10, len(data) // 2, len(data) - 1):
         path.write_bytes(data[:cut])
         with pytest.raises(ArchiveFormatError):
             _everything(path)
-

@@ -8,6 +8,7 @@ nobody can reach: without these checks every later row would vanish without a wo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +26,22 @@ def one_line(error: BaseException) -> str:
     text = lines[0] if lines else type(error).__name__
     if text.count("(") > text.count(")"):
         text = text.split(" (", 1)[0]
-    number = getattr(error, "errno", None)
-    if isinstance(number, int) and number and os.strerror(number) not in text:
+    number = error_number(error)
+    if number and os.strerror(number) not in text:
         text += f": {os.strerror(number)}"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def error_number(error: BaseException) -> int | None:
+    """The OS error number of an OSError, or the one HDF5 wrote into its message."""
+    number = getattr(error, "errno", None)
+    if isinstance(number, int) and number:
+        return number
+    found = _HDF5_ERRNO.search(str(error))
+    return int(found.group(1)) if found else None
+
+
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
 
 
 def require_directory(path: Path) -> None:
@@ -63,15 +76,16 @@ class FileIdentity:
 
 @contextmanager
 def writing(path: Path) -> Iterator[None]:
-    """Turn an OSError from h5py or the OS into SinkWriteError naming the file."""
+    """Turn an OSError from the OS, or an error HDF5 reports while writing (h5py raises those
+    as RuntimeError), into SinkWriteError naming the file."""
     try:
         yield
     except AtaraxisError:
         raise
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
         raise SinkWriteError(
             f"cannot write sink file {path}: {one_line(error)}; free space or fix the cause, "
             "then flush() again",
             path=str(path),
-            errno=error.errno,
+            errno=error_number(error),
         ) from error

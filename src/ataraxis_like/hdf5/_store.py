@@ -21,6 +21,7 @@ import numpy as np
 
 from ._errors import SinkDataError, SinkKeyError
 from ._schema import RESERVED, ROWS, Schema, to_h5
+from ._space import Room, release
 from .recover import clear_status_flags, is_stale_flags_error
 
 DEFAULT_CHUNK_BYTES = 256 * 1024
@@ -85,6 +86,9 @@ class Store:
         self._datasets: dict[str, h5py.Dataset] = {}
         self._groups: dict[str, h5py.Group] = {}  # checked to be groups since the file opened
         self._window = 0
+        self._room = Room(self.file, factor=2 if self._options else 1)
+        self._durable: dict[str, int] = {}  # rows keys appended since the last flush: length then
+        self._flush_failed = False
         self.swmr = self._start_swmr()
 
     def _start_swmr(self) -> bool:
@@ -111,10 +115,12 @@ class Store:
             finally:
                 self._window -= 1
             return
+        self._room.ensure(0)
         self.file.close()
         self._datasets.clear()
         self._groups.clear()
         self.file = h5py.File(self.path, "r+", libver="latest", locking=False)
+        self._room = Room(self.file, self._room.pending, self._room.factor)
         self._window = 1
         try:
             yield self.file
@@ -130,6 +136,7 @@ class Store:
         missing = list({s.key: s for s in schemas if s.key not in self.schemas}.values())
         if not missing:
             return
+        self._room.ensure(4096 * len(missing))
         with self.structural() as handle:
             for schema in missing:
                 group, name = self._parent_group(handle, schema.key)
@@ -198,18 +205,35 @@ class Store:
 
     # ------------------------------------------------------------------ data
     def append_block(self, key: str, rows: np.ndarray) -> None:
-        """Write rows at the end of ``key`` (created beforehand with ``create``)."""
+        """Write rows at the end of ``key`` (created beforehand with ``create``).
+
+        Room on disk is reserved first (OSError ENOSPC, with nothing written, when there is
+        none); a write that fails anyway takes the new rows off the dataset again.
+        """
         count = len(rows)
         if not count:
             return
         dataset = self.dataset(key)
         start = dataset.shape[0]
-        dataset.resize(start + count, axis=0)
         schema = self.schemas[key]
-        if schema.text == "bytes":
-            _write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
-        else:
-            dataset[start : start + count] = rows
+        room = rows_bytes(rows)
+        if key not in self._durable:
+            room += self.chunk_rows(schema) * schema.row_bytes  # a new chunk, at the flush
+        self._room.ensure(room)
+        self._durable.setdefault(key, start)
+        self._room.pending += room
+        dataset.resize(start + count, axis=0)
+        try:
+            if schema.text == "bytes":
+                _write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
+            else:
+                dataset[start : start + count] = rows
+        except BaseException:
+            try:
+                dataset.resize(start, axis=0)
+            except Exception:
+                self._flush_failed = True  # the close takes the key back to its durable length
+            raise
 
     def truncate(self, key: str, length: int) -> None:
         with self.structural():
@@ -226,6 +250,7 @@ class Store:
                 "arrays: write to another key",
                 key=schema.key,
             )
+        self._room.ensure(2 * rows_bytes(array))
         if schema.text == "bytes":
             with self.structural() as handle:
                 if old is not None:
@@ -254,6 +279,7 @@ class Store:
 
     def set_attrs(self, key: str, attributes: dict[str, Any]) -> None:
         """Set attributes of a dataset or group ("" or "/" is the file's root)."""
+        self._room.ensure(4096 + sum(len(str(value)) for value in attributes.values()))
         with self.structural() as handle:
             target: Any = self._groups.get(key)
             if target is not None:
@@ -272,13 +298,45 @@ class Store:
                 _set_attribute(target, name, value)
 
     def flush(self) -> None:
-        self.file.flush()
+        """Put every written row in the file. A flush HDF5 could not finish leaves rows keys
+        pointing at chunks never written: the close then cuts them back to their last durable
+        length, so the file never reads back rows that are not in it."""
+        self._room.ensure(0)
+        try:
+            self.file.flush()
+        except BaseException:
+            self._flush_failed = True
+            raise
+        self._room.flushed()
+        self._durable.clear()
+        self._flush_failed = False
 
     def close(self) -> None:
         if self.file.id.valid:
-            self.file.close()
+            try:
+                if self._flush_failed:
+                    self._cut_to_durable()
+            finally:
+                self.file.close()
+                release(self.path)
         self._datasets.clear()
         self._groups.clear()
+
+    def _cut_to_durable(self) -> None:
+        for key, length in self._durable.items():
+            dataset = self.dataset(key)
+            if dataset.shape[0] > length:
+                dataset.resize(length, axis=0)
+        self._durable.clear()
+        self.file.flush()
+        self._flush_failed = False
+
+
+def rows_bytes(rows: np.ndarray) -> int:
+    """Bytes ``rows`` take in the file (variable-length text and bytes: their lengths)."""
+    if rows.dtype != object:
+        return int(rows.nbytes)
+    return sum(len(item) for item in rows.flat if isinstance(item, str | bytes)) + 16 * rows.size
 
 
 _TEXT = h5py.string_dtype()

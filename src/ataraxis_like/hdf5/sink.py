@@ -175,6 +175,9 @@ class Hdf5Sink:
                 except OverflowError:
                     check_row(buffer.schema, value)
                     raise
+                except IndexError:  # full: its last drain failed (disk full); try again
+                    self._drain(buffer)
+                    buffer.array[buffer.count] = value
                 buffer.count += 1
                 if buffer.count == buffer.capacity:
                     self._drain(buffer)
@@ -188,6 +191,8 @@ class Hdf5Sink:
             if buffer.capacity == 1:
                 self._write_block(buffer.schema, row.reshape(1, *buffer.schema.shape))
                 return
+            if buffer.count == buffer.capacity:
+                self._drain(buffer)
             buffer.array[buffer.count] = row[()] if row.ndim == 0 else row
             buffer.count += 1
             if buffer.count == buffer.capacity:
@@ -344,9 +349,16 @@ class Hdf5Sink:
             self._tree.add(key)
 
     def _drain(self, buffer: Buffer) -> None:
-        if buffer.count:
-            rows, buffer.count = buffer.array[: buffer.count], 0
-            self._write_block(buffer.schema, rows)
+        """Write the buffer's rows; they stay buffered when the write fails (a full disk), so a
+        later flush() writes them once there is room."""
+        count = buffer.count
+        if count:
+            buffer.count = 0
+            try:
+                self._write_block(buffer.schema, buffer.array[:count])
+            except BaseException:
+                buffer.count = count
+                raise
 
     def _write_block(self, schema: Schema, rows: np.ndarray) -> None:
         self._require_writer()
@@ -440,7 +452,7 @@ class Hdf5Sink:
                 if self._queue is not None:
                     self._queue.close()
                 elif self.mode != "r":
-                    self.flush()
+                    self._final_flush()
             finally:
                 self._closed = True
                 self._buffers = {}
@@ -456,6 +468,24 @@ class Hdf5Sink:
         ticker = self._ticker
         if ticker is not None and ticker is not threading.current_thread():
             ticker.join()  # gone when close() returns (a fork right after copies no thread)
+
+    def _final_flush(self) -> None:
+        """flush() for close(): rows it cannot write are lost, and the error says how many."""
+        try:
+            self.flush()
+        except SinkWriteError as error:
+            buffers = {id(buffer): buffer for buffer in self._buffers.values()}.values()
+            lost = sum(buffer.count for buffer in buffers)
+            lost += sum(len(rows) for _schema, rows in self._pending)
+            number = getattr(error, "errno", None)
+            reason = os.strerror(number) if isinstance(number, int) else "the file failed"
+            raise SinkWriteError(
+                f"closed sink file {self.path} without its last {lost} buffered rows "
+                f"({reason}); the rows flushed before are in the file",
+                path=str(self.path),
+                lost_rows=lost,
+                errno=number,
+            ) from error
 
     def __enter__(self) -> Hdf5Sink:
         return self

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE
 from ._inspection import CONFIG, EXPERIMENT, HDF5, LOG_ARCHIVE, LOG_DIRECTORY, Inspection
 from .errors import AtaraxisError
-
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -114,13 +113,6 @@ def _chaos(arguments: argparse.Namespace) -> int:
                        clients=arguments.clients, deadline=arguments.deadline)  # fmt: skip
     print(report_json(report) if arguments.json else "\n".join(report_lines(report)))
     return EXIT_OK if report.passed else EXIT_PROBLEM
-
-
-EXIT_CODES = """exit codes:
-  0  success
-  1  the job ran but found a problem (lost data, a failed check, a file needing recovery)
-  2  bad usage (unknown command or option, invalid value)
-  3  an error stopped the job (one line on stderr: "ataraxis-like: error: ...")"""
 
 
 def _inspect(arguments: argparse.Namespace) -> int:

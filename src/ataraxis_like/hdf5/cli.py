@@ -17,8 +17,8 @@ from typing import Any
 import h5py  # type: ignore[import-untyped]
 import numpy as np
 
+from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import HDF5, InspectError, Inspection, plain, short
-from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from ._errors import RecoveryError
 from ._schema import RESERVED
 from .recover import recover, status_flags, writers_of

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import LOG_ARCHIVE, LOG_DIRECTORY, InspectError, Inspection
-from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from ..errors import AtaraxisError
 from .archive import SourceTimeline, compress_npy_logs, source_timelines
 from .reader import LogArchiveReader

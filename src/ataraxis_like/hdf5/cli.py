@@ -24,11 +24,8 @@ from ._schema import RESERVED
 from .recover import recover, status_flags, writers_of
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``recover`` subcommand to the main parser."""
-    parser = commands.add_parser(
-        "recover", help="reopen an HDF5 file whose writer was killed (no h5clear needed)"
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the options and the handler of the ``recover`` subcommand (named in cli.py)."""
     parser.add_argument("path", type=Path, help="the HDF5 file")
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for a live writer's lock"

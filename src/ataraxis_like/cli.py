@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .errors import AtaraxisError
 
@@ -51,6 +50,17 @@ class _CommandParser(argparse.ArgumentParser):
     def format_help(self) -> str:
         self._configured()
         return super().format_help()
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: the installed version is looked up only when asked for (``__version__``
+    imports importlib.metadata, which costs more than the rest of ``--help``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
 
 
 def _configure_compress(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, default=argparse.SUPPRESS,
+                        help="show program's version number and exit")  # fmt: skip
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )

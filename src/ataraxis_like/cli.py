@@ -3,7 +3,7 @@
 Exit codes scripts can rely on (``EXIT_CODES``, shown by ``--help``): 0 success, 1 the job ran
 but found a problem (lost data, a failed check), 2 bad usage, 3 an error stopped the job (printed
 as one line on stderr). Subcommands live beside their packages (logs/cli.py, hdf5/cli.py); this
-module parses and dispatches, and ``inspect`` picks the inspector of the path's kind.
+module parses and dispatches; ``inspect`` runs _inspect_command.py, which picks the inspector.
 """
 
 from __future__ import annotations

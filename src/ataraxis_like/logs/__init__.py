@@ -1,9 +1,10 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
+from ._archive_layout import discover_log_archives
 from .archive import compress_npy_logs
 from .logger import DataLogger, LoggerError, LoggerInUseError, LoggerStoppedError, LogQueue
 from .package import InvalidPackageError, LogPackage, PackageValueError
-from .reader import LogArchiveReader, discover_log_archives
+from .reader import LogArchiveReader
 
 __all__ = [
     "DataLogger",

@@ -25,6 +25,12 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import AtaraxisError
+from ._archive_layout import (
+    ARCHIVE_TEMPORARY,
+    REFERENCE_MEMBER,
+    ArchiveHeader,
+    discover_log_archives,
+)
 from ._archive_merge import BatchRef, Spill, scan_batch
 from ._archive_write import (
     SourceJob,
@@ -34,13 +40,7 @@ from ._archive_write import (
     plan_source,
 )
 from .format import BATCH_PREFIX, BatchFormatError
-from .reader import (
-    ARCHIVE_TEMPORARY,
-    REFERENCE_MEMBER,
-    ArchiveHeader,
-    LogArchiveReader,
-    discover_log_archives,
-)
+from .reader import LogArchiveReader
 
 LOCK_NAME = ".compress.lock"
 

@@ -73,3 +73,10 @@ def clashing_then_fine(run: Any) -> dict[str, Any]:
 def quick_array(run: Any) -> dict[str, Any]:
     """No work; 2 KiB of result."""
     return {"array": np.full(256, float(run.x))}
+
+
+def nul_key(run: Any) -> dict[str, Any]:
+    """Run 1 returns a result whose name holds NUL: that run fails, the others are stored."""
+    if run.x == 1:
+        return {"a\x00b": 1.0, "a": float(run.x)}
+    return {"a": float(run.x)}

@@ -145,6 +145,21 @@ def test_results_the_file_refuses_fail_only_their_run(tmp_path: Path, processes:
     assert values.tolist() == [0.0, 2.0]
 
 
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_result_name_holding_nul_fails_only_its_run(tmp_path: Path, processes: int) -> None:
+    """Result names follow the key rule of every store (hdf5._keys.key_problem)."""
+    experiment = Experiment("nul", tmp_path, defaults={"x": 0}, exploration=zipped(x=[0, 1, 2]))
+    assert experiment.run(functions.nul_key, processes=processes) == {
+        "completed": 2, "failed": 1, "skipped": 0,
+    }  # fmt: skip
+    loaded = ExperimentResults.load(tmp_path)
+    rows = {row["index"]: row for row in loaded.overview()}
+    assert "control character" in rows[1]["error"]
+    assert "'\\x00'" in rows[1]["error"]
+    indices, values = loaded.results("a")
+    assert (indices.tolist(), values.tolist()) == ([0, 2], [0.0, 2.0])
+
+
 def test_changed_space_is_refused(tmp_path: Path) -> None:
     grid(tmp_path).run(functions.simulate)
     other = Experiment("grid", tmp_path, defaults={"x": 0, "y": 0},

@@ -232,10 +232,17 @@ class StoreSuite:
         with pytest.raises(KeyError, match="no series 'nope'"):
             store.get("nope")
 
-    @pytest.mark.parametrize("key", ["", "/", "a//b", "a/./b", "../a", 7, "__sink__/x"])
+    @pytest.mark.parametrize("key", ["", "/", "a//b", "a/./b", "../a", 7, "__sink__/x", "a\x00b",
+                                     "tab\tkey", "line\nbreak", "del\x7f", "c1\x85", "s\ud800"])
     def test_malformed_keys_are_refused(self, store: Store, key: Any) -> None:
+        """The key rule every store shares (hdf5._keys.key_problem), NUL and controls included."""
         with pytest.raises(SeriesKeyError):
             store.append(key, 1)
+        with pytest.raises(SeriesKeyError):
+            store.extend(key, [1, 2])
+        assert key not in store
+        store.append("good", 1)  # the store goes on
+        assert store.get("good")[-1] == 1
 
     def test_a_key_cannot_also_be_a_prefix(self, store: Store) -> None:
         store.append("a/b", 1)

@@ -1,12 +1,60 @@
-"""Which keys may coexist: a key cannot also be a group that holds other keys.
+"""What a key is, for every store (the sink, the recorder's memory, HDF5 and Redis stores, an
+experiment's results), and which keys may coexist.
 
-Kept as two sets (the keys, and every group above a key), so checking or adding a key costs
-O(depth of the key), not O(number of keys): 100,000 keys register in linear time.
+The rule (``key_problem``), written once here, below every store that uses it: a key is a
+``str`` of names joined by ``/`` (``"camera/frames"``); slashes at either end are dropped
+(``"/camera/frames/"`` is the same key, as h5py reads a leading ``/`` as the file's root); no
+name may be empty, ``.`` or ``..``; no character may be a control character (NUL, tab, newline,
+DEL, C1 controls: HDF5 cuts a name at NUL, and the others make keys that print alike) or a lone
+surrogate (it has no UTF-8 form); the first name may not be ``__sink__``, the sink's own.
+See docs/hdf5.md, "Keys".
+
+A key cannot also be a group that holds other keys (``a`` and ``a/b``): KeyTree keeps two sets
+(the keys, and every group above a key), so checking or adding a key costs O(depth of the key),
+not O(number of keys): 100,000 keys register in linear time.
 """
 
 from __future__ import annotations
 
+import re
+
 from ._errors import SinkKeyError
+
+RESERVED = "__sink__"
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def has_forbidden_character(name: str) -> bool:
+    """Whether ``name`` holds a character no key (or attribute name) may hold."""
+    return _FORBIDDEN.search(name) is not None
+
+
+def key_problem(key: object) -> str | None:
+    """What keeps ``key`` from being a key, as the end of a message that starts with the kind
+    of key ("sink key ", "series key "); None for a good key. Its clean form is then
+    ``key.strip("/")``."""
+    if not isinstance(key, str):
+        return (
+            f"must be a str such as 'camera/frames' (got {type(key).__name__} {key!r}); pass "
+            "the key as text"
+        )
+    bad = _FORBIDDEN.search(key)
+    if bad is not None:
+        what = "a lone surrogate" if bad.group() >= "\ud800" else "the control character"
+        return (
+            f"{key!r} holds {what} {bad.group()!r} at {bad.start()}: expected printable names "
+            "(HDF5 cuts a name at NUL, and a file reader cannot tell such keys apart); rename "
+            "the key"
+        )
+    parts = key.strip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return (
+            f"{key!r} is malformed: expected names joined by '/', such as 'camera/frames', "
+            "without empty, '.' or '..' parts; rename the key"
+        )
+    if parts[0] == RESERVED:
+        return f"{key!r} starts with the reserved name {RESERVED!r}; use another name"
+    return None
 
 
 class KeyTree:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,43 +21,28 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 
 from ._errors import SinkDataError, SinkKeyError
+from ._keys import key_problem
 
-RESERVED = "__sink__"
 ROWS, ARRAY, OTHER = "rows", "array", "other"
 _TEXT_ITEM_BYTES = 64
 _SUPPORTED_KINDS = "biufcSV"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def key_parts(key: str) -> list[str] | None:
-    """The names of a "/"-joined key (outer slashes ignored), or None when one is empty, "."
-    or "..". Sink keys and recorder series keys share this form."""
-    parts = key.strip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        return None
-    return parts
+def storable_text(text: str) -> bool:
+    """Whether HDF5 can hold ``text`` as UTF-8: no NUL (it ends a string there) and no lone
+    surrogate (it has no UTF-8 form)."""
+    return _UNSTORABLE.search(text) is None
 
 
 def normalize_key(key: object) -> str:
-    """``key`` as a clean HDF5 path ("a/b/c"), or SinkKeyError saying what is wrong."""
-    if not isinstance(key, str):
-        raise SinkKeyError(
-            f"sink key must be a str such as 'camera/frames' (got {type(key).__name__} {key!r}); "
-            "pass the dataset path as text",
-            key=repr(key),
-        )
-    parts = key_parts(key)
-    if parts is None:
-        raise SinkKeyError(
-            f"sink key {key!r} is not a dataset path: expected names joined by '/', such as "
-            "'camera/frames', without empty, '.' or '..' parts; rename the key",
-            key=key,
-        )
-    if parts[0] == RESERVED:
-        raise SinkKeyError(
-            f"sink key {key!r} is reserved for the sink's own bookkeeping; use another name",
-            key=key,
-        )
-    return "/".join(parts)
+    """``key`` as a clean HDF5 path ("a/b/c"), or SinkKeyError saying what is wrong (the rule
+    every store follows: ``_keys.key_problem``)."""
+    problem = key_problem(key)
+    if problem is not None:
+        raise SinkKeyError(f"sink key {problem}", key=repr(key))
+    assert isinstance(key, str)
+    return key.strip("/")
 
 
 @dataclass(frozen=True)
@@ -159,17 +145,33 @@ def _check_dtype(key: str, dtype: np.dtype[Any], what: str) -> None:
 def _array_of(key: str, value: Any, what: str) -> tuple[np.ndarray, str | None]:
     text = _text_kind(value)
     if text is not None:
+        if text == "str":
+            _check_text(key, [value])
         return np.array(value, dtype=object), text
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     if array.dtype.kind == "U":
+        _check_text(key, array.reshape(-1).tolist())
         return array.astype(object), "str"
     if array.dtype.kind == "O":
         flat = array.reshape(-1).tolist()
         for kind in ("str", "bytes"):
             if flat and all(_text_kind(item) == kind for item in flat):
+                if kind == "str":
+                    _check_text(key, flat)
                 return array, kind
     _check_dtype(key, array.dtype, what)
     return array, None
+
+
+def _check_text(key: str, items: list[Any]) -> None:
+    for item in items:
+        if not storable_text(item):
+            raise SinkDataError(
+                f"sink key {key!r} cannot store the text {item!r:.60}: HDF5 text holds no NUL "
+                "and no lone surrogate; store it as bytes (value.encode('utf-8', "
+                "'surrogatepass')) or clean it",
+                key=key,
+            )
 
 
 def schema_for_row(key: str, value: Any) -> Schema:

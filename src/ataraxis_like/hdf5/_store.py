@@ -20,7 +20,8 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 
 from ._errors import SinkDataError, SinkKeyError
-from ._schema import RESERVED, ROWS, Schema, to_h5
+from ._keys import RESERVED
+from ._schema import ROWS, Schema, to_h5
 from ._space import Room, release
 from .recover import clear_status_flags, is_stale_flags_error
 
@@ -376,11 +377,12 @@ def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarr
 
 
 def _fast_types(schema: Schema) -> frozenset[type]:
-    """Value types a buffer may take by plain assignment (numpy refuses overflow for these)."""
+    """Value types a buffer may take by plain assignment (numpy refuses overflow for these;
+    ``str`` is checked for text HDF5 cannot hold, so it takes the checked path)."""
     if schema.shape or schema.dtype.fields is not None:
         return frozenset()
     if schema.text is not None:
-        return frozenset({str} if schema.text == "str" else {bytes})
+        return frozenset() if schema.text == "str" else frozenset({bytes})
     kind, exact = schema.dtype.kind, schema.dtype.type
     if kind == "b":
         return frozenset({bool, np.bool_})

@@ -36,9 +36,10 @@ from ..errors import QueueClosedError, QueueEmptyError
 from ..shm._ring import Ring
 from ..shm._supervisor import EXIT_WRITE_FAILED
 from ..shm.array import SharedMemoryArray
+from ._keys import RESERVED
 from ._paths import FileIdentity, one_line
 from ._registry import ClientTable, Registry
-from ._schema import ARRAY, RESERVED, ROWS, decode_array, decode_rows
+from ._schema import ARRAY, ROWS, decode_array, decode_rows
 from ._store import Store
 from .client import HEADER, KIND_ATTRS, KIND_FLUSH, KIND_ROW_INLINE, KIND_ROWS, KIND_WRITE
 

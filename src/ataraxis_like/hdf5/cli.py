@@ -20,7 +20,7 @@ import numpy as np
 from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import HDF5, InspectError, Inspection, plain, short
 from ._errors import RecoveryError
-from ._schema import RESERVED
+from ._keys import RESERVED
 from .recover import recover, status_flags, writers_of
 
 

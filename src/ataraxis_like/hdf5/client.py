@@ -23,6 +23,7 @@ from ..shm import _segment
 from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
 from ..shm.array import SharedMemoryArray
+from ._attrs import check_attributes
 from ._errors import SinkClosedError, SinkError, SinkKeyError
 from ._registry import ClientTable, Registry
 from ._schema import (
@@ -216,6 +217,7 @@ class Hdf5Client:
         self._attach()
         assert self._registry is not None
         name = "" if key in ("", "/") else normalize_key(key)
+        check_attributes(name, attributes)
         if name and self._registry.lookup(name) is None and not self._registry.is_group(name):
             raise SinkKeyError(
                 f"sink key {name!r} is not known yet: set attributes after the key's first "

@@ -17,7 +17,8 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 
 from ._errors import SinkError, SinkKeyError
-from ._schema import RESERVED, normalize_key, stored_text_kind
+from ._keys import RESERVED
+from ._schema import normalize_key, stored_text_kind
 from .recover import is_stale_flags_error
 
 _RETRY_SECONDS = 2.0

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..shm._segment import PROCESS_ID
+from ._attrs import check_attributes
 from ._errors import SinkClosedError, SinkError, SinkKeyError, SinkWriteError
 from ._keys import KeyTree
 from ._owner import QueueOwner
@@ -242,6 +243,7 @@ class Hdf5Sink:
             self._client.set_attrs(key, **attributes)
             return
         name = "" if key in ("", "/") else normalize_key(key)
+        check_attributes(name, attributes)
         with self._mutex:
             self._require_writer()
             buffer = self._buffers.get(name)

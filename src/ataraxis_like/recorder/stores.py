@@ -28,7 +28,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from ..hdf5._schema import RESERVED, key_parts
+from ..hdf5._keys import key_problem
 from ._errors import RecordValueError, SeriesKeyError, StoreClosedError, UntrustedPickleError
 
 Rows = Sequence[Any] | npt.NDArray[Any]
@@ -37,26 +37,13 @@ _NUMERIC_KINDS = "biufc"
 
 
 def normalize_key(key: object) -> str:
-    """``key`` as a clean series path ("a/b/c"), or SeriesKeyError saying what is wrong."""
-    if not isinstance(key, str):
-        raise SeriesKeyError(
-            f"series key must be a str such as 'train/loss' (got {type(key).__name__} {key!r}); "
-            "pass the key as text",
-            key=repr(key),
-        )
-    parts = key_parts(key)
-    if parts is None:
-        raise SeriesKeyError(
-            f"series key {key!r} is malformed: expected names joined by '/', such as "
-            "'train/loss', without empty, '.' or '..' parts; rename the key",
-            key=key,
-        )
-    if parts[0] == RESERVED:
-        raise SeriesKeyError(
-            f"series key {key!r} starts with the reserved name {RESERVED!r}; use another name",
-            key=key,
-        )
-    return "/".join(parts)
+    """``key`` as a clean series path ("a/b/c"), or SeriesKeyError saying what is wrong: the
+    rule the sink follows too (``hdf5._keys.key_problem``), so every store takes the same keys."""
+    problem = key_problem(key)
+    if problem is not None:
+        raise SeriesKeyError(f"series key {problem}", key=repr(key))
+    assert isinstance(key, str)
+    return key.strip("/")
 
 
 def prefixes(key: str) -> Iterator[str]:

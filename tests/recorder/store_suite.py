@@ -232,8 +232,24 @@ class StoreSuite:
         with pytest.raises(KeyError, match="no series 'nope'"):
             store.get("nope")
 
-    @pytest.mark.parametrize("key", ["", "/", "a//b", "a/./b", "../a", 7, "__sink__/x", "a\x00b",
-                                     "tab\tkey", "line\nbreak", "del\x7f", "c1\x85", "s\ud800"])
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "",
+            "/",
+            "a//b",
+            "a/./b",
+            "../a",
+            7,
+            "__sink__/x",
+            "a\x00b",
+            "tab\tkey",
+            "line\nbreak",
+            "del\x7f",
+            "c1\x85",
+            "s\ud800",
+        ],
+    )
     def test_malformed_keys_are_refused(self, store: Store, key: Any) -> None:
         """The key rule every store shares (hdf5._keys.key_problem), NUL and controls included."""
         with pytest.raises(SeriesKeyError):

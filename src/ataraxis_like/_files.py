@@ -12,13 +12,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import AtaraxisError
+from .errors import FileModeError
 
 FILE_MODE = 0o600
-
-
-class FileModeError(AtaraxisError, ValueError):
-    """A ``file_mode`` is not a permission mode (an int from 0 to 0o777)."""
 
 
 def check_file_mode(mode: object) -> int:
@@ -44,6 +40,15 @@ def create_file(path: Path | str, mode: int = FILE_MODE, *, exclusive: bool = Fa
 def open_new(path: Path | str, mode: int = FILE_MODE, *, exclusive: bool = False) -> BinaryIO:
     """``open(path, "wb")`` that creates the file with ``mode``."""
     return os.fdopen(create_file(path, mode, exclusive=exclusive), "wb")
+
+
+def mode_of(path: Path | str, default: int = FILE_MODE) -> int:
+    """The permission bits of ``path``, or ``default`` when it does not exist: a lock file
+    beside a data file gets the data file's mode, so whoever may open the one may lock it."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return default
 
 
 def touch_new(path: Path | str, mode: int = FILE_MODE) -> bool:

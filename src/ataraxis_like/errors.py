@@ -94,5 +94,9 @@ class QueueFailedError(AtaraxisError, RuntimeError):
     """The queue's consumer reported a failure that stops the flow (for example a write error)."""
 
 
+class FileModeError(AtaraxisError, ValueError):
+    """A ``file_mode`` is not a permission mode (an int from 0 to 0o777)."""
+
+
 class LockOwnerDiedWarning(UserWarning):
     """A lock holder died while holding the lock: the data it guarded may be half-updated."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import touch_new
 from ..hdf5._schema import array_for_write, normalize_key
 from ..recorder import Recorder
 from ..recorder.persist import save_into
@@ -80,6 +81,7 @@ def _run_logger(directory: Path, index: int) -> tuple[logging.Logger, logging.Ha
     per run would pile up there, and each registration clears every logger's level cache)."""
     path = log_path(directory, index)
     path.parent.mkdir(parents=True, exist_ok=True)
+    touch_new(path)  # owner-only, as every file the library writes (logging would use the umask)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.Logger(f"ataraxis_like.experiment.run_{index:05d}", logging.DEBUG)

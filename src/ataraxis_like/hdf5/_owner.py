@@ -33,11 +33,12 @@ class QueueOwner(RestartPolicy):
     def __init__(self, path: Path, mode: str, options: dict[str, Any]) -> None:
         self.path = path
         self._max_restarts: int = options["max_restarts"]
-        self._lock = writer_lock(path, options["lock_timeout"])
+        self._lock = writer_lock(path, options["lock_timeout"], options["file_mode"])
         self._ring: Ring | None = None
         self._made: list[Any] = []
         try:
-            store = Store(path, mode, options["compression"], options["chunk_bytes"])
+            store = Store(path, mode, options["compression"], options["chunk_bytes"],
+                          options["file_mode"])  # fmt: skip
             schemas = store.schemas
             store.close()
             ring = self._ring = Ring.create(f"h5q_{uuid.uuid4().hex[:16]}", options["queue_bytes"])

@@ -16,6 +16,7 @@ import time
 import weakref
 from pathlib import Path
 
+from .._files import FILE_MODE, mode_of
 from ..errors import LockTimeoutError
 from ._errors import SinkInUseError
 
@@ -44,9 +45,10 @@ class FileRWLock:
     child after its owner released it (the queue's writer gets its copy through ``pass_fds``).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, file_mode: int = FILE_MODE) -> None:
         self.path = Path(path)
         self.lock_file = lock_path(self.path)
+        self.file_mode = file_mode  # for a new lock file when the data file does not exist yet
         self.fd: int | None = None
         self.exclusive = False
         _HELD.add(self)
@@ -54,7 +56,8 @@ class FileRWLock:
     def acquire(self, exclusive: bool, timeout: float | None = None) -> None:
         """Wait (``timeout`` None: forever) for the lock; LockTimeoutError after ``timeout``."""
         if self.fd is None:
-            self.fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+            mode = mode_of(self.path, self.file_mode)  # whoever may open the file may lock it
+            self.fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
         operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = _POLL_FIRST
@@ -101,9 +104,9 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def writer_lock(path: Path | str, timeout: float) -> FileRWLock:
+def writer_lock(path: Path | str, timeout: float, file_mode: int = FILE_MODE) -> FileRWLock:
     """The exclusive lock a sink holds while it writes, or SinkInUseError naming the holder."""
-    lock = FileRWLock(path)
+    lock = FileRWLock(path, file_mode)
     try:
         lock.acquire(exclusive=True, timeout=timeout)
     except LockTimeoutError:

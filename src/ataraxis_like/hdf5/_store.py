@@ -19,6 +19,7 @@ from typing import Any
 import h5py  # type: ignore[import-untyped]
 import numpy as np
 
+from .._files import FILE_MODE, touch_new
 from ._errors import SinkDataError, SinkKeyError
 from ._keys import RESERVED
 from ._schema import ROWS, Schema, to_h5
@@ -44,11 +45,15 @@ def compression_options(compression: object) -> dict[str, Any]:
     )
 
 
-def open_file(path: Path, mode: str, **options: Any) -> h5py.File:
+def open_file(path: Path, mode: str, file_mode: int = FILE_MODE, **options: Any) -> h5py.File:
     """Open for writing with our settings, clearing a killed writer's flags when needed.
 
-    The caller holds the file's writer lock, so stale flags cannot belong to a live sink.
+    A file this creates is made first with ``file_mode`` (h5py would take the umask's mode, and
+    every user could read it); an existing file keeps its mode. The caller holds the file's
+    writer lock, so stale flags cannot belong to a live sink.
     """
+    if mode in ("w", "w-", "x", "a") and touch_new(path, file_mode):
+        mode = "w"  # the empty file just made is not HDF5 yet: h5py fills it
     try:
         return h5py.File(path, mode, libver="latest", locking=False, **options)
     except OSError as error:
@@ -78,11 +83,12 @@ class Store:
         mode: str = "a",
         compression: object = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        file_mode: int = FILE_MODE,
     ) -> None:
         self.path = Path(path)
         self._options = compression_options(compression)
         self._chunk_bytes = chunk_bytes
-        self.file = open_file(self.path, mode)
+        self.file = open_file(self.path, mode, file_mode)
         self.schemas = scan_schemas(self.file)
         self._datasets: dict[str, h5py.Dataset] = {}
         self._groups: dict[str, h5py.Group] = {}  # checked to be groups since the file opened

@@ -17,6 +17,7 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 from filelock import FileLock, Timeout
 
+from .._files import FILE_MODE, check_file_mode, mode_of, touch_new
 from ._errors import SinkInUseError, SinkKeyError, SinkWriteError
 from ._paths import require_directory
 from ._rwlock import FileRWLock, lock_path
@@ -44,19 +45,28 @@ def _open_clearing(lock: FileRWLock, path: Path, mode: str, options: dict[str, A
 
 @contextmanager
 def locked_file(
-    path: Path | str, mode: str = "r", *, timeout: float | None = None, **options: Any
+    path: Path | str,
+    mode: str = "r",
+    *,
+    timeout: float | None = None,
+    file_mode: int = FILE_MODE,
+    **options: Any,
 ) -> Iterator[h5py.File]:
     """``with locked_file(path, "r") as f:``: a plain h5py.File under the readers-writer lock.
 
     Mode "r" takes the shared lock (many readers at once); any other mode the exclusive one.
     ``options`` go to ``h5py.File``; HDF5's own file locking is off by default (the flock guards
-    the file, and HDF5's lock would refuse files that live SWMR readers hold).
+    the file, and HDF5's lock would refuse files that live SWMR readers hold). A file this
+    creates gets ``file_mode`` (owner-only by default).
     """
     path = Path(path)
+    check_file_mode(file_mode)
     options.setdefault("locking", False)
-    lock = FileRWLock(path)
+    lock = FileRWLock(path, file_mode)
     lock.acquire(exclusive=mode != "r", timeout=timeout)
     try:
+        if mode in ("w", "w-", "x", "a") and touch_new(path, file_mode):
+            mode = "w"  # made empty with its mode just now, under the exclusive lock
         handle = _open_clearing(lock, path, mode, options)
         try:
             yield handle
@@ -81,7 +91,8 @@ def write_batch(
     SinkKeyError after the other keys were written.
     """
     require_directory(path)  # filelock would create it again
-    lock = FileLock(str(lock_path(path)), timeout=options["lock_timeout"])
+    lock = FileLock(str(lock_path(path)), timeout=options["lock_timeout"],
+                    mode=mode_of(path, options["file_mode"]))  # fmt: skip
     try:
         lock.acquire()
     except Timeout:
@@ -97,7 +108,8 @@ def write_batch(
                 "are lost: keep the file until every sink has closed",
                 path=str(path),
             )
-        store = Store(path, "a", options["compression"], options["chunk_bytes"])
+        store = Store(path, "a", options["compression"], options["chunk_bytes"],
+                      options["file_mode"])  # fmt: skip
         try:
             clashes = [
                 (schema, store.schemas[schema.key])

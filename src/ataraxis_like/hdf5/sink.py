@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import FILE_MODE, check_file_mode
 from ..shm._segment import PROCESS_ID
 from ._attrs import check_attributes
 from ._errors import SinkClosedError, SinkError, SinkKeyError, SinkWriteError
@@ -58,7 +59,8 @@ class Hdf5Sink:
     "w-"/"x" (create, fail if it exists). ``compression``: None, "gzip", "lzf" or a gzip level.
     ``flush_interval`` (s) bounds how long rows wait in buffers: a background thread (the
     writer process, in queue mode) flushes them, so live readers see every row within about
-    that time. Appends never wait for the disk except when a buffer fills. The other options
+    that time. Appends never wait for the disk except when a buffer fills. ``file_mode`` is the
+    mode of a file the sink creates (owner-only by default, docs/files.md). The other options
     are described in docs/hdf5.md.
     """
 
@@ -79,12 +81,14 @@ class Hdf5Sink:
         max_restarts: int = 5,
         max_clients: int = 4096,
         registry_bytes: int = 1 << 20,
+        file_mode: int = FILE_MODE,
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES} (got {mode!r}); use 'a' to append")
         if sharing not in (None, "queue", "lock"):
             raise ValueError(f"sharing must be None, 'queue' or 'lock' (got {sharing!r})")
         compression_options(compression)
+        check_file_mode(file_mode)
         self.path = Path(path)
         self.mode, self.sharing = mode, sharing
         self._buffer_bytes = buffer_bytes
@@ -105,7 +109,7 @@ class Hdf5Sink:
         self._stop_ticking = threading.Event()
         self._ticker: threading.Thread | None = None
         self._options = {"lock_timeout": lock_timeout, "compression": compression,
-                         "chunk_bytes": chunk_bytes}  # fmt: skip
+                         "chunk_bytes": chunk_bytes, "file_mode": file_mode}  # fmt: skip
         self._identity: FileIdentity | None = None
         if mode != "r":
             require_directory(self.path)
@@ -118,17 +122,18 @@ class Hdf5Sink:
                 "flush_bytes": flush_bytes, "flush_records": flush_records,
                 "max_restarts": max_restarts, "lock_timeout": lock_timeout,
                 "max_clients": max_clients, "registry_bytes": registry_bytes,
+                "file_mode": file_mode,
             })  # fmt: skip
             self._client = self._queue.client
         elif sharing == "lock":
             if mode in ("w", "w-", "x"):
-                with writer_lock(self.path, lock_timeout):
-                    Store(self.path, mode, compression, chunk_bytes).close()
+                with writer_lock(self.path, lock_timeout, file_mode):
+                    Store(self.path, mode, compression, chunk_bytes, file_mode).close()
             self._remember(write_batch(self.path, [], self._options))
         else:
-            self._writer_lock = writer_lock(self.path, lock_timeout)
+            self._writer_lock = writer_lock(self.path, lock_timeout, file_mode)
             try:
-                self._store = Store(self.path, mode, compression, chunk_bytes)
+                self._store = Store(self.path, mode, compression, chunk_bytes, file_mode)
                 self._identity = FileIdentity(self.path)
             except BaseException:
                 self._writer_lock.release()

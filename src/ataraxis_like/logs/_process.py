@@ -56,6 +56,7 @@ class LoggerSettings:
     flush_interval: float
     batch_bytes: int
     batch_entries: int
+    file_mode: int
 
     def to_json(self) -> str:
         fields = dataclasses.asdict(self)
@@ -102,7 +103,7 @@ def _write(
     index["length"] = [payload.nbytes for payload in payloads]
     parts = batch_parts(settings.onset_us, settings.session, sequence, index, payloads)
     write_atomically(settings.directory, batch_name(settings.session, sequence), parts,
-                     settings.durable)  # fmt: skip
+                     settings.durable, settings.file_mode)  # fmt: skip
 
 
 def run_logger(settings: LoggerSettings) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from .._files import FILE_MODE, check_file_mode
 from ..errors import AtaraxisError
 from ._archive_layout import (
     ARCHIVE_TEMPORARY,
@@ -146,6 +147,8 @@ def compress_npy_logs(
     compress: bool = True,
     verify_integrity: bool = False,
     max_workers: int | None = None,
+    *,
+    file_mode: int = FILE_MODE,
 ) -> CompressionResult:
     """Build or update ``<source_id>_log.npz`` for every source in ``log_directory``.
 
@@ -154,13 +157,15 @@ def compress_npy_logs(
     deleted; ``remove_sources`` deletes batch files whose sources are all archived. Sources are
     processed by up to ``max_workers`` threads (default: one per source, at most one per CPU).
     ``memory_mapping`` is accepted for compatibility with the reference library and unused:
-    sources are always read through small windows, so memory stays bounded.
+    sources are always read through small windows, so memory stays bounded. New archives and
+    the lock file get ``file_mode`` (owner-only by default, docs/files.md).
     Raises LogCompressionError after the run when a source could not be written.
     """
     del memory_mapping
+    check_file_mode(file_mode)
     directory = Path(log_directory)
     _require_directory(directory)
-    lock = FileLock(str(directory / LOCK_NAME))
+    lock = FileLock(str(directory / LOCK_NAME), mode=file_mode)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -170,7 +175,7 @@ def compress_npy_logs(
         ) from None
     try:
         return _compress(directory, remove_sources, verbose, compress, verify_integrity,
-                         max_workers)  # fmt: skip
+                         max_workers, file_mode)  # fmt: skip
     finally:
         lock.release()
 
@@ -198,7 +203,7 @@ def assemble_log_archives(
 
 def _compress(
     directory: Path, remove_sources: bool, verbose: bool, compress: bool,
-    verify_integrity: bool, max_workers: int | None,
+    verify_integrity: bool, max_workers: int | None, file_mode: int,
 ) -> CompressionResult:  # fmt: skip
     started = time.monotonic()
     for leftover in directory.iterdir():
@@ -207,7 +212,7 @@ def _compress(
     scan = scan_directory(directory)
     sources = scan.sources()
     jobs = [
-        SourceJob(directory, source, tuple(refs), compress, verify_integrity)
+        SourceJob(directory, source, tuple(refs), compress, verify_integrity, file_mode)
         for source, refs in sources.items()
     ]
     weight = {source: sum(scan.batches[ref.path].sources[source] for ref in refs)

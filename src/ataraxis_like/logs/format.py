@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._files import FILE_MODE, create_file
+
 BATCH_MAGIC = b"ATXLLOG1"
 BATCH_VERSION = 1
 BATCH_HEADER = struct.Struct("<8sIIqQQQ")  # magic, version, count, onset, session, sequence, pad
@@ -56,15 +58,18 @@ def batch_parts(
     return [_npy_header(body_length), body_header, index.tobytes(), *payloads]
 
 
-def write_atomically(directory: Path, name: str, parts: Sequence[Any], durable: bool) -> Path:
-    """Write ``parts`` to ``directory/name`` through a temporary name and a rename.
+def write_atomically(
+    directory: Path, name: str, parts: Sequence[Any], durable: bool, file_mode: int = FILE_MODE
+) -> Path:
+    """Write ``parts`` to ``directory/name`` (created with ``file_mode``) through a temporary
+    name and a rename.
 
     With ``durable`` the file and then the directory are fsynced before returning, so the file
     survives a power cut once this returns.
     """
     final = directory / name
     temporary = directory / f".{name}{TEMPORARY_SUFFIX}"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    descriptor = create_file(temporary, file_mode)
     try:
         small: list[Any] = []
         small_bytes = 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from .._files import FILE_MODE, check_file_mode
 from ..errors import AtaraxisError, QueueClosedError
 from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
@@ -132,7 +133,8 @@ class DataLogger(RestartPolicy):
     each put rather than polled (``sleep_timer``, ``poll_interval``), and the input queue has a
     fresh name per logger while a crashed logger's directory lock dies with it, so there is no
     leftover to replace (``exist_ok``). What does tune this logger: ``flush_interval``,
-    ``batch_bytes``, ``batch_entries``, ``queue_bytes``, ``durable`` (docs/logger.md).
+    ``batch_bytes``, ``batch_entries``, ``queue_bytes``, ``durable`` (docs/logger.md);
+    ``file_mode`` is the mode of the files it writes (owner-only by default, docs/files.md).
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class DataLogger(RestartPolicy):
         batch_bytes: int = 16 * 1024 * 1024,
         batch_entries: int = 65536,
         max_restarts: int = 5,
+        file_mode: int = FILE_MODE,
     ) -> None:
         _check_unused_tuning(
             process_count=(process_count, 1),
@@ -177,7 +180,9 @@ class DataLogger(RestartPolicy):
             "flush_interval": flush_interval,
             "batch_bytes": min(batch_bytes, self._ring.capacity // 4),
             "batch_entries": batch_entries,
+            "file_mode": check_file_mode(file_mode),
         }
+        self._file_mode = file_mode
         self._max_restarts = max_restarts
         self._owner_pid = os.getpid()
         self._process: subprocess.Popen[bytes] | None = None
@@ -233,7 +238,8 @@ class DataLogger(RestartPolicy):
         if self.alive:
             return
         self._directory.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self._directory / ".logger.lock"))
+        lock = FileLock(str(self._directory / ".logger.lock"),
+                        mode=self._file_mode)  # fmt: skip
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -14,6 +14,8 @@ from ._errors import (
     SinkError,
     SinkInUseError,
     SinkKeyError,
+    SinkNotFoundError,
+    SinkReadError,
     SinkWriteError,
 )
 from ._rwlock import FileRWLock
@@ -35,6 +37,8 @@ __all__ = [
     "SinkError",
     "SinkInUseError",
     "SinkKeyError",
+    "SinkNotFoundError",
+    "SinkReadError",
     "SinkReader",
     "SinkWriteError",
     "locked_file",

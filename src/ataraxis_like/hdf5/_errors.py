@@ -34,6 +34,14 @@ class SinkWriteError(AtaraxisError, OSError):
     disk is full."""
 
 
+class SinkReadError(AtaraxisError, OSError):
+    """A sink's file cannot be read: it is missing, not HDF5, or damaged."""
+
+
+class SinkNotFoundError(SinkReadError, FileNotFoundError):
+    """There is no file at the path given to a reader."""
+
+
 class SinkInUseError(AtaraxisError, FileExistsError):
     """Another writer holds the file; HDF5 allows one writer per file."""
 

@@ -21,6 +21,7 @@ from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import HDF5, InspectError, Inspection, plain, short
 from ._errors import RecoveryError
 from ._keys import RESERVED
+from ._swmr_read import open_swmr_reader
 from .recover import recover, status_flags, writers_of
 
 
@@ -99,7 +100,7 @@ def _writer_state(path: Path) -> tuple[str, dict[str, str]]:
 
 def _open_for_reading(path: Path) -> Any:
     try:
-        return h5py.File(path, "r", swmr=True, locking=False)
+        return open_swmr_reader(path, 2.0)
     except OSError:
         return h5py.File(path, "r", locking=False)  # older formats cannot be read in SWMR mode
 

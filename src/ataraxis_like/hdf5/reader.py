@@ -10,15 +10,19 @@ as a numpy array (text as ``str`` objects). Keys created after the reader opened
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import h5py  # type: ignore[import-untyped]
 import numpy as np
 
-from ._errors import SinkError, SinkKeyError
+from ..errors import AtaraxisError
+from ._errors import SinkError, SinkKeyError, SinkNotFoundError, SinkReadError
 from ._keys import RESERVED
 from ._schema import normalize_key, stored_text_kind
+from ._swmr_read import open_swmr_reader
 from .recover import is_stale_flags_error
 
 _RETRY_SECONDS = 2.0
@@ -26,11 +30,29 @@ _OUTSIDE_SWMR = "not already open for SWMR writing"
 _NO_SIGNATURE = "file signature not found"
 
 
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn what HDF5 says about a damaged or foreign file (h5py raises OSError, RuntimeError,
+    ValueError or TypeError) into SinkReadError naming the file."""
+    try:
+        yield
+    except AtaraxisError:
+        raise
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SinkReadError(
+            f"cannot read sink file {path}: {reason[:200]}; the file is damaged or was not "
+            "written by HDF5: restore it from a copy, or run `ataraxis-like recover` if its "
+            "writer was killed",
+            path=str(path),
+        ) from error
+
+
 def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
     deadline = time.monotonic() + retry_seconds
     while True:
         try:
-            return h5py.File(path, "r", swmr=True, locking=False)
+            return open_swmr_reader(path, retry_seconds)
         except OSError as error:
             if _NO_SIGNATURE in str(error):
                 # A writer creating the file has not written its superblock yet.
@@ -84,27 +106,34 @@ class SinkReader:
     def __init__(self, path: Path | str, retry_seconds: float = _RETRY_SECONDS) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"{self.path} does not exist; pass the path of a sink's file")
+            raise SinkNotFoundError(
+                f"{self.path} does not exist; pass the path of a sink's file", path=str(self.path)
+            )
         self._retry = retry_seconds
-        self.file = _open_swmr(self.path, retry_seconds)
+        with reading(self.path):
+            self.file = _open_swmr(self.path, retry_seconds)
 
     def refresh(self) -> None:
         """Reopen the file: new keys and everything flushed so far become visible."""
         self.file.close()
-        self.file = _open_swmr(self.path, self._retry)
+        with reading(self.path):
+            self.file = _open_swmr(self.path, self._retry)
 
     def keys(self) -> list[str]:
         """Every dataset path in the file (the sink's bookkeeping excluded)."""
-        return dataset_keys(self.file)
+        with reading(self.path):
+            return dataset_keys(self.file)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._get(normalize_key(key), reopen=True) is not None
 
     def _get(self, key: str, reopen: bool) -> h5py.Dataset | None:
-        item = self.file.get(key)
+        with reading(self.path):
+            item = self.file.get(key)
         if item is None and reopen:
             self.refresh()
-            item = self.file.get(key)
+            with reading(self.path):
+                item = self.file.get(key)
         return item if isinstance(item, h5py.Dataset) else None
 
     def __getitem__(self, key: str) -> h5py.Dataset:
@@ -117,25 +146,31 @@ class SinkReader:
                 key=name,
             )
         if self.file.swmr_mode:
-            dataset.refresh()
+            with reading(self.path):
+                dataset.refresh()
         return dataset
 
     def load(self, key: str) -> np.ndarray:
         """The whole dataset at ``key`` in memory (variable-length text as ``str`` objects)."""
-        return load_dataset(self[key])
+        dataset = self[key]
+        with reading(self.path):
+            return load_dataset(dataset)
 
     def attrs(self, key: str = "/") -> dict[str, Any]:
         """The HDF5 attributes of a dataset or group ("/" is the file)."""
-        if key in ("", "/"):
-            return dict(self.file.attrs)
-        name = normalize_key(key)
-        target = self.file.get(name)
+        with reading(self.path):
+            if key in ("", "/"):
+                return dict(self.file.attrs)
+            name = normalize_key(key)
+            target = self.file.get(name)
         if target is None:  # perhaps made since the file was opened
             self.refresh()
-            target = self.file.get(name)
+            with reading(self.path):
+                target = self.file.get(name)
         if target is None:
             raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
-        return dict(target.attrs)
+        with reading(self.path):
+            return dict(target.attrs)
 
     def close(self) -> None:
         self.file.close()

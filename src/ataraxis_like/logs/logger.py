@@ -21,6 +21,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from .._files import FILE_MODE, check_file_mode
@@ -88,6 +89,13 @@ class LogQueue:
         meta = PACKAGE_META.pack(package.source_id, package.acquisition_time)
         try:
             ring.put(KIND_LOG_PACKAGE, meta, data, data.nbytes, timeout)
+        except (ValueError, BufferError):
+            if data.flags.c_contiguous:
+                raise
+            # A strided uint8 view (a[::2]): the ring copies from one contiguous buffer, and it
+            # refused this one before writing anything. Rare, so the check costs nothing here.
+            self.put(LogPackage(package.source_id, package.acquisition_time,
+                                np.ascontiguousarray(data)), timeout)  # fmt: skip
         except QueueClosedError:
             raise LoggerStoppedError(
                 f"logger {self._logger_name!r} is stopped and takes no entries; "

@@ -52,6 +52,8 @@ def _payload(value: Any) -> np.ndarray:
                 field="serialized_data",
             )
         return value
+    if isinstance(value, memoryview) and not value.c_contiguous:
+        return np.frombuffer(value.tobytes(), dtype=np.uint8)  # a strided view: its bytes, in order
     if isinstance(value, bytes | bytearray | memoryview):
         return np.frombuffer(value, dtype=np.uint8)
     raise InvalidPackageError(

@@ -260,6 +260,26 @@ class StoreSuite:
         store.append("good", 1)  # the store goes on
         assert store.get("good")[-1] == 1
 
+    def test_a_refused_extend_leaves_no_new_series(self, store: Store) -> None:
+        """Every value is checked before a new series exists (found by tests/fuzz)."""
+        with pytest.raises(RecordValueError):
+            store.extend("ragged", [[1.0], [1.0, 2.0]])
+        assert "ragged" not in store
+        store.append("ragged", "text")  # the key is still free for any first value
+        assert list(store.get("ragged")) == ["text"]
+
+    @pytest.mark.parametrize("value", ["nul\x00inside", "lone \ud800", np.zeros(0), []])
+    def test_values_some_store_cannot_hold_are_refused_by_all(self, store: Store,
+                                                              value: Any) -> None:  # fmt: skip
+        """Text with NUL or a lone surrogate, empty arrays: the same answer from every store."""
+        store.append("text", "fine")
+        with pytest.raises(RecordValueError):
+            store.append("new", value)
+        if isinstance(value, str):
+            with pytest.raises(RecordValueError):
+                store.append("text", value)
+        assert store.keys() == ["text"]
+
     def test_a_key_cannot_also_be_a_prefix(self, store: Store) -> None:
         store.append("a/b", 1)
         with pytest.raises(SeriesKeyError, match="clashes with the existing key 'a/b'"):

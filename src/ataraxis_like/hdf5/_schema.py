@@ -148,7 +148,7 @@ def _array_of(key: str, value: Any, what: str) -> tuple[np.ndarray, str | None]:
         if text == "str":
             _check_text(key, [value])
         return np.array(value, dtype=object), text
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    array = _as_array(key, value, what)
     if array.dtype.kind == "U":
         _check_text(key, array.reshape(-1).tolist())
         return array.astype(object), "str"
@@ -161,6 +161,18 @@ def _array_of(key: str, value: Any, what: str) -> tuple[np.ndarray, str | None]:
                 return array, kind
     _check_dtype(key, array.dtype, what)
     return array, None
+
+
+def _as_array(key: str, value: Any, what: str) -> np.ndarray:
+    try:
+        return value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as error:  # ragged lists, str mixed with bytes
+        raise SinkDataError(
+            f"sink key {key!r} cannot store {what} from {type(value).__name__} {value!r:.60}: "
+            f"it is not an array ({str(error).splitlines()[0][:80]}); pass numbers, text or "
+            "bytes, or equal-length lists of them",
+            key=key,
+        ) from None
 
 
 def _check_text(key: str, items: list[Any]) -> None:
@@ -177,7 +189,7 @@ def _check_text(key: str, items: list[Any]) -> None:
 def schema_for_row(key: str, value: Any) -> Schema:
     """The rows schema a first appended value defines."""
     array, text = _array_of(key, value, "rows")
-    return Schema(key, ROWS, array.dtype, array.shape, text)
+    return _rows_schema(key, array.dtype, array.shape, text)
 
 
 def schema_for_rows(key: str, values: Any) -> Schema:
@@ -189,7 +201,19 @@ def schema_for_rows(key: str, values: Any) -> Schema:
             "value; use append for one row",
             key=key,
         )
-    return Schema(key, ROWS, array.dtype, array.shape[1:], text)
+    return _rows_schema(key, array.dtype, array.shape[1:], text)
+
+
+def _rows_schema(
+    key: str, dtype: np.dtype[Any], shape: tuple[int, ...], text: str | None
+) -> Schema:
+    if 0 in shape:
+        raise SinkDataError(
+            f"sink key {key!r}: rows of shape {shape} hold nothing, and HDF5 cannot store rows "
+            "of zero size; append rows with at least one element",
+            key=key,
+        )
+    return Schema(key, ROWS, dtype, shape, text)
 
 
 def array_for_write(key: str, value: Any) -> tuple[Schema, np.ndarray]:
@@ -275,7 +299,7 @@ def _checked(schema: Schema, value: Any, rows: bool, verb: str) -> np.ndarray:
             raise _mismatch(schema, f"{kind} values", verb)
     else:
         python = not isinstance(value, np.ndarray | np.generic)
-        array = np.asarray(value)
+        array = _as_array(schema.key, value, "rows")
         if array.dtype.kind in "UO" or not _numeric_ok(array, python, schema.dtype):
             raise _mismatch(schema, _describe_value(array, None, rows), verb)
     if (array.shape[1:] if rows else array.shape) != schema.shape or (rows and array.ndim == 0):

@@ -377,6 +377,9 @@ def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarr
     """Write variable-length sequences (h5py's slicing would reshape equal-length ones)."""
     if not data.size:
         return
+    if not data.shape:  # one value: HDF5 selects a scalar dataspace whole, not by hyperslab
+        dataset.id.write(h5py.h5s.create(h5py.h5s.SCALAR), dataset.id.get_space(), data)
+        return
     selection = dataset.id.get_space()
     selection.select_hyperslab(start, data.shape)
     dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)

@@ -182,6 +182,7 @@ class Hdf5Client:
     def extend(self, key: str, values: Any, timeout: float | None = None) -> None:
         """Append many rows to ``key``: a sequence or an array whose first axis counts rows."""
         if is_empty_sequence(values):
+            normalize_key(key)  # no rows to send, but a bad key is still refused
             return
         entry = self._keys.get(key)
         if entry is None:

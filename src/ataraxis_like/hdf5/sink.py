@@ -211,6 +211,7 @@ class Hdf5Sink:
             self._client.extend(key, values)
             return
         if is_empty_sequence(values):
+            normalize_key(key)  # no rows to add, but a bad key is still refused
             return
         with self._mutex:
             buffer = self._buffer(key, values, rows=True)

@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import AtaraxisError
+from .format import npy_header
 
 ARCHIVE_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no checksums; it is read as before, unverified
@@ -182,11 +183,7 @@ def read_archive_header(path: Path) -> ArchiveHeader:
 
 
 def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-    else:
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    shape, fortran, dtype = npy_header(handle)
     if fortran and len(shape) > 1:
         raise ArchiveFormatError("an archive member is in Fortran order; archives never are")
     return shape, dtype

@@ -20,7 +20,14 @@ from typing import IO, Any
 import numpy as np
 
 from ._archive_layout import ArchiveFormatError, open_member
-from .format import BATCH_HEADER, BATCH_MAGIC, BATCH_VERSION, INDEX_DTYPE, BatchFormatError
+from .format import (
+    BATCH_HEADER,
+    BATCH_MAGIC,
+    BATCH_VERSION,
+    INDEX_DTYPE,
+    BatchFormatError,
+    npy_header,
+)
 
 ROW = np.dtype(
     [("timestamp", "<u8"), ("session", "<u8"), ("entry_id", "<u8"), ("start", "<u8"),
@@ -47,13 +54,7 @@ def scan_batch(path: Path) -> BatchInfo:
     """Read and validate a batch file's header and index (the checks of ``read_batch``)."""
     try:
         with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            reader = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = reader(handle)
+            shape, fortran, dtype = npy_header(handle)
             body_at = handle.tell()
             size = os.fstat(handle.fileno()).st_size - body_at
             if dtype != np.uint8 or len(shape) != 1 or fortran:

@@ -12,11 +12,12 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from .._files import FILE_MODE, create_file
+from ..errors import AtaraxisError
 
 BATCH_MAGIC = b"ATXLLOG1"
 BATCH_VERSION = 1
@@ -129,15 +130,32 @@ class Batch:
         return np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.uint64)
 
 
-class BatchFormatError(ValueError):
+class BatchFormatError(AtaraxisError, ValueError):
     """A file is not a readable batch (foreign, truncated or corrupt)."""
+
+
+def npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header at ``handle``'s position.
+
+    numpy parses the header as a Python literal, and damaged bytes there make it raise
+    SyntaxError, tokenize.TokenError or TypeError besides ValueError: all become ValueError.
+    """
+    try:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(handle)
+        return np.lib.format.read_array_header_2_0(handle)
+    except ValueError:
+        raise
+    except Exception as error:
+        raise ValueError(f"unreadable .npy header ({type(error).__name__}: {error})") from None
 
 
 def read_batch(path: Path, memory_map: bool = False) -> Batch:
     """Read and validate one batch file; BatchFormatError says what is wrong with it."""
     try:
         body = np.load(path, allow_pickle=False, mmap_mode="r" if memory_map else None)
-    except (ValueError, OSError, EOFError) as error:
+    except Exception as error:  # numpy's header parser raises many kinds (see npy_header)
         raise BatchFormatError(f"{path.name}: not a readable .npy file ({error})") from None
     if body.dtype != np.uint8 or body.ndim != 1 or body.size < BATCH_HEADER.size:
         raise BatchFormatError(f"{path.name}: not a logger batch (dtype {body.dtype})")

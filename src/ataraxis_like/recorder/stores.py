@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..hdf5._keys import key_problem
+from ..hdf5._schema import storable_text
 from ._errors import RecordValueError, SeriesKeyError, StoreClosedError, UntrustedPickleError
 
 Rows = Sequence[Any] | npt.NDArray[Any]
@@ -108,7 +109,7 @@ class SeriesSchema:
     def of(cls, key: str, value: Any, allow_pickle: bool = False) -> tuple[SeriesSchema, Any]:
         """The schema a first value sets, and the value as the store keeps it."""
         if isinstance(value, str):
-            return cls(np.dtype(object), (), text=True), value
+            return cls(np.dtype(object), (), text=True), _text(key, value)
         if isinstance(value, bool):
             array = np.asarray(value, dtype=bool)
         elif isinstance(value, int):
@@ -126,6 +127,12 @@ class SeriesSchema:
             if allow_pickle:
                 return PICKLED, pickled(key, value)
             raise _unsupported(key, value)
+        if 0 in array.shape:
+            raise RecordValueError(
+                f"series {key!r} cannot start with an empty array {array.shape}: every store must "
+                "hold its values, and HDF5 cannot hold values of size 0; record non-empty arrays",
+                key=key,
+            )
         return cls(array.dtype, array.shape), array
 
     def coerce(self, key: str, value: Any) -> Any:
@@ -134,7 +141,7 @@ class SeriesSchema:
             if self.pickled:
                 return pickled(key, value)
             if isinstance(value, str):
-                return value
+                return _text(key, value)
             raise self._mismatch(key, value)
         if isinstance(value, bool | int | float) and self.shape == ():
             if isinstance(value, bool):
@@ -233,6 +240,18 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray | np.generic):
         return f"a value of shape {value.shape} {value.dtype}"
     return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _text(key: str, value: str) -> str:
+    """``value`` when every store can keep it (HDF5 text holds no NUL; a lone surrogate has no
+    UTF-8 form for HDF5 or Redis)."""
+    if storable_text(value):
+        return value
+    raise RecordValueError(
+        f"series {key!r} cannot store the text {value!r:.60}: text holds no NUL and no lone "
+        "surrogate in every store; record it as a numpy uint8 array of its bytes, or clean it",
+        key=key,
+    )
 
 
 def _unsupported(key: str, value: Any) -> RecordValueError:
@@ -360,9 +379,20 @@ class Store(abc.ABC):
             ):
                 self._append_many(key, schema, values.astype(schema.dtype, copy=True))
                 return
-        items = list(values)
+        try:
+            items = list(values)
+        except TypeError:
+            raise RecordValueError(
+                f"series {key!r}: extend takes an iterable of values (got "
+                f"{type(values).__name__} {values!r:.40}); use append for one value",
+                key=key,
+            ) from None
         if not items:
             return
+        if self._stored_schema(key) is None:  # check every value before the new series exists
+            proposed, _ = SeriesSchema.of(key, items[0], self.allow_pickle)
+            for value in items[1:]:
+                proposed.coerce(key, value)
         schema, first = self._schema_for(key, items[0])
         coerced = [first, *(schema.coerce(key, value) for value in items[1:])]
         self._append_many(key, schema, coerced)

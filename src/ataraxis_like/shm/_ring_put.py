@@ -37,6 +37,10 @@ _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
 
+_LARGEST_RECORD = 0xFFFF_FFF0
+"""A record's size is a u32 (docs/queue.md, "Records")."""
+
+
 class RingPuts(RingWaiting):
     """Producers' side of the ring."""
 
@@ -45,7 +49,7 @@ class RingPuts(RingWaiting):
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
         need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
-        if need > self.capacity:
+        if need > self.capacity or need > _LARGEST_RECORD:
             raise ItemTooLargeError(
                 f"item of {payload_length} bytes does not fit {self._label} of "
                 f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",
@@ -105,7 +109,7 @@ class RingPuts(RingWaiting):
         """Write the record under the lock: None when there is no room, else how many consumers
         wait for it (the caller wakes them after unlocking)."""
         control, capacity, buffer = self._control, self.capacity, self._buffer
-        free, read, tail = control[FREE], control[READ], control[TAIL]
+        free, read, tail = self._positions()
         offset = tail % capacity
         wrap = capacity - offset if offset + need > capacity else 0
         if (tail - free) + wrap + need > capacity:

@@ -9,6 +9,7 @@ segment's lock by default, and reads always return copies.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..errors import (
     DataMismatchError,
     NotConnectedError,
 )
-from . import _posix, _segment
+from . import _integrity, _posix, _segment, _trust
 from ._coerce import lossless
 
 Index = int | tuple[int] | tuple[int, int] | slice
@@ -43,6 +44,7 @@ class SharedMemoryArray:
             self._integer_bounds = (int(info.min), int(info.max))
         self._last_acquire_recovered = False
         self._locked = _LockedArray(self, True, None)
+        self._trust = _trust.OWN_USER
 
     # ----------------------------------------------------------------- lifetime
     @classmethod
@@ -76,12 +78,21 @@ class SharedMemoryArray:
         return handle
 
     @classmethod
-    def attach(cls, name: str) -> SharedMemoryArray:
-        """Connect to the existing array ``name`` from any process, knowing only its name."""
-        segment = _segment.attach(name, _segment.KIND_ARRAY)
-        meta = segment.header.meta
-        datatype = np.lib.format.descr_to_dtype(meta["descr"])
-        handle = cls(name, tuple(meta["shape"]), datatype, segment.header.token)
+    def attach(cls, name: str, *, trust: int | str | Iterable[int | str] = ()) -> SharedMemoryArray:
+        """Connect to the existing array ``name`` from any process, knowing only its name.
+
+        Only arrays created by this process's own user are attached, unless ``trust`` names
+        their creator (a uid or login name, or several); see docs/shared-memory.md.
+        """
+        policy = _trust.Trust.of(trust)
+        segment = _segment.attach(name, _segment.KIND_ARRAY, trust=policy)
+        try:
+            shape, datatype = _layout(segment)
+        except BaseException:
+            segment.close()
+            raise
+        handle = cls(name, shape, datatype, segment.header.token)
+        handle._trust = policy
         handle._bind(segment)
         return handle
 
@@ -89,7 +100,18 @@ class SharedMemoryArray:
         """Map the segment in this process (a no-op when already connected here)."""
         if self._segment is not None:
             return
-        self._bind(_segment.attach(self._name, _segment.KIND_ARRAY, self._token))
+        segment = _segment.attach(self._name, _segment.KIND_ARRAY, self._token, self._trust)
+        try:
+            if _layout(segment) != (self._shape, self._datatype):
+                raise _integrity.corrupt(
+                    self._name,
+                    f"its header now describes {_layout(segment)}, not the {self._shape} "
+                    f"{self._datatype} it was made with",
+                )
+        except BaseException:
+            segment.close()
+            raise
+        self._bind(segment)
 
     def _bind(self, segment: _segment.Segment) -> None:
         self._segment = segment
@@ -131,11 +153,13 @@ class SharedMemoryArray:
             "shape": self._shape,
             "descr": np.lib.format.dtype_to_descr(self._datatype),
             "token": self._token,
+            "trust": self._trust,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         datatype = np.lib.format.descr_to_dtype(state["descr"])
         self.__init__(state["name"], state["shape"], datatype, state["token"])  # type: ignore[misc]
+        self._trust = state.get("trust", _trust.OWN_USER)
 
     # --------------------------------------------------------------- properties
     @property
@@ -373,6 +397,12 @@ class _LockedArray:
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         if self._with_lock:  # fixed arguments: cheaper than *exc_info inside the locked part
             _unlock(self._handle._pointer)
+
+
+def _layout(segment: _segment.Segment) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype an array segment's header describes, checked against its file."""
+    room = segment.size - segment.header.data_offset
+    return _integrity.array_layout(segment.name, segment.header.meta, room)
 
 
 _VIEW_TYPES = frozenset({np.ndarray, np.void})

@@ -169,6 +169,5 @@ def test_the_creator_recorded_in_the_header_must_be_trusted(shm_name: str) -> No
     [("no such user 7f3a", False), (1.5, False), ([0, None], False), (-1, False), (0, "yes")],
 )
 def test_trust_arguments_are_checked(shm_name: str, trust: Any, allow_pickle: Any) -> None:
-    with ShmQueue(shm_name, capacity_bytes=1 << 16):
-        with pytest.raises(InvalidArgumentError):
-            ShmQueue.attach(shm_name, trust=trust, allow_pickle=allow_pickle)
+    with ShmQueue(shm_name, capacity_bytes=1 << 16), pytest.raises(InvalidArgumentError):
+        ShmQueue.attach(shm_name, trust=trust, allow_pickle=allow_pickle)

@@ -1,8 +1,15 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
 from ._archive_layout import discover_log_archives
-from .archive import compress_npy_logs
-from .logger import DataLogger, LoggerError, LoggerInUseError, LoggerStoppedError, LogQueue
+from .archive import assemble_log_archives, compress_npy_logs
+from .logger import (
+    DataLogger,
+    LoggerError,
+    LoggerInUseError,
+    LoggerSettingError,
+    LoggerStoppedError,
+    LogQueue,
+)
 from .package import InvalidPackageError, LogPackage, PackageValueError
 from .reader import LogArchiveReader
 
@@ -14,8 +21,10 @@ __all__ = [
     "LogQueue",
     "LoggerError",
     "LoggerInUseError",
+    "LoggerSettingError",
     "LoggerStoppedError",
     "PackageValueError",
+    "assemble_log_archives",
     "compress_npy_logs",
     "discover_log_archives",
 ]

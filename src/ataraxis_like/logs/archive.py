@@ -175,6 +175,27 @@ def compress_npy_logs(
         lock.release()
 
 
+def assemble_log_archives(
+    log_directory: Path | str,
+    max_workers: int | None = None,
+    *,
+    remove_sources: bool = True,
+    memory_mapping: bool = True,
+    verbose: bool = False,
+    verify_integrity: bool = False,
+) -> CompressionResult:
+    """``compress_npy_logs`` under its ataraxis-data-structures 4.x name, order and defaults
+    (batch files are removed once archived, unless ``remove_sources=False``)."""
+    return compress_npy_logs(
+        log_directory,
+        remove_sources=remove_sources,
+        memory_mapping=memory_mapping,
+        verbose=verbose,
+        verify_integrity=verify_integrity,
+        max_workers=max_workers,
+    )
+
+
 def _compress(
     directory: Path, remove_sources: bool, verbose: bool, compress: bool,
     verify_integrity: bool, max_workers: int | None,

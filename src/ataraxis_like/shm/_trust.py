@@ -42,7 +42,7 @@ def _uid_of(user: object) -> int:
     if isinstance(user, str):
         try:
             return pwd.getpwnam(user).pw_uid
-        except KeyError:
+        except (KeyError, ValueError):  # no such user; a NUL in the name
             pass
     raise InvalidArgumentError(
         f"trust= names users by uid (an int from 0 to 2**32-1) or by login name (got {user!r}, "

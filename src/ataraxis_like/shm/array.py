@@ -23,6 +23,7 @@ from ..errors import (
     SegmentExistsError,
 )
 from . import _integrity, _posix, _segment, _trust
+from ._arguments import checked_timeout
 from ._coerce import lossless
 from ._mappers import mapping_pids
 
@@ -64,7 +65,15 @@ class SharedMemoryArray:
         """
         if exists_ok is not None:
             exist_ok = exists_ok
-        source = np.asarray(prototype)
+        _segment.validate_name(name)
+        try:
+            source = np.asarray(prototype)
+        except Exception as error:  # numpy refuses ragged, mixed or undecodable data in many ways
+            raise DataMismatchError(
+                f"shared array {name!r} cannot be made from {prototype!r:.60}: numpy cannot turn "
+                f"it into an array ({error}); pass an array or a regular nested list",
+                name=name,
+            ) from None
         if source.dtype.hasobject:
             raise DataMismatchError(
                 f"shared array {name!r} needs a fixed-size dtype (got {source.dtype} holding "
@@ -75,7 +84,6 @@ class SharedMemoryArray:
             "descr": np.lib.format.dtype_to_descr(source.dtype),
             "shape": tuple(int(n) for n in source.shape),
         }
-        _segment.validate_name(name)
         foreign = _trust.foreign_owner_error(_segment.segment_path(name), name)
         if foreign is not None:  # another user's: never replaced, and the error names them
             raise foreign
@@ -307,12 +315,16 @@ class SharedMemoryArray:
             array = self._live()
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # 0-d, step 0 ...
+            raise self._index_error(index, str(error)) from None
         finally:
             if with_lock:
                 _unlock(self._pointer)
@@ -328,6 +340,8 @@ class SharedMemoryArray:
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
         value = self._value(data)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
@@ -339,13 +353,13 @@ class SharedMemoryArray:
     def _assign(self, array: np.ndarray, key: Any, value: Any) -> None:
         try:
             array[key] = value
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise DataMismatchError(
                 f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
                 f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
                 name=self._name,
             ) from None
-        except IndexError as error:
+        except (IndexError, OverflowError) as error:
             raise self._index_error(key, str(error)) from None
 
     def __getitem__(self, key: Any) -> Any:
@@ -362,7 +376,7 @@ class SharedMemoryArray:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
-        except IndexError as error:
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # numpy: a bad key
             raise self._index_error(key, str(error)) from None
         finally:
             _unlock(pointer)

@@ -48,9 +48,8 @@ def _own_name(name: Any) -> Any:
 
 
 def _valid_timeout(timeout: Any) -> bool:
-    return timeout is None or (
-        isinstance(timeout, numbers.Real) and not isinstance(timeout, bool) and timeout >= 0
-    )
+    """None or a real number >= 0 (True counts as 1 s, as for time.sleep: docs/queue.md)."""
+    return timeout is None or (isinstance(timeout, numbers.Real) and timeout >= 0)
 
 
 def _expected(item: Any) -> Any:

@@ -38,7 +38,7 @@ def test_capacities_round_up_to_a_multiple_of_16(shm_name: str) -> None:
         assert queue.capacity_bytes == 112
 
 
-@pytest.mark.parametrize("timeout", [-1, -0.5, float("nan"), "1", [1], True])
+@pytest.mark.parametrize("timeout", [-1, -0.5, float("nan"), "1", [1], b"1", 1j])
 def test_timeouts_must_be_seconds(shm_name: str, timeout: Any) -> None:
     with ShmQueue(shm_name, capacity_bytes=4096) as queue:
         calls = [

@@ -13,19 +13,37 @@ from ..errors import InvalidArgumentError
 
 
 def checked_timeout(timeout: object, label: str) -> float | None:
-    """``timeout`` as seconds (None: wait forever), or InvalidArgumentError naming ``label``."""
+    """``timeout`` as seconds (None: wait forever), or InvalidArgumentError naming ``label``.
+
+    A timeout is None or a number >= 0 (anything ``float()`` takes but text; True counts as 1).
+    """
     if timeout is None:
         return None
-    if isinstance(timeout, numbers.Real) and not isinstance(timeout, bool):
-        seconds = float(timeout)
-        if seconds >= 0:  # false for NaN too
-            return seconds if math.isfinite(seconds) else None
+    seconds = math.nan
+    if not isinstance(timeout, str | bytes | bytearray):
+        try:
+            seconds = float(timeout)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if seconds >= 0:  # false for NaN too
+        return seconds if math.isfinite(seconds) else None
     raise InvalidArgumentError(
         f"timeout for {label} must be None or a number of seconds >= 0 (got {timeout!r:.60} "
         f"that is a {type(timeout).__name__}); pass e.g. timeout=1.5, 0 not to wait, None to "
         "wait forever",
         timeout=timeout,
     )
+
+
+def plain_timeout(timeout: object) -> bool:
+    """True for a timeout the hot paths may pass on unchecked: None, or ``timeout >= 0`` is
+    the bool True (ints and floats; NaN, text and arrays are not)."""
+    if timeout is None:
+        return True
+    try:
+        return (timeout >= 0) is True  # type: ignore[operator]
+    except (TypeError, ValueError):
+        return False
 
 
 def checked_count(count: object, argument: str, label: str) -> int:

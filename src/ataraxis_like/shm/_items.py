@@ -133,7 +133,7 @@ def copy_out(kind: int, meta: bytes, view: memoryview) -> Any:
 def decode(kind: int, meta: bytes, payload: Any, pickles_trusted: bool, label: str) -> Any:
     """The item a record holds, from ``copy_out``'s result or from a view into the ring;
     ItemDecodeError (UntrustedPickleError for a pickle we may not run) when it cannot be."""
-    if kind == KIND_BYTES and not isinstance(payload, Undecodable):
+    if kind == KIND_BYTES:  # copy_out never makes an Undecodable of bytes
         return payload
     if kind == KIND_ARRAY:
         if isinstance(payload, np.ndarray):
@@ -181,10 +181,14 @@ def decode_all(
     once all are tried, carrying the others' items (``items``) and every failed one's bytes
     (``raw``), so nothing taken is lost."""
     items: list[Any] = []
+    append = items.append
     failures: list[ItemDecodeError] = []
     for kind, meta, payload in records:
+        if kind == KIND_BYTES or type(payload) is np.ndarray:  # copied out whole: no call
+            append(payload)
+            continue
         try:
-            items.append(decode(kind, meta, payload, pickles_trusted, label))
+            append(decode(kind, meta, payload, pickles_trusted, label))
         except ItemDecodeError as error:
             failures.append(error)
     if failures:

@@ -29,6 +29,8 @@ HEADER_BYTES = 16
 ALIGN = 16
 NOTE_BYTES = 1024
 MIN_CAPACITY = 64
+_LARGEST_RECORD = 0xFFFF_FFF0
+"""A record's size is a u32 (docs/queue.md, "Records")."""
 
 KIND_WRAP = 0
 STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
@@ -58,6 +60,7 @@ class RingCore:
         self.capacity = _integrity.ring_capacity(
             segment.name, segment.header.meta, room, MIN_CAPACITY, ALIGN
         )
+        self._largest_record = min(self.capacity, _LARGEST_RECORD)
         self.name = segment.name
         self._label = f"queue {segment.name!r}"
         area = segment.kind_area()
@@ -120,11 +123,10 @@ class RingCore:
         header: tuple[int, int, int, int, int, int] = unpack_record_header(self._buffer, offset)
         size = header[0]
         if (
-            size < HEADER_BYTES
-            or size & 15
+            size & 15
+            or HEADER_BYTES + header[3] + header[4] > size  # also: size >= 16
             or offset + size > self.capacity
             or position + size > end
-            or (header[1] != KIND_WRAP and HEADER_BYTES + header[3] + header[4] > size)
         ):
             raise self._bad_record(position, header)
         return header

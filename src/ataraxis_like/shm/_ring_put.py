@@ -37,10 +37,6 @@ _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
 
-_LARGEST_RECORD = 0xFFFF_FFF0
-"""A record's size is a u32 (docs/queue.md, "Records")."""
-
-
 class RingPuts(RingWaiting):
     """Producers' side of the ring."""
 
@@ -49,7 +45,7 @@ class RingPuts(RingWaiting):
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
         need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
-        if need > self.capacity or need > _LARGEST_RECORD:
+        if need > self._largest_record:
             raise ItemTooLargeError(
                 f"item of {payload_length} bytes does not fit {self._label} of "
                 f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",

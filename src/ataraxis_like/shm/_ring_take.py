@@ -140,11 +140,12 @@ class RingTakes(RingWaiting):
         control, capacity = self._control, self.capacity
         pieces: list[tuple[bytes, list[tuple[int, int]]]] = []
         wanted = max_items
-        self._positions()
         for _lap in range(2):
             read, tail = control[READ], control[TAIL]
             if read == tail or control[RESCUED] or control[FREE] != read or wanted <= 0:
                 break
+            if not read < tail <= read + capacity or (read | tail) & 15:
+                break  # positions no intact ring holds: _take reports them
             end = min(tail, read - read % capacity + capacity, read + _SPAN_BYTES)
             offset = read % capacity
             first = unpack_size_kind_state(self._buffer, offset)[0]
@@ -160,11 +161,7 @@ class RingTakes(RingWaiting):
             unpack = unpack_record_header
             while position + HEADER_BYTES <= length and len(records) < wanted:
                 size, kind, _state, meta_length, payload_length, _taker = unpack(data, position)
-                if (
-                    size < HEADER_BYTES
-                    or size & 15
-                    or (kind != KIND_WRAP and HEADER_BYTES + meta_length + payload_length > size)
-                ):
+                if size & 15 or HEADER_BYTES + meta_length + payload_length > size:
                     intact = False  # taken up to here; _take reports it when it comes first
                     break
                 if position + size > length:
@@ -207,7 +204,9 @@ class RingTakes(RingWaiting):
     ) -> list[tuple[int, bytes, Any]]:
         control, buffer, capacity = self._control, self._buffer, self.capacity
         budget = capacity if max_bytes is None else max_bytes
-        free, read, tail = self._positions()  # a corrupt ring is reported before anything moves
+        free, read, tail = control[FREE], control[READ], control[TAIL]
+        if not free <= read <= tail <= free + capacity or (free | read | tail) & 15:
+            self._positions()  # raises: a corrupt ring is reported before anything moves
         if take and not control[RESCUED]:
             return self._take_in_place(max_items, budget, read, tail)
         found: list[tuple[int, bytes, Any]] = []
@@ -221,25 +220,35 @@ class RingTakes(RingWaiting):
             state, taker = STATE_RELEASED, BATCH_MARK | serial
             control[STAGE], control[INTENT_AT], control[STAGED_GOT] = free, read, control[GOT]
             control[INTENT] = INTENT_GET
+        pack_taker = TAKER.pack_into
         while len(found) < max_items and budget > 0:
             try:
                 position = self._find_rescued() if control[RESCUED] else None
                 if position is None:
-                    position = control[READ]
+                    position = read
                     if position == tail:
                         break
                     end = tail
                 else:
-                    end = control[READ]
-                size, kind, _state, meta_length, length, _ = self._record(position, end)
+                    end = read
+                offset = position % capacity
+                header = unpack_record_header(buffer, offset)
+                size, kind, _state, meta_length, length, _ = header
+                if (
+                    size & 15
+                    or HEADER_BYTES + meta_length + length > size  # also: size >= 16
+                    or offset + size > capacity
+                    or position + size > end
+                ):
+                    raise self._bad_record(position, header)
             except CorruptSegmentError:
                 if found:
                     break  # hand out what was taken; the next get reports the corruption
                 raise
             if kind == KIND_WRAP:
-                control[READ] = position + size
+                read = control[READ] = position + size
                 continue
-            start = position % capacity + HEADER_BYTES
+            start = offset + HEADER_BYTES
             meta = bytes(buffer[start : start + meta_length])
             budget -= length
             if take:
@@ -250,9 +259,10 @@ class RingTakes(RingWaiting):
                 found.append(
                     (kind, meta, materialize(kind, meta, buffer[start + meta_length : end]))
                 )
-            self._set_state(position, state, taker)
-            if position == control[READ]:
-                control[READ] = position + size
+            buffer[offset + 5] = state
+            pack_taker(buffer, offset + 12, taker)
+            if position == read:
+                read = control[READ] = position + size
                 control[GOT] += 1
             else:  # delivered again: counted in got when first taken, in rescued until now
                 control[RESCUED] -= 1
@@ -280,11 +290,10 @@ class RingTakes(RingWaiting):
             header = unpack(buffer, offset)
             size, kind, _state, meta_length, length, _ = header
             if (
-                size < HEADER_BYTES
-                or size & 15
+                size & 15
+                or HEADER_BYTES + meta_length + length > size
                 or offset + size > capacity
                 or position + size > tail
-                or (kind != KIND_WRAP and HEADER_BYTES + meta_length + length > size)
             ):
                 if found:
                     break  # hand out what was taken; the next take reports the corruption

@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from ..errors import NotConnectedError
 from . import _items, _trust
-from ._arguments import checked_count, checked_timeout
+from ._arguments import checked_count, checked_timeout, plain_timeout
 from ._items import KIND_ARRAY, KIND_BYTES, KIND_PICKLE, copy_out, decode_all, encode
 from ._ring import Ring
 from ._segment import PROCESS_ID as _PROCESS_ID
@@ -105,10 +107,18 @@ class ShmQueue:
 
     def put(self, item: Any, timeout: float | None = None) -> None:
         """Add ``item``; wait while the queue is full (up to ``timeout`` seconds, None: forever)."""
-        if timeout is not None and not (type(timeout) is float and timeout >= 0):
-            timeout = checked_timeout(timeout, self._label)
+        if timeout is not None:  # inline: the put costs well under a microsecond
+            try:
+                plain = (timeout >= 0) is True
+            except (TypeError, ValueError):
+                plain = False
+            if not plain:
+                timeout = checked_timeout(timeout, self._label)
         kind, meta, payload, length = encode(item)
-        self.ring().put(kind, meta, payload, length, timeout)
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
+        ring.put(kind, meta, payload, length, timeout)
 
     def put_nowait(self, item: Any) -> None:
         self.put(item, timeout=0)
@@ -118,10 +128,15 @@ class ShmQueue:
 
         An item that cannot be decoded (or a pickle from an untrusted user) raises
         ItemDecodeError carrying its bytes."""
-        if timeout is not None:
+        if timeout is not None and not plain_timeout(timeout):
             timeout = checked_timeout(timeout, self._label)
-        ring = self.ring()
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
         records = ring.get_many(1, timeout, materialize=copy_out)
+        kind, _meta, payload = records[0]
+        if kind == KIND_BYTES or type(payload) is np.ndarray:  # copied out whole: no decoding
+            return payload
         return decode_all(records, ring.segment.pickles_trusted, self._label)[0]
 
     def get_nowait(self) -> Any:
@@ -131,9 +146,11 @@ class ShmQueue:
         """Up to ``max_items`` items in one locked pass; waits (per ``timeout``) only when empty."""
         if type(max_items) is not int or max_items < 1:
             max_items = checked_count(max_items, "max_items", self._label)
-        if timeout is not None:
+        if timeout is not None and not plain_timeout(timeout):
             timeout = checked_timeout(timeout, self._label)
-        ring = self.ring()
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
         records = ring.get_many(max_items, timeout, materialize=copy_out)
         return decode_all(records, ring.segment.pickles_trusted, self._label)
 
@@ -143,7 +160,7 @@ class ShmQueue:
         The item is a read-only view into the queue, valid until the view is released. If this
         process dies first, the item is delivered again to another consumer.
         """
-        if timeout is not None:
+        if not plain_timeout(timeout):
             timeout = checked_timeout(timeout, self._label)
         ring = self.ring()
         kind, meta, (position, payload) = ring.get(timeout, take=True)

@@ -6,6 +6,7 @@ tests/support/other_user.py). Tests that need it are skipped when not run as roo
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import struct
@@ -114,6 +115,12 @@ def test_another_users_array_is_refused(shm_name: str) -> None:
             SharedMemoryArray.create_array(shm_name, np.zeros(4))
         array = SharedMemoryArray.attach(shm_name, trust=OTHER_UID)
         assert array.read_data((0, 4)).tolist() == [0, 1, 2, 3]
+        # The state handed to other processes (as JSON by the HDF5 sink) keeps the policy.
+        clone = SharedMemoryArray.__new__(SharedMemoryArray)
+        clone.__setstate__(json.loads(json.dumps(array.__getstate__())))
+        clone.connect()
+        assert clone.read_data(3) == 3
+        clone.disconnect()
         array.disconnect()
 
 

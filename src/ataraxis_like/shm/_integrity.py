@@ -10,11 +10,12 @@ ring's positions) are checked where they are read, in the ring.
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptSegmentError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_DIMENSIONS = 32
 
@@ -50,6 +51,8 @@ def array_layout(
     name: str, meta: dict[str, Any], room: int
 ) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype of the array segment ``name``, whose data region has ``room`` bytes."""
+    import numpy as np  # here: 'shm ls' and 'shm clean' reach this module and stay numpy-free
+
     shape: Any = meta.get("shape")
     descr: Any = meta.get("descr")
     if (

@@ -19,6 +19,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidArgumentError, SegmentExistsError, UntrustedSegmentError
 
@@ -75,6 +76,16 @@ class Trust:
         else:
             users = [trust]
         return cls(frozenset(_uid_of(user) for user in users), allow_pickle)
+
+    def state(self) -> dict[str, Any]:
+        """The policy as plain JSON-able values for a handle's state ({} for our own user only)."""
+        if not self.uids and not self.pickles:
+            return {}
+        return {"trust": sorted(self.uids), "allow_pickle": self.pickles}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Trust:
+        return cls(frozenset(state.get("trust", ())), bool(state.get("allow_pickle", False)))
 
     def accepts(self, uid: int) -> bool:
         return uid == os.geteuid() or uid in self.uids

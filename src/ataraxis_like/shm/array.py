@@ -184,13 +184,13 @@ class SharedMemoryArray:
             "shape": self._shape,
             "descr": np.lib.format.dtype_to_descr(self._datatype),
             "token": self._token,
-            "trust": self._trust,
+            **self._trust.state(),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         datatype = np.lib.format.descr_to_dtype(state["descr"])
         self.__init__(state["name"], state["shape"], datatype, state["token"])  # type: ignore[misc]
-        self._trust = state.get("trust", _trust.OWN_USER)
+        self._trust = _trust.Trust.from_state(state)
 
     # --------------------------------------------------------------- properties
     @property

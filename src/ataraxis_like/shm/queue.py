@@ -73,12 +73,12 @@ class ShmQueue:
         return handle
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"name": self._name, "token": self._token, "trust": self._trust}
+        return {"name": self._name, "token": self._token, **self._trust.state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._name = state["name"]
         self._token = state["token"]
-        self._trust = state.get("trust", _trust.OWN_USER)
+        self._trust = _trust.Trust.from_state(state)
         self._label = f"queue {self._name!r}"
         self._ring = None
         self._pid = -1

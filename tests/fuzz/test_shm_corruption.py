@@ -158,6 +158,7 @@ def test_corrupted_queues(
     finally:
         ring.segment.unlink()  # without taking the lock, which may be garbled
         ring.close()
+        segment_path(name).unlink(missing_ok=True)  # its token may be garbled too
 
 
 @_FUZZ
@@ -181,3 +182,4 @@ def test_corrupted_arrays(
         assert segment is not None
         segment.unlink()
         array.disconnect()
+        segment_path(name).unlink(missing_ok=True)  # its token may be garbled too

@@ -7,6 +7,9 @@ reopens a file whose writer was killed.
 """
 
 from ._errors import (
+    LockConfigError,
+    LockLostError,
+    LockServerError,
     RecoveryError,
     SinkCapacityError,
     SinkClosedError,
@@ -27,6 +30,9 @@ __all__ = [
     "FileRWLock",
     "Hdf5Client",
     "Hdf5Sink",
+    "LockConfigError",
+    "LockLostError",
+    "LockServerError",
     "RecoveryError",
     "RecoveryReport",
     "SinkCapacityError",

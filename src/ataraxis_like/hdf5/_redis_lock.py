@@ -141,6 +141,7 @@ class RedisRWLock:
         self.token = 0
         self.lost = False
         self._valid_until = 0.0
+        self._state = threading.Lock()  # the renewal thread sees held/exclusive/token change whole
         self._pid = os.getpid()
         self._server = url.split("@")[-1]
         self._redis = redis_module()
@@ -173,20 +174,24 @@ class RedisRWLock:
         """Wait (``timeout`` None: forever) for the lock; LockTimeoutError after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         kind = "w" if exclusive else "r"
+        if exclusive and self.held:  # an upgrade lets go first, as flock does: two upgrading
+            self.release()  # readers would otherwise wait for each other forever
         pause = _POLL_FIRST
         while True:
-            sent = time.monotonic()
-            try:
-                granted, token, writer, readers, waiting = self._run("acquire", kind)
-            except LockServerError:
-                self._forget_waiting()
-                raise
-            if granted:
-                break
+            with self._state:
+                sent = time.monotonic()
+                try:
+                    granted, token, writer, readers, waiting = self._run("acquire", kind)
+                except LockServerError:
+                    self._forget_waiting()
+                    raise
+                if granted:
+                    self.exclusive, self.held, self.lost = exclusive, True, False
+                    self.token = int(token) if exclusive else 0
+                    self._confirmed(sent)
+                    break
             if deadline is not None and time.monotonic() >= deadline:
                 self._forget_waiting()
-                self.held = False  # an upgrade that timed out holds nothing, as with flock
-                _RENEWER.discard(self)
                 holder = writer.decode() if isinstance(writer, bytes) else writer
                 raise LockTimeoutError(
                     f"{self.path} stayed locked in Redis for {timeout} s (writer "
@@ -197,10 +202,6 @@ class RedisRWLock:
                 )
             time.sleep(pause)
             pause = min(pause * 2, _POLL_MAX)
-        self.exclusive, self.held, self.lost = exclusive, True, False
-        if exclusive:
-            self.token = int(token)
-        self._confirmed(sent)
         _RENEWER.add(self)
 
     def _forget_waiting(self) -> None:
@@ -211,14 +212,15 @@ class RedisRWLock:
 
     def renew(self) -> bool:
         """Extend the lease (the renewal thread and ``check`` call this); False once lost."""
-        if not self.held or self.lost:
+        with self._state:
+            if not self.held or self.lost:
+                return False
+            sent = time.monotonic()
+            if self._run("renew", "w" if self.exclusive else "r"):
+                self._confirmed(sent)
+                return True
+            self.lost = True
             return False
-        sent = time.monotonic()
-        if self._run("renew", "w" if self.exclusive else "r"):
-            self._confirmed(sent)
-            return True
-        self.lost = True
-        return False
 
     def check(self) -> None:
         """The fence before a write: LockLostError unless this holder's lease is still live."""
@@ -235,17 +237,26 @@ class RedisRWLock:
             )
 
     def downgrade(self) -> None:
-        if not self._run("downgrade", "w"):
-            self.lost = True
+        with self._state:
+            done = self._run("downgrade", "w")
+            if done:
+                self.exclusive, self.token = False, 0
+            else:
+                self.lost = True
+        if not done:
             self.check()
-        self.exclusive, self.token = False, 0
 
     def release(self) -> None:
+        """Give the lock back (a server that does not answer lets it lapse within the lease)."""
         if not self.held or os.getpid() != self._pid:
             return
-        self.held = False
         _RENEWER.discard(self)
-        self._run("release", "w" if self.exclusive else "r")
+        with self._state:
+            self.held = False
+            try:
+                self._run("release", "w" if self.exclusive else "r")
+            except LockServerError:
+                pass
 
     def __enter__(self) -> RedisRWLock:
         return self

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
 
 def hold_write_lock(path: str, holding: Any) -> None:
     """Hold the file's write lock until killed."""

@@ -48,13 +48,16 @@ def test_block1_file_usage_runs_with_the_import_changed(in_tmp: Path) -> None:
     data = f["/mygroup/mydataset"][:]
     # no need to explicitely close the file (files are opened/closed when accessed)
     # --- end of the block
-    assert data.shape == (500, 700) and data.dtype == np.float64
-    assert 0 <= data.min() and data.max() < 1
+    assert data.shape == (500, 700)
+    assert data.dtype == np.float64
+    assert data.min() >= 0
+    assert data.max() < 1
     import h5py
 
     with h5py.File(in_tmp / "test.h5", "r") as handle:  # closed between calls: h5py opens it
         assert np.array_equal(handle["mygroup/mydataset"][:], data)
-    assert f.keys() == ["mygroup"] and "mydataset" in f["mygroup"]
+    assert f.keys() == ["mygroup"]
+    assert "mydataset" in f["mygroup"]
 
 
 def test_block1_each_access_takes_the_lock(in_tmp: Path) -> None:
@@ -91,11 +94,15 @@ def test_blocks2_and_3_import_as_h5py(in_tmp: Path) -> None:
     dataset[1:3] = [1.0, 2.0]
     dataset.resize((6,))
     dataset.attrs["units"] = "s"
-    assert isinstance(dataset, h5py.Dataset) and isinstance(f["runs"], h5py.Group)
+    assert isinstance(dataset, h5py.Dataset)
+    assert isinstance(f["runs"], h5py.Group)
     assert f["runs/x"][:].tolist() == [0.0, 1.0, 2.0, 0.0, 0.0, 0.0]
-    assert f["/runs"]["x"].shape == (6,) and f["runs/x"].dtype == np.float64
-    assert dict(f["runs"].items()).keys() == {"x"} and "x" in f["runs"]
-    assert list(dataset.attrs) == ["units"] and dataset.attrs.get("missing", 0) == 0
+    assert f["/runs"]["x"].shape == (6,)
+    assert f["runs/x"].dtype == np.float64
+    assert dict(f["runs"].items()).keys() == {"x"}
+    assert "x" in f["runs"]
+    assert list(dataset.attrs) == ["units"]
+    assert dataset.attrs.get("missing", 0) == 0
     del dataset.attrs["units"]
     assert "units" not in dataset.attrs
     assert f.require_group("runs").path == "/runs"
@@ -127,8 +134,12 @@ def test_blocks6_and_7_their_parallel_test_pattern(in_tmp: Path) -> None:
                          data=np.random.random(shape).astype(np.float32))  # fmt: skip
     context = mp.get_context("fork")
     start, results = context.Event(), context.Queue()
-    jobs = [context.Process(target=h5pyswmr_workers.parallel_worker,
-                            args=(f, index, shape, start, results)) for index in range(workers)]
+    jobs = [
+        context.Process(
+            target=h5pyswmr_workers.parallel_worker, args=(f, index, shape, start, results)
+        )
+        for index in range(workers)
+    ]
     for job in jobs:
         job.start()
     start.set()
@@ -171,7 +182,8 @@ def test_block8_redis_configuration(in_tmp: Path, port_6666: int) -> None:
     assert f["/mygroup/mydataset"][:].tolist() == list(range(5))
     server = redis.Redis(port=port_6666)
     tokens = [key for key in server.keys("ataraxis-like:h5lock:*") if key.endswith(b":token")]
-    assert len(tokens) == 1 and int(server.get(tokens[0])) == 2  # File('w'), create_dataset
+    assert len(tokens) == 1
+    assert int(server.get(tokens[0])) == 2
     assert os.path.exists("test.h5.lock") is False  # flock was never touched
 
 

@@ -73,5 +73,7 @@ def batch_writer(path: str, lock: str, writer: int, batches: int, rows: int, rea
                   buffer_bytes=rows * 8 * 2, lock_timeout=60) as sink:  # fmt: skip
         ready.set()
         for batch in range(batches):
-            sink.extend("rows", writer * 1_000_000_000 + np.arange(batch * rows, (batch + 1) * rows))
+            sink.extend(
+                "rows", writer * 1_000_000_000 + np.arange(batch * rows, (batch + 1) * rows)
+            )
             sink.flush()

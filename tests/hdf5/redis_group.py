@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.hdf5 import lock_workers  # noqa: E402
+from tests.hdf5 import lock_workers
 
 BATCH_KEY = "rows"
 
@@ -61,12 +61,17 @@ def main() -> None:
             writer, batches, rows = (int(field) for field in fields)
             event = context.Event()
             ready.append(event)
-            processes.append(context.Process(target=lock_workers.batch_writer,
-                                             args=(path, lock, writer, batches, rows, event)))
+            processes.append(
+                context.Process(
+                    target=lock_workers.batch_writer,
+                    args=(path, lock, writer, batches, rows, event),
+                )
+            )
         else:
             seconds, rows = float(fields[0]), int(fields[1])
-            processes.append(context.Process(target=read_whole_batches,
-                                             args=(path, lock, seconds, rows, out)))
+            processes.append(
+                context.Process(target=read_whole_batches, args=(path, lock, seconds, rows, out))
+            )
     for process in processes:
         process.start()
     readers = [out.get(timeout=600) for role in roles if role.startswith("reader")]

@@ -109,8 +109,9 @@ def test_two_hosts_share_a_file_through_redis(tmp_path: Path, redis_port: int) -
         "host-c": [f"writer:9:1000:{big}"],
     }
     hosts = {
-        name: _host(prefix, name, [str(reports[name]), url, str(path), f"{marker}-{name}",
-                                   *roles[name]])  # fmt: skip
+        name: _host(
+            prefix, name, [str(reports[name]), url, str(path), f"{marker}-{name}", *roles[name]]
+        )
         for name in roles
     }
     try:
@@ -132,11 +133,13 @@ def test_two_hosts_share_a_file_through_redis(tmp_path: Path, redis_port: int) -
         assert report["host"] == name
         assert report["shm_markers"] == [f"{marker}-{name}"], "a group saw another's /dev/shm"
     assert not list(Path("/dev/shm").glob(f"{marker}*"))
-    assert found["host-a"]["exitcodes"] == [0, 0] and found["host-b"]["exitcodes"] == [0, 0, 0]
+    assert found["host-a"]["exitcodes"] == [0, 0]
+    assert found["host-b"]["exitcodes"] == [0, 0, 0]
     assert found["host-c"]["exitcodes"] == [-signal.SIGKILL]
     assert found["host-b"]["readers"][0]["reads"] > 0
     assert found["host-b"]["readers"][0]["broken"] == 0
-    assert partial > 0 and handed_over < LEASE + 2.0
+    assert partial > 0
+    assert handed_over < LEASE + 2.0
     with locked_file(path, "r", lock=url, timeout=30) as handle:
         values = handle["rows"][:]
     for writer in range(4):  # 0 rows lost or duplicated

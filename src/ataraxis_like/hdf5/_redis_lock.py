@@ -36,7 +36,9 @@ _NOW = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
-_ACQUIRE = _NOW + """
+_ACQUIRE = (
+    _NOW
+    + """
 local lease = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -59,7 +61,10 @@ local token = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[3], ARGV[1] .. '#' .. token, 'PX', lease)
 return {1, token, '', 0, 0}
 """
-_RENEW = _NOW + """
+)
+_RENEW = (
+    _NOW
+    + """
 local lease = tonumber(ARGV[3])
 if ARGV[2] == 'w' then
   if redis.call('GET', KEYS[3]) == ARGV[1] .. '#' .. ARGV[4] then
@@ -75,12 +80,16 @@ if ends and tonumber(ends) > now then
 end
 return 0
 """
-_DOWNGRADE = _NOW + """
+)
+_DOWNGRADE = (
+    _NOW
+    + """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] .. '#' .. ARGV[4] then return 0 end
 redis.call('DEL', KEYS[3])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 return 1
 """
+)
 _RELEASE = """
 if redis.call('GET', KEYS[3]) == ARGV[1] .. '#' .. ARGV[4] then redis.call('DEL', KEYS[3]) end
 redis.call('ZREM', KEYS[1], ARGV[1])

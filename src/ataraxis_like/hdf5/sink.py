@@ -35,8 +35,8 @@ from ._errors import (
     SinkKeyError,
     SinkWriteError,
 )
-from ._locks import check_lock_url
 from ._keys import KeyTree
+from ._locks import check_lock_url
 from ._owner import QueueOwner
 from ._paths import FileIdentity, require_directory, writing
 from ._rwlock import writer_lock

@@ -19,6 +19,7 @@ from ._errors import (
     SinkKeyError,
     SinkWriteError,
 )
+from ._mounts import NetworkFileSystemWarning
 from ._rwlock import FileRWLock
 from .client import Hdf5Client
 from .locked import locked_file
@@ -33,6 +34,7 @@ __all__ = [
     "LockConfigError",
     "LockLostError",
     "LockServerError",
+    "NetworkFileSystemWarning",
     "RecoveryError",
     "RecoveryReport",
     "SinkCapacityError",

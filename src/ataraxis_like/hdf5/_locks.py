@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import LockConfigError
+from ._mounts import check_mount
 from ._rwlock import FileRWLock
 
 DEFAULT_LEASE = 10.0
@@ -70,9 +71,11 @@ def _split(url: str) -> tuple[str, float, str | None]:
 def open_lock(path: Path | str, lock: str | None = None) -> RWLock:
     """A new, not yet acquired lock of ``path`` of the kind ``lock`` names."""
     if check_lock_url(lock) in (None, "flock"):
+        check_mount(Path(path), "flock")
         return FileRWLock(path)
     from ._redis_lock import RedisRWLock
 
     assert lock is not None
+    check_mount(Path(path), "redis")
     url, lease, name = _split(lock)
     return RedisRWLock(path, url, lease, name)

@@ -36,6 +36,16 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     h5pyswmr.locking.lock_url = None
 
 
+def _times_out(dataset: h5pyswmr.Dataset) -> None:
+    """Reading ``dataset`` waits for the lock, and gives up after ``locking.timeout``."""
+    h5pyswmr.locking.timeout = 0.2
+    try:
+        with pytest.raises(LockTimeoutError):
+            dataset[:]
+    finally:
+        h5pyswmr.locking.timeout = 20.0
+
+
 def test_block1_file_usage_runs_with_the_import_changed(in_tmp: Path) -> None:
     # --- as written in the README, only the import changed (numpy as np is assumed there)
     # replaces 'from h5py import File'
@@ -74,11 +84,8 @@ def test_block1_each_access_takes_the_lock(in_tmp: Path) -> None:
     writer.start()
     try:
         assert holding.wait(60)
-        h5pyswmr.locking.timeout = 0.2
-        with pytest.raises(LockTimeoutError):
-            dataset[:]
+        _times_out(dataset)
     finally:
-        h5pyswmr.locking.timeout = 20.0
         writer.kill()
         writer.join(30)
     assert dataset[:].tolist() == list(range(10))
@@ -207,11 +214,8 @@ def test_threads_exclude_each_other(in_tmp: Path) -> None:
     writer.start()
     try:
         assert holding.wait(30)
-        h5pyswmr.locking.timeout = 0.2
-        with pytest.raises(LockTimeoutError):
-            dataset[:]
+        _times_out(dataset)
     finally:
-        h5pyswmr.locking.timeout = 20.0
         release.set()
         writer.join(30)
     assert dataset[:].tolist() == [9, 1, 2]

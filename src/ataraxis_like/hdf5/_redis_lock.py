@@ -30,8 +30,9 @@ from typing import Any
 
 from ..errors import LockTimeoutError
 from ._errors import LockConfigError, LockLostError, LockServerError
+from ._rwlock import poll
 
-_POLL_FIRST, _POLL_MAX = 0.001, 0.02
+_POLL_MAX = 0.02
 _NOW = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -185,32 +186,35 @@ class RedisRWLock:
         kind = "w" if exclusive else "r"
         if exclusive and self.held:  # an upgrade lets go first, as flock does: two upgrading
             self.release()  # readers would otherwise wait for each other forever
-        pause = _POLL_FIRST
-        while True:
+        reply: list[Any] = []
+
+        def attempt() -> bool:
             with self._state:
                 sent = time.monotonic()
                 try:
-                    granted, token, writer, readers, waiting = self._run("acquire", kind)
+                    reply[:] = self._run("acquire", kind)
                 except LockServerError:
                     self._forget_waiting()
                     raise
-                if granted:
+                if reply[0]:
                     self.exclusive, self.held, self.lost = exclusive, True, False
-                    self.token = int(token) if exclusive else 0
+                    self.token = int(reply[1]) if exclusive else 0
                     self._confirmed(sent)
-                    break
-            if deadline is not None and time.monotonic() >= deadline:
-                self._forget_waiting()
-                holder = writer.decode() if isinstance(writer, bytes) else writer
-                raise LockTimeoutError(
-                    f"{self.path} stayed locked in Redis for {timeout} s (writer "
-                    f"{holder.split('#')[0] or 'none'}, {readers} reader(s), {waiting} writer(s) "
-                    f"waiting); could not take the {'write' if exclusive else 'read'} lock: wait "
-                    "for them or pass a longer timeout",
-                    path=str(self.path),
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, _POLL_MAX)
+                return bool(reply[0])
+
+        def timed_out() -> LockTimeoutError:
+            self._forget_waiting()
+            _granted, _token, writer, readers, waiting = reply
+            holder = writer.decode() if isinstance(writer, bytes) else writer
+            return LockTimeoutError(
+                f"{self.path} stayed locked in Redis for {timeout} s (writer "
+                f"{holder.split('#')[0] or 'none'}, {readers} reader(s), {waiting} writer(s) "
+                f"waiting); could not take the {'write' if exclusive else 'read'} lock: wait "
+                "for them or pass a longer timeout",
+                path=str(self.path),
+            )
+
+        poll(attempt, deadline, timed_out, _POLL_MAX)
         _RENEWER.add(self)
 
     def _forget_waiting(self) -> None:

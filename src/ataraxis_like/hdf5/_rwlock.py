@@ -59,6 +59,22 @@ def _try(fd: int, operation: int) -> bool:
         return False
 
 
+def poll(
+    attempt: Callable[[], bool],
+    deadline: float | None,
+    timed_out: Callable[[], Exception],
+    longest_pause: float,
+) -> None:
+    """Call ``attempt`` until it succeeds, pausing 1 ms and doubling up to ``longest_pause``;
+    raise ``timed_out()`` once ``deadline`` (monotonic; None: never) has passed."""
+    pause = _POLL_FIRST
+    while not attempt():
+        if deadline is not None and time.monotonic() >= deadline:
+            raise timed_out()
+        time.sleep(pause)
+        pause = min(pause * 2, longest_pause)
+
+
 class FileRWLock:
     """``acquire(exclusive=False)`` for readers, True for a writer; see the module docstring.
 
@@ -127,19 +143,17 @@ class FileRWLock:
         timeout: float | None,
         attempt: Callable[[], bool],
     ) -> None:
-        pause = _POLL_FIRST
-        while not attempt():
-            if deadline is not None and time.monotonic() >= deadline:
-                kind = "write" if exclusive else "read"
-                raise LockTimeoutError(
-                    f"{self.path} stayed locked for {timeout} s (held by pid "
-                    f"{_holders(self.lock_file) or '?'}; writers waiting: pid "
-                    f"{_holders(waiting_path(self.path)) or 'none'}); could not take the {kind} "
-                    "lock: wait for that process or pass a longer timeout",
-                    path=str(self.path),
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, _POLL_MAX)
+        def timed_out() -> LockTimeoutError:
+            return LockTimeoutError(
+                f"{self.path} stayed locked for {timeout} s (held by pid "
+                f"{_holders(self.lock_file) or '?'}; writers waiting: pid "
+                f"{_holders(waiting_path(self.path)) or 'none'}); could not take the "
+                f"{'write' if exclusive else 'read'} lock: wait for that process or pass a "
+                "longer timeout",
+                path=str(self.path),
+            )
+
+        poll(attempt, deadline, timed_out, _POLL_MAX)
 
     def downgrade(self) -> None:
         """Exclusive to shared, at once (nobody else can hold the lock meanwhile)."""

@@ -161,3 +161,34 @@ def test_bad_lock_settings_are_refused(h5_path: Path) -> None:
     with pytest.raises(LockConfigError, match="sharing='lock'"):
         Hdf5Sink(h5_path, "a", lock="redis://127.0.0.1:1/0")
     assert not h5_path.exists()
+
+
+def test_a_lock_mode_flush_that_cannot_get_the_lock_keeps_its_rows(
+    h5_path: Path, lock_url: str
+) -> None:
+    from ataraxis_like.hdf5 import Hdf5Sink, SinkInUseError
+
+    context = mp.get_context("spawn")
+    holding = context.Event()
+    with Hdf5Sink(h5_path, "w", sharing="lock", lock=lock_url, flush_interval=3600,
+                  lock_timeout=0.3) as sink:  # fmt: skip
+        sink.extend("x", np.arange(5))
+        holder = context.Process(target=lock_workers.hold_lock,
+                                 args=(str(h5_path), lock_url, True, holding))  # fmt: skip
+        holder.start()
+        try:
+            assert holding.wait(60)
+            with pytest.raises(SinkInUseError, match="stayed locked"):
+                sink.flush()
+            sink.extend("x", np.arange(5, 8))
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            holder.join(30)
+        deadline = time.monotonic() + 10  # Redis: the killed holder's lease runs out first
+        while True:
+            try:
+                sink.flush()
+                break
+            except SinkInUseError:
+                assert time.monotonic() < deadline
+        assert sink.load("x").tolist() == list(range(8))  # nothing lost, nothing twice

@@ -2,7 +2,9 @@
 
 Usage: python hdf5_lock_workload.py CASE LOCK [REDIS_PORT]
 CASE: wait (a writer's wait with 4 readers that never pause), roundtrip (acquire + release,
-uncontended), appends (one row per call, opening the file per call as h5pySWMR does).
+uncontended), appends (one row per call, opening the file per call as h5pySWMR does), sink
+(one row per call from 2 processes, each a lock-mode Hdf5Sink: buffered, one locked batch per
+flush; LOCK flock or redis).
 LOCK: main (the flock lock before writer preference: plain LOCK_SH/LOCK_EX polling, kept here
 to measure "before"), flock, redis (ours), h5pyswmr (h5pySWMR's algorithm, see below), none
 (raw h5py: no lock; "open" opens the file per call, "kept" keeps it open).
@@ -238,11 +240,45 @@ def appends(path: Path) -> dict[str, float]:
     return {"rows_per_s": count / (time.perf_counter() - began)}
 
 
+def sink_producer(path: Path, writer: int, count: int, start: Any) -> None:
+    from ataraxis_like.hdf5 import Hdf5Sink
+
+    with Hdf5Sink(path, "a", sharing="lock", lock=URL if LOCK == "redis" else None) as sink:
+        start.wait()
+        for row in range(count):
+            sink.append(f"w{writer}", float(row))
+
+
+def sink(path: Path) -> dict[str, float]:
+    """Rows/s of two processes appending one row per call through lock-mode sinks."""
+    from ataraxis_like.hdf5 import Hdf5Sink
+
+    path.unlink()
+    Hdf5Sink(path, "w", sharing="lock", lock=URL if LOCK == "redis" else None).close()
+    count = 200_000
+    context = mp.get_context("fork")
+    start = context.Event()
+    writers = [context.Process(target=sink_producer, args=(path, writer, count, start))
+               for writer in range(2)]  # fmt: skip
+    for process in writers:
+        process.start()
+    time.sleep(0.5)  # both sinks open (their first batch read the file's keys)
+    began = time.perf_counter()
+    start.set()
+    for process in writers:
+        process.join(600)
+    elapsed = time.perf_counter() - began
+    with h5py.File(path, "r") as handle:
+        assert all(len(handle[f"w{writer}"]) == count for writer in range(2))
+    return {"rows_per_s": 2 * count / elapsed}
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(dir=Path.home()) as directory:
         path = Path(directory) / "bench.h5"
         path.touch()
-        work = {"wait": writer_wait, "roundtrip": roundtrip, "appends": appends}[CASE]
+        work = {"wait": writer_wait, "roundtrip": roundtrip, "appends": appends,
+                "sink": sink}[CASE]  # fmt: skip
         figures = work(path)
     print(json.dumps(figures))
 

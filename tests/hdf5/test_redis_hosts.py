@@ -204,3 +204,25 @@ def test_a_refused_batch_writes_nothing_and_keeps_its_rows(tmp_path: Path, redis
             assert handle["x"][:].tolist() == list(range(10))
         write_batch(path, [(schema, rows)], options, create=False)
         assert sink.load("x").tolist() == list(range(20))
+
+
+def test_the_renewal_thread_lives_only_while_a_lease_is_held(
+    tmp_path: Path, redis_port: int
+) -> None:
+    """A process that forks later (the experiment runner refuses to, with threads around)
+    must not keep a thread for leases it gave back."""
+    import threading
+
+    from ataraxis_like.hdf5._locks import open_lock
+
+    url = f"redis://127.0.0.1:{redis_port}/0?lease=0.3"
+    first, second = open_lock(tmp_path / "a.h5", url), open_lock(tmp_path / "b.h5", url)
+    first.acquire(exclusive=True, timeout=5)
+    second.acquire(exclusive=False, timeout=5)
+    assert "h5lock-renew" in [thread.name for thread in threading.enumerate()]
+    time.sleep(0.6)  # two leases long: renewed meanwhile
+    first.check()
+    first.release()
+    assert "h5lock-renew" in [thread.name for thread in threading.enumerate()]
+    second.release()
+    assert "h5lock-renew" not in [thread.name for thread in threading.enumerate()]

@@ -279,7 +279,8 @@ class RedisRWLock:
 
 
 class _Renewer:
-    """One daemon thread per process renewing every held lease a third of a lease ahead."""
+    """A daemon thread renewing every held lease a third of a lease ahead, alive only while
+    this process holds a lease (so that no thread lingers in a process that forks later)."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakSet[RedisRWLock] = weakref.WeakSet()
@@ -289,23 +290,33 @@ class _Renewer:
     def add(self, lock: RedisRWLock) -> None:
         with self._wake:
             self._locks.add(lock)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="h5lock-renew", daemon=True)
                 self._thread.start()
             self._wake.notify()
 
     def discard(self, lock: RedisRWLock) -> None:
+        """Stop renewing ``lock``; the last one out waits for the thread to end."""
         with self._wake:
             self._locks.discard(lock)
+            thread = self._thread
+            self._wake.notify_all()
+            if thread is None or thread is threading.current_thread():
+                return
+            self._wake.wait_for(lambda: self._thread is not thread or bool(self._locks),
+                                timeout=lock.lease)  # fmt: skip
+            ended = self._thread is not thread
+        if ended:
+            thread.join(lock.lease)
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                locks = list(self._locks)
-                if not locks:
-                    self._wake.wait()
-                    continue
-                self._wake.wait(min(lock.lease for lock in locks) / 3)
+                if not self._locks:
+                    self._thread = None
+                    self._wake.notify_all()
+                    return
+                self._wake.wait(min(lock.lease for lock in self._locks) / 3)
                 locks = list(self._locks)
             for lock in locks:
                 try:

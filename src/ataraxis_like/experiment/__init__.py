@@ -1,9 +1,11 @@
 """Parameter exploration runs: parallel, resumable, with provenance (docs/experiment.md)."""
 
+from ._run import Outcome, Run
+from .errors import ExperimentArgumentError, ExperimentError
 from .params import ParameterError, ParameterSpace, cartesian_product, zipped
-from .provenance import DirtyRepositoryError, NotARepositoryError
+from .provenance import DirtyRepositoryError, GitCommitError, NotARepositoryError
 from .results import ExperimentResults
-from .runner import Experiment, ExperimentError, Run
+from .runner import Experiment
 
 
 def load(directory: str) -> ExperimentResults:
@@ -16,9 +18,12 @@ Experiment.load = staticmethod(ExperimentResults.load)  # type: ignore[attr-defi
 __all__ = [
     "DirtyRepositoryError",
     "Experiment",
+    "ExperimentArgumentError",
     "ExperimentError",
     "ExperimentResults",
+    "GitCommitError",
     "NotARepositoryError",
+    "Outcome",
     "ParameterError",
     "ParameterSpace",
     "Run",

@@ -73,3 +73,33 @@ def clashing_then_fine(run: Any) -> dict[str, Any]:
 def quick_array(run: Any) -> dict[str, Any]:
     """No work; 2 KiB of result."""
     return {"array": np.full(256, float(run.x))}
+
+
+def trivial(run: Any) -> dict[str, Any]:
+    """Nothing but a scalar result (what the 100,000-run benchmark runs)."""
+    return {"y": run.x * 2.0}
+
+
+def with_arguments(run: Any, offset: int, *more: int, scale: int = 1) -> dict[str, Any]:
+    """Uses the extra positional and keyword arguments ``run(args=..., kwargs=...)`` passes."""
+    return {"value": (run.x + offset + sum(more)) * scale, "label": f"run{run.index}"}
+
+
+def dies_once(run: Any) -> dict[str, Any]:
+    """Kills its own process in run x == 3 the first time (the file ``gate`` marks it)."""
+    if run.x == 3 and not Path(run.gate).exists():
+        Path(run.gate).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.01)
+    return {"y": run.x * 2.0}
+
+
+def mixed_results(run: Any) -> dict[str, Any]:
+    """Results that do not fit one column: shapes and types that vary between runs."""
+    return {
+        "ragged": np.arange(run.x + 1, dtype=np.float64),
+        "number": 1.5 if run.x == 2 else run.x,
+        "text": f"t{run.x}",
+        "words": np.array(["a", "b"][: run.x % 2 + 1]),
+        "nested": {"a": run.x, "b": {"c": float(run.x) / 2}},
+    }

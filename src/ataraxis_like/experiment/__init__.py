@@ -6,6 +6,7 @@ from .params import ParameterError, ParameterSpace, cartesian_product, zipped
 from .provenance import DirtyRepositoryError, GitCommitError, NotARepositoryError
 from .results import ExperimentResults
 from .runner import Experiment
+from .upgrade import upgrade
 
 
 def load(directory: str) -> ExperimentResults:
@@ -29,5 +30,6 @@ __all__ = [
     "Run",
     "cartesian_product",
     "load",
+    "upgrade",
     "zipped",
 ]

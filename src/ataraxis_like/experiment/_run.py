@@ -177,6 +177,13 @@ class _Capture:
         yield
 
 
+def capture_recorder(recorder: Recorder) -> list[tuple[str, str, Any]]:
+    """The writes that save ``recorder`` under the key "r", for the writer to apply."""
+    capture = _Capture()
+    save_into(capture, recorder, "r")  # type: ignore[arg-type]
+    return capture.orders
+
+
 def _check_name(name: str) -> None:
     if name not in _NAMES_OK:
         normalize_key(f"results/{name}")
@@ -231,9 +238,7 @@ def execute(
     duration = time.perf_counter() - began
     orders = None
     if status == COMPLETED and run._recorder is not None and len(run._recorder.records):
-        capture = _Capture()
-        save_into(capture, run._recorder, "r")  # type: ignore[arg-type]
-        orders = capture.orders
+        orders = capture_recorder(run._recorder)
     outcome = Outcome(index, status, started, duration, error, results, orders, pid=os.getpid())
     if run._log is not None:
         run.logger.info("run %d %s in %.3f s", index, status, duration)

@@ -122,11 +122,11 @@ class ExperimentResults:
         return _records(columns)
 
     def summary(self) -> np.recarray:
-        """One record per result name: how many runs have it, its dtype and shape, and the
-        first run's value in short (pypet's "results_runs_summary")."""
+        """One record per result name: how many runs have it, the first of them, its value's
+        dtype and shape, and that value in short (pypet's "results_runs_summary")."""
         columns: dict[str, list[Any]] = {name: [] for name in
-                                         ("name", "runs", "first_index", "dtype", "shape",
-                                          "first_value")}  # fmt: skip
+                                         ("name", "runs", "first_index", "value_dtype",
+                                          "value_shape", "first_value")}  # fmt: skip
         with open_sink(self.directory / RESULTS_FILE) as reader:
             for name in self.result_names():
                 indices, values = self._source.result(reader, name)
@@ -134,7 +134,8 @@ class ExperimentResults:
                 text = np.array2string(first, threshold=6) if first.ndim else repr(first.item())
                 for key, value in (("name", name), ("runs", len(indices)),
                                    ("first_index", indices[0] if indices else -1),
-                                   ("dtype", str(first.dtype)), ("shape", str(first.shape)),
+                                   ("value_dtype", str(first.dtype)),
+                                   ("value_shape", str(first.shape)),
                                    ("first_value", text[:80])):  # fmt: skip
                     columns[key].append(value)
         return _records(columns)

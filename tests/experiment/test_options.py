@@ -100,7 +100,16 @@ def test_overview_tables_are_record_arrays(tmp_path: Path) -> None:
     assert summary.name.tolist() == ["score", "trace"]
     assert summary.runs.tolist() == [8, 8]
     assert summary.value_shape.tolist() == ["()", "(100,)"]
+    with pytest.raises(ValueError, match="table must be one of"):
+        loaded.to_pandas("runs")
+
+
+def test_tables_as_pandas_frames(tmp_path: Path) -> None:
     pandas = pytest.importorskip("pandas")
+    Experiment("p", tmp_path, defaults={"x": 0, "y": 0},
+               exploration=cartesian_product(x=range(3), y=range(3))).run(functions.simulate)
+    loaded = ExperimentResults.load(tmp_path)
     frame = loaded.to_pandas("results_per_run")
     assert isinstance(frame, pandas.DataFrame)
     assert frame.loc[4, "score"] == 11
+    assert loaded.to_pandas().loc[5, "status"] == "failed"

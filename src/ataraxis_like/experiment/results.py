@@ -143,12 +143,12 @@ class ExperimentResults:
     def to_pandas(self, table: str = "overview") -> Any:
         """A table (``overview``, ``explored_parameters``, ``results_per_run``, ``summary``) as a
         pandas DataFrame (pandas is an optional dependency)."""
-        import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
         tables = {"overview": self.overview, "explored_parameters": self.explored_parameters,
                   "results_per_run": self.results_per_run, "summary": self.summary}  # fmt: skip
         if table not in tables:
             raise ValueError(f"table must be one of {', '.join(tables)} (got {table!r})")
+        import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
         frame = pandas.DataFrame.from_records(tables[table]())
         return frame.set_index("index") if "index" in frame else frame
 

@@ -1,0 +1,81 @@
+"""Runs as tasks of a concurrent.futures executor: results, a broken pool, kill and resume."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ataraxis_like.experiment import Experiment, ExperimentError, ExperimentResults, zipped
+
+from . import functions
+from .test_runner import launch_slow_experiment
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.parametrize("runs_per_task", [1, 4])
+def test_a_process_pool_executor_runs_everything_once(tmp_path: Path, runs_per_task: int) -> None:
+    experiment = Experiment("pool", tmp_path, defaults={"x": 0, "y": 0},
+                            exploration=[{"x": x, "y": y} for x in range(3) for y in range(3)])
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as executor:
+        counts = experiment.run(functions.simulate, executor=executor,
+                                runs_per_task=runs_per_task)  # fmt: skip
+    assert counts == {"completed": 8, "failed": 1, "skipped": 0}
+    loaded = ExperimentResults.load(tmp_path)
+    assert loaded.results("score")[1].tolist() == [0, 1, 2, 10, 11, 20, 21, 22]
+    assert [record["loss"] for record in loaded.recorder(4).records] == [1.0, 0.5, 1 / 3]
+    assert "x=1 and y=2 do not converge" in loaded.log(5)  # written by this process
+    assert "RuntimeWarning: slow convergence" in loaded.log(6)
+    assert loaded.overview().attempts.tolist() == [1] * 9
+    assert {row["pid"] for row in ExperimentResults.load(tmp_path)._source.table} != {os.getpid()}
+
+
+def test_a_thread_pool_and_function_arguments(tmp_path: Path) -> None:
+    experiment = Experiment("threads", tmp_path, defaults={"x": 0}, exploration=zipped(x=[1, 2]))
+    with ThreadPoolExecutor(2) as executor:
+        counts = experiment.run(functions.with_arguments, executor=executor, args=(1,),
+                                kwargs={"scale": 3})  # fmt: skip
+    assert counts == {"completed": 2, "failed": 0, "skipped": 0}
+    assert ExperimentResults.load(tmp_path).results("value")[1].tolist() == [6, 9]
+
+
+def test_a_broken_process_pool_leaves_its_runs_pending(tmp_path: Path) -> None:
+    """A worker that dies breaks a ProcessPoolExecutor: the runs in flight are not stored (they
+    stay pending), what finished is kept, and run() says what happened."""
+    experiment = Experiment("broken", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=list(range(6))))  # fmt: skip
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as executor, \
+            pytest.raises(ExperimentError, match="executor broke .* stay pending"):  # fmt: skip
+        experiment.run(functions.dies_on_three, executor=executor)
+    statuses = {row["index"]: row["status"] for row in ExperimentResults.load(tmp_path).runs}
+    assert statuses == {0: "completed", 1: "completed", 2: "completed"}
+    assert experiment.pending() == [3, 4, 5]
+
+
+def test_sigkill_of_the_caller_then_resume_on_an_executor(tmp_path: Path) -> None:
+    directory = tmp_path / "exp"
+    arguments = "executor=__import__('concurrent.futures').futures.ProcessPoolExecutor(2)"
+    process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)
+    os.killpg(process.pid, signal.SIGKILL)  # the caller and the executor's workers
+    process.wait()
+    experiment = Experiment("resume", directory, defaults={"x": 0},
+                            exploration=zipped(x=list(range(40))))  # fmt: skip
+    before = experiment.pending()
+    assert 0 < len(before) < 40
+    with ProcessPoolExecutor(2) as executor:
+        counts = experiment.run(functions.slow, executor=executor)
+    assert counts == {"completed": len(before), "failed": 0, "skipped": 40 - len(before)}
+    loaded = ExperimentResults.load(directory)
+    assert loaded.counts() == {"completed": 40}
+    assert loaded.overview().attempts.tolist() == [1] * 40, "a run was stored twice"
+    indices, arrays = loaded.results("array")
+    assert indices.tolist() == list(range(40))
+    np.testing.assert_array_equal(arrays, np.arange(1000.0)[None, :] * np.arange(40)[:, None])
+    for index in range(40):
+        assert len(loaded.recorder(index).records) == 3, f"run {index} duplicated records"

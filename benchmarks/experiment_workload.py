@@ -118,8 +118,15 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
     from ataraxis_like.experiment import Experiment, cartesian_product
     from ataraxis_like.hdf5 import open_sink
 
-    launcher = [sys.executable, __file__, "ours", str(processes), "child", START_METHOD,
-                str(directory)]
+    launcher = [
+        sys.executable,
+        __file__,
+        "ours",
+        str(processes),
+        "child",
+        START_METHOD,
+        str(directory),
+    ]
     process = subprocess.Popen(launcher, start_new_session=True)
     results = directory / "results.h5"
     while True:

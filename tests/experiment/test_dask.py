@@ -22,6 +22,18 @@ dask = pytest.importorskip("dask")
 pytestmark = pytest.mark.timeout(240)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_dask_thread_left() -> Iterator[None]:
+    """Dask keeps a thread for its own offloaded work; it is stopped (and replaced by an idle
+    pool that starts no thread until used) so that later tests in this process may fork."""
+    yield
+    from concurrent.futures import ThreadPoolExecutor
+
+    utils = distributed.utils
+    utils._offload_executor.shutdown(wait=True)
+    utils._offload_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Dask-Offload")
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     """Two worker processes of one thread each (killed workers are restarted by their nanny)."""
@@ -33,8 +45,12 @@ def client() -> Iterator[object]:
 
 
 def test_runs_on_a_cluster_and_come_back_to_the_one_writer(tmp_path: Path, client: object) -> None:
-    experiment = Experiment("dask", tmp_path, defaults={"x": 0, "y": 0},
-                            exploration=[{"x": x, "y": y} for x in range(3) for y in range(3)])
+    experiment = Experiment(
+        "dask",
+        tmp_path,
+        defaults={"x": 0, "y": 0},
+        exploration=[{"x": x, "y": y} for x in range(3) for y in range(3)],
+    )
     counts = experiment.run(functions.simulate, executor=client, runs_per_task=2)
     assert counts == {"completed": 8, "failed": 1, "skipped": 0}
     loaded = ExperimentResults.load(tmp_path)
@@ -45,7 +61,9 @@ def test_runs_on_a_cluster_and_come_back_to_the_one_writer(tmp_path: Path, clien
     workers = set(client.run(os.getpid).values())  # type: ignore[attr-defined]
     assert set(loaded._source.table["pid"].tolist()) <= workers
     assert os.getpid() not in workers
-    same = Experiment("dask", tmp_path / "executor", defaults={"x": 0}, exploration=zipped(x=[1, 2]))
+    same = Experiment(
+        "dask", tmp_path / "executor", defaults={"x": 0}, exploration=zipped(x=[1, 2])
+    )
     assert same.run(functions.trivial, executor=client.get_executor())["completed"] == 2
 
 
@@ -75,13 +93,15 @@ def test_a_run_that_kills_every_worker_fails_alone(tmp_path: Path, client: objec
 
 def test_sigkill_of_the_caller_then_resume_on_a_new_cluster(tmp_path: Path) -> None:
     directory = tmp_path / "exp"
-    (tmp_path / "cluster.py").write_text(textwrap.dedent("""
+    (tmp_path / "cluster.py").write_text(
+        textwrap.dedent("""
         from distributed import Client, LocalCluster
         def client():
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
             return Client(cluster)
-    """))
-    arguments = ("executor=__import__('cluster').client()")
+    """)
+    )
+    arguments = "executor=__import__('cluster').client()"
     os.environ["PYTHONPATH"] = f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"
     try:
         process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)

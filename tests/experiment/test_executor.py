@@ -21,8 +21,12 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.mark.parametrize("runs_per_task", [1, 4])
 def test_a_process_pool_executor_runs_everything_once(tmp_path: Path, runs_per_task: int) -> None:
-    experiment = Experiment("pool", tmp_path, defaults={"x": 0, "y": 0},
-                            exploration=[{"x": x, "y": y} for x in range(3) for y in range(3)])
+    experiment = Experiment(
+        "pool",
+        tmp_path,
+        defaults={"x": 0, "y": 0},
+        exploration=[{"x": x, "y": y} for x in range(3) for y in range(3)],
+    )
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as executor:
         counts = experiment.run(functions.simulate, executor=executor,
                                 runs_per_task=runs_per_task)  # fmt: skip
@@ -51,7 +55,7 @@ def test_a_broken_process_pool_leaves_its_runs_pending(tmp_path: Path) -> None:
     experiment = Experiment("broken", tmp_path, defaults={"x": 0},
                             exploration=zipped(x=list(range(6))))  # fmt: skip
     with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as executor, \
-            pytest.raises(ExperimentError, match="executor broke .* stay pending"):  # fmt: skip
+            pytest.raises(ExperimentError, match=r"executor broke .* stay pending"):  # fmt: skip
         experiment.run(functions.dies_on_three, executor=executor)
     statuses = {row["index"]: row["status"] for row in ExperimentResults.load(tmp_path).runs}
     assert statuses == {0: "completed", 1: "completed", 2: "completed"}

@@ -106,7 +106,7 @@ def check_layout1_content(loaded: ExperimentResults) -> None:
     assert rows[2]["status"] == "failed"
     assert "ValueError: x=2 does not converge" in rows[2]["error"]
     assert (rows[1]["x"], rows[1]["name"]) == (1, "a")
-    assert loaded.results("score") [1].tolist() == [0, 10, 30]
+    assert loaded.results("score")[1].tolist() == [0, 10, 30]
     assert loaded.results("trace")[1].tolist() == [[0.0] * 4, [1.0] * 4, [3.0] * 4]
     assert loaded.results("label")[1].tolist() == ["x0", "x1", "x3"]
     assert [record["loss"] for record in loaded.recorder(3).records] == [3.0, 1.5, 1.0]
@@ -126,7 +126,8 @@ def test_layout1_files_load_and_upgrade(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match="layout 1"):
         experiment.pending()
     old = upgrade(directory)
-    assert old.name == "results.layout1.h5" and old.exists()
+    assert old.name == "results.layout1.h5"
+    assert old.exists()
     upgraded = ExperimentResults.load(directory)
     assert upgraded.layout == 2
     check_layout1_content(upgraded)

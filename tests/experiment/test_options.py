@@ -29,14 +29,15 @@ def test_positional_options_are_refused_with_the_fix(tmp_path: Path) -> None:
     experiment = small(tmp_path)
     with pytest.raises(ExperimentArgumentError, match=r"keyword-only .* args=\(2, 'extra',\)"):
         experiment.run(functions.trivial, 2, "extra")
-    error = pytest.raises(TypeError, experiment.run, functions.trivial, 2)
+    with pytest.raises(TypeError) as error:
+        experiment.run(functions.trivial, 2)
     assert isinstance(error.value, AtaraxisError)
     for options in ({"processes": 0}, {"processes": "2"}, {"runs_per_task": 0}):
         with pytest.raises(ExperimentArgumentError, match="must be a positive int"):
             experiment.run(functions.trivial, **options)  # type: ignore[arg-type]
     with pytest.raises(ExperimentArgumentError, match="pass one of the two"):
         experiment.run(functions.trivial, processes=2, executor=object())
-    with pytest.raises(ExperimentArgumentError, match="concurrent.futures.Executor"):
+    with pytest.raises(ExperimentArgumentError, match=r"concurrent\.futures\.Executor"):
         experiment.run(functions.trivial, executor=object())
     assert not (tmp_path / "results.h5").exists() or experiment.pending() == [0, 1, 2]
 
@@ -63,15 +64,20 @@ def test_main_and_warnings_logs_beside_the_run_logs(tmp_path: Path) -> None:
     assert "session 0 ended: {'completed': 8, 'failed': 1, 'skipped': 0}" in main
     for text in (main, alerts):
         assert "run 5 failed: ValueError: x=1 and y=2 do not converge" in text
-        assert "run 6: WARNING:" in text and "RuntimeWarning: slow convergence" in text
-    assert "started" not in alerts and "runs stored" not in alerts
+        assert "run 6: WARNING:" in text
+        assert "RuntimeWarning: slow convergence" in text
+    assert "started" not in alerts
+    assert "runs stored" not in alerts
     assert sorted(path.name for path in (tmp_path / "logs").iterdir()) == [
-        "main.log", *(f"run_0000{index}.log" for index in range(9)), "warnings_and_errors.log"
+        "main.log",
+        *(f"run_0000{index}.log" for index in range(9)),
+        "warnings_and_errors.log",
     ]  # every run logs here (simulate calls run.logger.info)
     quiet = Experiment("quiet", tmp_path / "quiet", defaults={"x": 0}, exploration=zipped(x=[1]))
     quiet.run(functions.trivial)
     assert sorted(path.name for path in (tmp_path / "quiet" / "logs").iterdir()) == [
-        "main.log", "warnings_and_errors.log"
+        "main.log",
+        "warnings_and_errors.log",
     ]  # a run that logs nothing makes no log file
     assert ExperimentResults.load(tmp_path / "quiet").log(0) == ""
 
@@ -106,8 +112,12 @@ def test_overview_tables_are_record_arrays(tmp_path: Path) -> None:
 
 def test_tables_as_pandas_frames(tmp_path: Path) -> None:
     pandas = pytest.importorskip("pandas")
-    Experiment("p", tmp_path, defaults={"x": 0, "y": 0},
-               exploration=cartesian_product(x=range(3), y=range(3))).run(functions.simulate)
+    Experiment(
+        "p",
+        tmp_path,
+        defaults={"x": 0, "y": 0},
+        exploration=cartesian_product(x=range(3), y=range(3)),
+    ).run(functions.simulate)
     loaded = ExperimentResults.load(tmp_path)
     frame = loaded.to_pandas("results_per_run")
     assert isinstance(frame, pandas.DataFrame)

@@ -19,10 +19,10 @@ from ataraxis_like.experiment import (
     Experiment,
     ExperimentError,
     ExperimentResults,
+    _pool,
     cartesian_product,
     zipped,
 )
-from ataraxis_like.experiment import _pool
 
 from . import functions
 

@@ -42,7 +42,7 @@ def _slots(executor: cf.Executor) -> int:
     """How many tasks the executor runs at once, as far as it tells."""
     client = getattr(executor, "_client", None)
     if client is not None and hasattr(client, "nthreads"):
-        return max(1, sum(client.nthreads().values()))
+        return max(1, int(sum(client.nthreads().values())))
     count = getattr(executor, "_max_workers", None)
     return max(1, int(count) if count else (os.cpu_count() or 1))
 

@@ -56,7 +56,9 @@ class Layout1Reader:
             )  # fmt: skip
             result = groups[name].get("result")
             if result is not None:
-                result.visititems(lambda key, item: names.add(key) if hasattr(item, "dtype") else None)
+                result.visititems(
+                    lambda key, item: names.add(key) if hasattr(item, "dtype") else None
+                )
         self.result_names = sorted(names)
 
     def runs(self) -> list[dict[str, Any]]:

@@ -93,7 +93,9 @@ class ResultsWriter:
         keys = set(sink.keys())
         self._text_rows = int(sink[TEXT].shape[0]) if TEXT in keys else 0
         self._columns: dict[str, np.dtype[Any]] = {
-            key[len(RESULTS) + 1 :]: sink[key].dtype for key in keys if key.startswith(RESULTS + "/")
+            key[len(RESULTS) + 1 :]: sink[key].dtype
+            for key in keys
+            if key.startswith(RESULTS + "/")
         }
         self._pending: list[_Entry] = []
         self._pending_bytes = 0

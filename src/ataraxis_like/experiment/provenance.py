@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import time
 import platform
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path

@@ -42,9 +42,18 @@ def _column(values: list[Any]) -> np.ndarray:
     return column
 
 
+def _record_array(arrays: list[np.ndarray], names: list[str]) -> np.recarray:
+    table = np.empty(
+        len(arrays[0]) if arrays else 0,
+        dtype=[(name, array.dtype) for name, array in zip(names, arrays, strict=True)],
+    )
+    for name, array in zip(names, arrays, strict=True):
+        table[name] = array
+    return table.view(np.recarray)
+
+
 def _records(columns: dict[str, list[Any]]) -> np.recarray:
-    arrays = [_column(values) for values in columns.values()]
-    return np.rec.fromarrays(arrays, names=list(columns)) if arrays else np.recarray(0, dtype=[])
+    return _record_array([_column(values) for values in columns.values()], list(columns))
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class ExperimentResults:
         parameters (pypet's "explored_parameters" overview)."""
         points = self._source.points
         explored = list(dict.fromkeys(name for point in points for name in point))
-        columns = {"index": list(range(len(points)))}
+        columns: dict[str, list[Any]] = {"index": list(range(len(points)))}
         for name in explored:
             columns[name] = [point.get(name, self.defaults.get(name)) for point in points]
         return _records(columns)
@@ -192,15 +201,19 @@ class ExperimentResults:
 
 
 def _replace(table: np.recarray, name: str, values: np.ndarray) -> np.recarray:
-    arrays = [values if field == name else table[field] for field in table.dtype.names or ()]
-    return np.rec.fromarrays(arrays, names=list(table.dtype.names or ()))
+    names = list(table.dtype.names or ())
+    return _record_array([values if field == name else table[field] for field in names], names)
 
 
 def _source(path: Path, reader: SinkReader) -> Layout1Reader | Layout2Reader:
     file = reader.file
     attributes = dict(file.attrs)
     runs = file.get(TABLE)
-    keys = [f"runs/{name}/" for name in runs] if runs is not None and not hasattr(runs, "dtype") else []
+    keys = (
+        [f"runs/{name}/" for name in runs]
+        if runs is not None and not hasattr(runs, "dtype")
+        else []
+    )
     if is_layout1(attributes, keys):
         return Layout1Reader(path, reader)
     layout = int(attributes.get("layout", 2))

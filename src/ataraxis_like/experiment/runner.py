@@ -62,9 +62,9 @@ def read_state(path: Path) -> tuple[dict[int, str], dict[str, Any]]:
     with open_sink(path) as reader:
         attributes = dict(reader.file.attrs)
         runs = reader.file.get(TABLE)
-        if runs is not None and not hasattr(runs, "dtype"):
-            if is_layout1(attributes, [f"runs/{name}" for name in runs]):
-                raise _layout1_error(path)
+        layout1 = runs is not None and not hasattr(runs, "dtype")
+        if layout1 and is_layout1(attributes, [f"runs/{name}" for name in runs]):
+            raise _layout1_error(path)
         table = runs[()] if runs is not None else np.zeros(0, dtype=TABLE_DTYPE)
     return statuses_of(table), attributes
 

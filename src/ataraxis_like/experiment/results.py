@@ -93,6 +93,11 @@ class ExperimentResults:
                    source.runs(), sessions, str(root.get("comment", "")), source.version,
                    source)  # fmt: skip
 
+    @property
+    def exploration(self) -> list[dict[str, Any]]:
+        """The explored points, in run order (run i's parameters: defaults, then point i)."""
+        return [dict(point) for point in self._source.points]
+
     # ---------------------------------------------------------------- tables
     def overview(self) -> np.recarray:
         """One record per run with a status: index, parameters, status, attempts, started

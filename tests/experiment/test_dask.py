@@ -36,8 +36,13 @@ def _no_dask_thread_left() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
-    """Two worker processes of one thread each (killed workers are restarted by their nanny)."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+    """Two worker processes of one thread each (killed workers are restarted by their nanny).
+
+    Each worker holds one task at a time (saturation 1.0), so a killed worker counts against
+    the task it ran only, not against others queued on it; one death per task is retried."""
+    settings = {"distributed.scheduler.allowed-failures": 1,
+                "distributed.scheduler.worker-saturation": 1.0}  # fmt: skip
+    with dask.config.set(settings), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      dashboard_address=None) as cluster, \
             distributed.Client(cluster) as connected:  # fmt: skip

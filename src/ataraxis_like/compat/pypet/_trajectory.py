@@ -79,7 +79,27 @@ def lookup(values: Mapping[str, Any], name: str) -> Any:
     )
 
 
-class Trajectory:
+class _NaturalNaming:
+    """Parameters read as pypet reads them: ``traj.x``, ``traj.par.sim.x``, ``traj.f_get``."""
+
+    _values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lookup(self.__dict__["_values"], name)
+
+    @property
+    def par(self) -> _Group:
+        return _Group(self._values)
+
+    parameters = par
+
+    def f_get(self, name: str, fast_access: bool = True) -> Any:
+        return lookup(self._values, name)
+
+
+class Trajectory(_NaturalNaming):
     """The parameters, their exploration and (after ``f_run``) the results of one trajectory."""
 
     def __init__(self, name: str = "trajectory", comment: str = "") -> None:
@@ -142,18 +162,6 @@ class Trajectory:
     def __len__(self) -> int:
         return len(next(iter(self._explored.values()), [None]))
 
-    # ---------------------------------------------------------------- natural naming
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lookup(self.__dict__["_values"], name)
-
-    @property
-    def par(self) -> _Group:
-        return _Group(self._values)
-
-    parameters = par
-
     def f_get_explored_parameters(self) -> dict[str, list[Any]]:
         return {name: list(values) for name, values in self._explored.items()}
 
@@ -182,7 +190,7 @@ class Trajectory:
         """Nothing to do: the environment stores every run as it ends."""
 
 
-class SingleRun:
+class SingleRun(_NaturalNaming):
     """What a pypet job receives: one point of the exploration and a place for its results."""
 
     def __init__(self, run: Run, name: str) -> None:
@@ -192,23 +200,9 @@ class SingleRun:
         self._values = run.parameters
         self.results: dict[str, Any] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lookup(self.__dict__["_values"], name)
-
-    @property
-    def par(self) -> _Group:
-        return _Group(self._values)
-
-    parameters = par
-
     @property
     def v_logger(self) -> Any:
         return self.v_run.logger
-
-    def f_get(self, name: str, fast_access: bool = True) -> Any:
-        return lookup(self._values, name)
 
     def f_add_result(self, *args: Any, comment: str = "", **kwargs: Any) -> None:
         """``f_add_result("z", value)`` or ``f_add_result("z", a=..., b=...)`` (stored as

@@ -103,3 +103,11 @@ def mixed_results(run: Any) -> dict[str, Any]:
         "words": np.array(["a", "b"][: run.x % 2 + 1]),
         "nested": {"a": run.x, "b": {"c": float(run.x) / 2}},
     }
+
+
+def warns_every_run(run: Any) -> int:
+    """The same warning from the same line in every run (each run's log must show it)."""
+    time.sleep(0.01)
+    warnings.warn(f"warning of run {run.index}", UserWarning, stacklevel=1)
+    time.sleep(0.01)
+    return int(run.x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,3 +84,22 @@ def test_sigkill_of_the_caller_then_resume_on_an_executor(tmp_path: Path) -> Non
     np.testing.assert_array_equal(arrays, np.arange(1000.0)[None, :] * np.arange(40)[:, None])
     for index in range(40):
         assert len(loaded.recorder(index).records) == 3, f"run {index} duplicated records"
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_warnings_of_runs_in_threads_reach_their_own_logs(tmp_path: Path, threads: int) -> None:
+    """Runs in a thread pool raise warnings at once: each lands in its own run's log, and the
+    process's warning display is as before afterwards."""
+    before = warnings.showwarning
+    experiment = Experiment("warn", tmp_path, defaults={"x": 0},
+                            exploration=zipped(x=list(range(12))))  # fmt: skip
+    with ThreadPoolExecutor(threads) as executor:
+        experiment.run(functions.warns_every_run, executor=executor)
+    loaded = ExperimentResults.load(tmp_path)
+    for index in range(12):
+        log = loaded.log(index)
+        assert f"UserWarning: warning of run {index}" in log
+        assert log.count("UserWarning: warning of run") == 1
+    assert warnings.showwarning is before
+    with pytest.warns(UserWarning, match="outside"):
+        warnings.warn("outside", UserWarning, stacklevel=1)

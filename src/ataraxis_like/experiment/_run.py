@@ -25,6 +25,7 @@ import numpy as np
 from ..hdf5._schema import array_for_write, normalize_key
 from ..recorder import Recorder
 from ..recorder.persist import save_into
+from ._warnings import warnings_to
 
 COMPLETED, FAILED = "completed", "failed"
 _NAMES_OK: set[str] = set()  # result names already checked in this process
@@ -226,8 +227,7 @@ def execute(
     status, error = COMPLETED, ""
     results: dict[str, np.ndarray] = {}
     try:
-        with warnings.catch_warnings():  # a fresh registry: each run logs its own warnings
-            warnings.showwarning = run._show_warning  # undone on leaving the block
+        with warnings_to(run._show_warning):  # each run logs its own warnings
             value = function(run, *args, **(kwargs or {}))
         flatten("", value if isinstance(value, Mapping) else {"result": value}, results)
     except Exception as failure:  # the run is recorded as failed; the others go on

@@ -175,3 +175,17 @@ def done_some(path: Path) -> bool:
             return runs is not None and int((runs["status"] == 1).sum()) >= 3
     except (OSError, KeyError, ValueError):
         return False
+
+
+def test_the_pypet_example_script(tmp_path: Path) -> None:
+    from ..support.examples import run_example
+
+    out = run_example("pypet_environment_example.py", str(tmp_path)).stdout
+    assert (
+        "12 runs, return values of the first three: [(0, False), (1, False), (2, False)]\n" in out
+    )
+    assert "z of run 11: 32.5\n" in out
+    assert "f_run again: 12 runs, none run twice\n" in out
+    assert "{'completed': 12}, comment 'the pypet quick start'\n" in out
+    assert "results per run: ('index', 'return_value', 'z'), largest z 32.5\n" in out
+    assert "attempts per run: [1]\n" in out

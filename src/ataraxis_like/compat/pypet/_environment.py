@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...experiment import Experiment, ExperimentResults
 from . import pypetconstants
 from ._trajectory import Job, PypetCompatError, Trajectory
@@ -162,7 +164,10 @@ class Environment:
                                   if row["status"] == "completed"}  # fmt: skip
         if "return_value" in results.result_names():
             indices, returned = results.results("return_value")
-            values.update(zip(indices.tolist(), returned, strict=True))
+            values.update(
+                (index, value.item() if isinstance(value, np.generic) else value)
+                for index, value in zip(indices.tolist(), returned, strict=True)
+            )
         return sorted(values.items())
 
     def f_disable_logging(self) -> None:

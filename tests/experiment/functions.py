@@ -111,3 +111,11 @@ def warns_every_run(run: Any) -> int:
     warnings.warn(f"warning of run {run.index}", UserWarning, stacklevel=1)
     time.sleep(0.01)
     return int(run.x)
+
+
+def waits_for_gate(run: Any) -> int:
+    """Run 0 returns at once; run 1 waits (up to a minute) until the file ``gate`` exists."""
+    deadline = time.monotonic() + 60
+    while run.x == 1 and not Path(run.gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(run.x)

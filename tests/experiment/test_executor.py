@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from ataraxis_like.experiment import Experiment, ExperimentError, ExperimentResults, zipped
 
 from . import functions
-from .test_runner import launch_slow_experiment
+from .test_runner import completed_live, launch_slow_experiment
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -103,3 +104,24 @@ def test_warnings_of_runs_in_threads_reach_their_own_logs(tmp_path: Path, thread
     assert warnings.showwarning is before
     with pytest.warns(UserWarning, match="outside"):
         warnings.warn("outside", UserWarning, stacklevel=1)
+
+
+@pytest.mark.parametrize("mode", ["pool", "executor"])
+def test_a_finished_run_is_stored_while_a_slow_one_goes_on(tmp_path: Path, mode: str) -> None:
+    """Outcomes wait for their batch at most about half a second, not for the next run to
+    end: run 0 is in the file while run 1 still runs (a kill then would lose only run 1)."""
+    gate = tmp_path / "gate"
+    experiment = Experiment("slow", tmp_path / "exp", defaults={"x": 0, "gate": str(gate)},
+                            exploration=zipped(x=[0, 1]))  # fmt: skip
+    options: dict[str, object] = {"processes": 2, "start_method": "spawn"}
+    with ThreadPoolExecutor(1) as threads, ThreadPoolExecutor(1) as runs:
+        if mode == "executor":
+            options = {"executor": runs}
+        finished = threads.submit(experiment.run, functions.waits_for_gate, **options)
+        deadline = time.monotonic() + 60
+        while completed_live(tmp_path / "exp" / "results.h5") < 1:
+            assert time.monotonic() < deadline, "run 0 was not stored while run 1 ran"
+            assert not finished.done(), finished.result()
+            time.sleep(0.02)
+        gate.touch()
+        assert finished.result(timeout=60) == {"completed": 2, "failed": 0, "skipped": 0}

@@ -80,7 +80,8 @@ def run_on_executor(
 
     submit_more()
     while in_flight:
-        finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+        finished, _ = cf.wait(in_flight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+        writer.commit_if_due()
         for future in finished:
             chunk = in_flight.pop(future)
             try:

@@ -183,6 +183,7 @@ class Pool:
                         ended.add(index)
                     waiting.append(None)  # the replacement needs its own stop order
                 self.tasks.ring().rescue_abandoned()
+                writer.commit_if_due()
                 continue
             self._take(messages + _drain(self.done, _BATCH_MESSAGES), writer, ended)
         self._feed(waiting, wait=True)  # every run has ended: workers take their stop orders

@@ -99,7 +99,7 @@ class ResultsWriter:
         }
         self._pending: list[_Entry] = []
         self._pending_bytes = 0
-        self._last_commit = time.perf_counter()
+        self._oldest = 0.0
         self.counts = {COMPLETED: 0, FAILED: 0}
 
     # ------------------------------------------------------------------ taking outcomes
@@ -114,13 +114,23 @@ class ResultsWriter:
                 raise  # the file or the disk failed: no run's fault, the experiment stops
             except Exception as failure:  # a result the file refuses fails its run only
                 entry.fail(f"the run's results could not be stored: {failure}")
+        if not self._pending:
+            self._oldest = time.perf_counter()
         self._pending.append(entry)
         self._pending_bytes += sum(value.nbytes for value in outcome.results.values())
         if (
             len(self._pending) >= self._batch_runs
             or self._pending_bytes >= self._batch_bytes
-            or time.perf_counter() - self._last_commit >= self._commit_seconds
+            or outcome.duration_s >= self._commit_seconds / 10  # slow runs: one at a time
         ):
+            self.commit()
+        else:
+            self.commit_if_due()
+
+    def commit_if_due(self) -> None:
+        """Commit when the oldest waiting outcome has waited ``commit_seconds`` (callers that
+        wait for runs call this between waits, so no outcome waits for a slow later run)."""
+        if self._pending and time.perf_counter() - self._oldest >= self._commit_seconds:
             self.commit()
 
     def _place(self, entry: _Entry) -> None:
@@ -144,7 +154,6 @@ class ResultsWriter:
     def commit(self) -> None:
         """Write the waiting outcomes: everything they stored, a flush, their table rows."""
         entries, self._pending, self._pending_bytes = self._pending, [], 0
-        self._last_commit = time.perf_counter()
         if not entries:
             return
         self._write_structural([e for e in entries if e.own_datasets or e.outcome.recorder])

@@ -196,7 +196,7 @@ def flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
     hold, so the run fails here with a clear error instead of in the writer."""
     if value is None:
         return
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         for name, item in value.items():
             flatten(f"{prefix}/{name}" if prefix else str(name), item, out)
         return
@@ -229,7 +229,8 @@ def execute(
     try:
         with warnings_to(run._show_warning):  # each run logs its own warnings
             value = function(run, *args, **(kwargs or {}))
-        flatten("", value if isinstance(value, Mapping) else {"result": value}, results)
+        mapping = type(value) is dict or isinstance(value, Mapping)
+        flatten("", value if mapping else {"result": value}, results)
     except Exception as failure:  # the run is recorded as failed; the others go on
         status, results = FAILED, {}
         error = "".join(traceback.format_exception(failure))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 _lock = threading.Lock()
@@ -35,14 +35,26 @@ def _hook(
         target(message, category, filename, lineno, file, line)
 
 
+class _OwnBlock:
+    """A run in the main thread: its own ``catch_warnings`` block (a class, not a generator:
+    this is on the path of every run)."""
+
+    __slots__ = ("_block", "_show")
+
+    def __init__(self, show: Any) -> None:
+        self._show = show
+        self._block = warnings.catch_warnings()
+
+    def __enter__(self) -> None:
+        self._block.__enter__()
+        warnings.showwarning = self._show
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._block.__exit__(None, None, None)  # restores the filters; raises nothing
+
+
 @contextmanager
-def warnings_to(show: Any) -> Iterator[None]:
-    """Send the warnings raised inside the block (in this thread) to ``show``."""
-    if threading.current_thread() is threading.main_thread():
-        with warnings.catch_warnings():
-            warnings.showwarning = show
-            yield
-        return
+def _shared_hook(show: Any) -> Iterator[None]:
     with _lock:
         if warnings.showwarning is not _hook:
             _state["previous"] = warnings.showwarning
@@ -60,3 +72,10 @@ def warnings_to(show: Any) -> Iterator[None]:
             _state["active"] -= 1
             if not _state["active"] and warnings.showwarning is _hook:
                 warnings.showwarning = _state["previous"]
+
+
+def warnings_to(show: Any) -> AbstractContextManager[None]:
+    """Send the warnings raised inside the block (in this thread) to ``show``."""
+    if threading.current_thread() is threading.main_thread():
+        return _OwnBlock(show)
+    return _shared_hook(show)

@@ -137,15 +137,8 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
     """Kill a launched experiment a third of the way through, resume, count."""
     from ataraxis_like.experiment import Experiment, cartesian_product
 
-    launcher = [
-        sys.executable,
-        __file__,
-        "ours",
-        str(processes),
-        "child",
-        START_METHOD,
-        str(directory),
-    ]
+    launcher = [sys.executable, __file__, "ours", str(processes), "child", START_METHOD,
+                str(directory)]  # fmt: skip
     process = subprocess.Popen(launcher, start_new_session=True)
     results = directory / "results.h5"
     while True:

@@ -194,17 +194,6 @@ def test_killed_creator_segment_is_cleaned_but_live_one_kept(shm_name: str) -> N
         segment_path(dead_name).unlink(missing_ok=True)
 
 
-def test_exist_ok_replaces_only_stale_segment(shm_name: str) -> None:
-    context = mp.get_context("fork")
-    created = context.Event()
-    creator = context.Process(target=workers.create_and_die, args=(shm_name, created))
-    creator.start()
-    assert created.wait(30)
-    creator.join(10)
-    with SharedMemoryArray.create_array(shm_name, [7, 8], exist_ok=True) as handle:
-        assert handle.read_data((0,), convert_output=True) == [7, 8]
-
-
 def test_threads_share_the_lock(shm_name: str) -> None:
     import threading
 

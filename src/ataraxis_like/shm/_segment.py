@@ -203,8 +203,19 @@ class Segment:
 
     def unlink(self) -> None:
         """Remove the name (only if it still names this very segment); mappings stay valid."""
-        unlink_if_token(self.name, self.header.token)
-        _created_here.pop(self.name, None)
+        remove(self.name, self.header.token)
+
+
+def remove(name: str, token: int) -> None:
+    """Unlink ``name`` if it still holds the segment ``token``, and forget that we made it."""
+    unlink_if_token(name, token)
+    if _created_here.get(name, (0, token))[1] == token:
+        _created_here.pop(name, None)
+
+
+def created_here(name: str, token: int) -> bool:
+    """True when this process created the segment ``token`` as ``name`` and has not removed it."""
+    return _created_here.get(name) == (os.getpid(), token)
 
 
 def unlink_if_token(name: str, token: int) -> bool:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..hdf5 import Hdf5Sink, open_sink, recover
-from ..hdf5.locked import lock_path
+from ..hdf5._rwlock import lock_path
 from ..recorder import Recorder
 from . import provenance
 from ._layout import EXPLORATION, LAYOUT_VERSION

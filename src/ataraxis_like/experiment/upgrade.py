@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..hdf5 import Hdf5Sink, open_sink, recover
-from ..hdf5._rwlock import lock_path
+from ..hdf5._rwlock import remove_lock_files
 from ..recorder import Recorder
 from . import provenance
 from ._layout import EXPLORATION, LAYOUT_VERSION
@@ -78,5 +78,5 @@ def upgrade(directory: Path | str) -> Path:
             log.close()
     os.replace(path, old)
     os.replace(new, path)
-    lock_path(new).unlink(missing_ok=True)
+    remove_lock_files(new)
     return old

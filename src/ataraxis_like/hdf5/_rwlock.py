@@ -41,6 +41,12 @@ def waiting_path(path: Path | str) -> Path:
     return path.with_name(path.name + ".lock.waiting")
 
 
+def remove_lock_files(path: Path | str) -> None:
+    """Delete the lock files of ``path`` (only for a file nobody else can know of yet)."""
+    for lock_file in (lock_path(path), waiting_path(path)):
+        lock_file.unlink(missing_ok=True)
+
+
 def _holders(lock_file: Path) -> list[int]:
     """Pids named by /proc/locks for ``lock_file`` (the process that took each flock)."""
     try:

@@ -151,6 +151,7 @@ class RedisRWLock:
         self.token = 0
         self.lost = False
         self._valid_until = 0.0
+        self.renew_at = 0.0  # when the renewal thread renews next (a third of a lease on)
         self._state = threading.Lock()  # the renewal thread sees held/exclusive/token change whole
         self._pid = os.getpid()
         self._server = url.split("@")[-1]
@@ -179,6 +180,7 @@ class RedisRWLock:
         """The server has renewed the lease as of ``sent``: trust it locally until shortly
         before it would run out (a margin for clocks running at slightly different rates)."""
         self._valid_until = sent + self.lease * 0.9
+        self.renew_at = sent + self.lease / 3
 
     def acquire(self, exclusive: bool, timeout: float | None = None) -> None:
         """Wait (``timeout`` None: forever) for the lock; LockTimeoutError after ``timeout``."""
@@ -279,8 +281,8 @@ class RedisRWLock:
 
 
 class _Renewer:
-    """A daemon thread renewing every held lease a third of a lease ahead, alive only while
-    this process holds a lease (so that no thread lingers in a process that forks later)."""
+    """A daemon thread renewing each held lease a third of a lease after its last renewal,
+    alive only while this process holds a lease (no thread lingers in a process that forks)."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakSet[RedisRWLock] = weakref.WeakSet()
@@ -316,9 +318,12 @@ class _Renewer:
                     self._thread = None
                     self._wake.notify_all()
                     return
-                self._wake.wait(min(lock.lease for lock in self._locks) / 3)
-                locks = list(self._locks)
-            for lock in locks:
+                now = time.monotonic()
+                due = [lock for lock in self._locks if now >= lock.renew_at]
+                if not due:
+                    self._wake.wait(min(lock.renew_at for lock in self._locks) - now)
+                    continue
+            for lock in due:
                 try:
                     lock.renew()
                 except LockServerError:

@@ -1,11 +1,14 @@
 """HDF5 sink against raw h5py, and the file locks against h5pySWMR's design, in the same run.
 
-python benchmarks/bench_hdf5.py [--repeats N] [--locks-only]
+python benchmarks/bench_hdf5.py [--repeats N] [--locks-only] [--h5pyswmr-python PYTHON]
 
 Each sink figure is the median of N runs of benchmarks/hdf5_workload.py, every run in a fresh
 process, timed until all rows are flushed to the file (the sink's close() included). The lock
 figures come from benchmarks/hdf5_lock_workload.py against a redis-server this script starts on
-a free loopback port (skipped, with a note, when redis-server is not installed).
+a free loopback port (skipped, with a note, when redis-server is not installed). h5pySWMR is
+not on PyPI, so its design is measured as a re-implementation of its algorithm; give
+``--h5pyswmr-python`` an interpreter that can import the h5pySWMR package to measure the package
+itself beside it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--locks-only", action="store_true", help="only the lock figures")
+    parser.add_argument("--h5pyswmr-python", help="an interpreter that imports h5pySWMR")
     arguments = parser.parse_args()
     if not arguments.locks_only:
         sink(arguments)
-    locks(arguments.repeats)
+    locks(arguments.repeats, arguments.h5pyswmr_python)
 
 
 def sink(arguments: argparse.Namespace) -> None:
@@ -103,14 +107,14 @@ def redis_server() -> Iterator[int | None]:
             server.wait(30)
 
 
-def locks(repeats: int) -> None:
+def locks(repeats: int, h5pyswmr_python: str | None) -> None:
     """Writer wait under 4 readers, lock round trip and one-row appends, with each lock."""
     script = BENCHMARKS / "hdf5_lock_workload.py"
     load_before = os.getloadavg()[0]
     with redis_server() as port:
 
-        def run(case: str, lock: str) -> dict[str, float]:
-            return median_runs(sys.executable, script, [case, lock, str(port or 0)], repeats)
+        def run(case: str, lock: str, python: str = sys.executable) -> dict[str, float]:
+            return median_runs(python, script, [case, lock, str(port or 0)], repeats)
 
         before, after = run("wait", "main"), run("wait", "flock")
         trip_flock, appends_flock = run("roundtrip", "flock"), run("appends", "flock")
@@ -157,6 +161,20 @@ def locks(repeats: int) -> None:
                 f"Redis writer tries timed out: {redis_wait['timeouts']:.0f} (ours), "
                 f"{model_wait['timeouts']:.0f} (h5pySWMR design)."
             )
+            if h5pyswmr_python:
+                real = {case: run(case, "h5pyswmr-real", h5pyswmr_python)
+                        for case in ("wait", "roundtrip", "appends")}  # fmt: skip
+                rows += [
+                    Row("h5pySWMR package: writer wait median (vs its re-implementation)",
+                        real["wait"]["median_ms"], model_wait["median_ms"], "ms",
+                        higher_is_better=False),
+                    Row("h5pySWMR package: write lock round trip (vs its re-implementation)",
+                        real["roundtrip"]["us"], trip_model["us"], "us",
+                        higher_is_better=False),
+                    Row("h5pySWMR package: one-row appends (vs its re-implementation)",
+                        real["appends"]["rows_per_s"], appends_model["rows_per_s"], "rows/s"),
+                ]  # fmt: skip
+                notes.append("The h5pySWMR package rows ran under " + h5pyswmr_python + ".")
         else:
             notes.append("redis-server is not installed: the Redis rows were skipped.")
     body = table(rows, "reference (named in the row)")
@@ -168,7 +186,8 @@ def locks(repeats: int) -> None:
             "a writer asks 20 times, 50 ms apart, for up to 2 s each. Appends: 300 rows, each a "
             "resize and a write, each of those a locked open-write-close of the file (h5pySWMR's "
             "way). Lock-mode sinks: 2 processes append 200,000 rows each, one call per row, "
-        "buffered and written in locked batches (every 0.25 s or 1 MiB). h5pySWMR is not on PyPI, so 'h5pySWMR design' is its algorithm (locking.py: "
+            "buffered and written in locked batches (every 0.25 s or 1 MiB). h5pySWMR is not on "
+            "PyPI, so 'h5pySWMR design' is its algorithm (locking.py: "
             "the second readers-writers problem over SETNX locks polled every millisecond) "
             "re-implemented in benchmarks/hdf5_lock_workload.py, not the package itself. "
             f"Median of {repeats} runs each. Load average (1 min) {load_before:.1f} before and "

@@ -7,7 +7,8 @@ uncontended), appends (one row per call, opening the file per call as h5pySWMR d
 flush; LOCK flock or redis).
 LOCK: main (the flock lock before writer preference: plain LOCK_SH/LOCK_EX polling, kept here
 to measure "before"), flock, redis (ours), h5pyswmr (h5pySWMR's algorithm, see below), none
-(raw h5py: no lock; "open" opens the file per call, "kept" keeps it open).
+(raw h5py: no lock; "open" opens the file per call, "kept" keeps it open), h5pyswmr-real (the
+h5pySWMR package, under an interpreter that can import it).
 
 h5pySWMR is not on PyPI (only its GitHub repository, unmaintained), so its design is
 re-implemented here from its locking.py, clearly as a model: the second readers-writers problem
@@ -132,27 +133,47 @@ def make_lock(path: Path) -> Any:
         return MainFlock(path)
     if LOCK == "h5pyswmr":
         return SwmrModel(path)
+    if LOCK == "h5pyswmr-real":
+        return RealSwmr(path)
     from ataraxis_like.hdf5._locks import open_lock
 
     return open_lock(path, URL if LOCK == "redis" else "flock")
 
 
-def release(lock: Any, exclusive: bool) -> None:
-    if isinstance(lock, SwmrModel):
-        lock.release(exclusive)
-    elif isinstance(lock, MainFlock):
-        lock.release()
-    else:
-        lock.release()
+class RealSwmr:
+    """The h5pySWMR package itself, when this interpreter can import it: its decorators hold
+    its lock around a call, so ``hold`` runs the body inside a decorated function."""
+
+    def __init__(self, path: Path) -> None:
+        import redis
+        from h5pyswmr import locking
+
+        locking.redis_conn = redis.StrictRedis(port=PORT, decode_responses=True)
+        self.locking = locking
+        self.file = str(path)
+
+
+def hold(lock: Any, exclusive: bool, timeout: float, body: Callable[[], None]) -> None:
+    """Run ``body`` under ``lock`` (TimeoutError when it is not had within ``timeout``)."""
+    if isinstance(lock, RealSwmr):  # its own timeouts: 15-20 s
+        decorator = lock.locking.writer if exclusive else lock.locking.reader
+        decorator(lambda _self: body())(lock)
+        return
+    lock.acquire(exclusive, timeout)
+    try:
+        body()
+    finally:
+        if isinstance(lock, SwmrModel):
+            lock.release(exclusive)
+        else:
+            lock.release()
 
 
 def reader(path: Path, stop: Any, started: Any) -> None:
     lock = make_lock(path)
     started.release()
     while not stop.is_set():
-        lock.acquire(False, 60)
-        time.sleep(READ_HOLD)
-        release(lock, False)
+        hold(lock, False, 60, lambda: time.sleep(READ_HOLD))
 
 
 def writer_wait(path: Path) -> dict[str, float]:
@@ -166,18 +187,18 @@ def writer_wait(path: Path) -> dict[str, float]:
     time.sleep(0.2)
     waits, timeouts = [], 0
     lock = make_lock(path)
+    entered: list[float] = []
     try:
         for _ in range(WRITES):
             began = time.monotonic()
             try:
-                lock.acquire(True, WAIT_CAP)
+                hold(lock, True, WAIT_CAP,
+                     lambda: (entered.append(time.monotonic()), time.sleep(0.001)))  # fmt: skip
             except TimeoutError:
                 timeouts += 1
                 waits.append(WAIT_CAP)
                 continue
-            waits.append(time.monotonic() - began)
-            time.sleep(0.001)
-            release(lock, True)
+            waits.append(entered[-1] - began)
             time.sleep(0.05)
     finally:
         stop.set()
@@ -194,8 +215,7 @@ def roundtrip(path: Path) -> dict[str, float]:
     count = 2000 if LOCK in ("flock", "main") else 300
     began = time.perf_counter()
     for _ in range(count):
-        lock.acquire(True, 10)
-        release(lock, True)
+        hold(lock, True, 10, lambda: None)
     return {"us": (time.perf_counter() - began) / count * 1e6}
 
 
@@ -211,6 +231,16 @@ def appends(path: Path) -> dict[str, float]:
                 handle["x"].resize((row + 1,))
                 handle["x"][row] = row
         return {"rows_per_s": count / (time.perf_counter() - began)}
+    if LOCK == "h5pyswmr-real":
+        RealSwmr(path)  # points its lock at our server
+        from h5pyswmr import File
+
+        dataset = File(str(path), "a")["x"]
+        began = time.perf_counter()
+        for row in range(count):
+            dataset.resize((row + 1,))
+            dataset[row] = row
+        return {"rows_per_s": count / (time.perf_counter() - began)}
     if LOCK in ("flock", "redis"):
         from ataraxis_like.compat import h5pyswmr
 
@@ -224,14 +254,14 @@ def appends(path: Path) -> dict[str, float]:
     lock = make_lock(path) if LOCK == "h5pyswmr" else None
 
     def call(work: Callable[[h5py.File], None]) -> None:
-        if lock is not None:
-            lock.acquire(True)
-        try:
+        def opened() -> None:
             with h5py.File(path, "r+") as handle:
                 work(handle)
-        finally:
-            if lock is not None:
-                release(lock, True)
+
+        if lock is None:
+            opened()
+        else:
+            hold(lock, True, 60, opened)
 
     began = time.perf_counter()
     for row in range(count):

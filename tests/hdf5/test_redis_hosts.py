@@ -226,3 +226,22 @@ def test_the_renewal_thread_lives_only_while_a_lease_is_held(
     assert "h5lock-renew" in [thread.name for thread in threading.enumerate()]
     second.release()
     assert "h5lock-renew" not in [thread.name for thread in threading.enumerate()]
+
+
+def test_recover_waits_for_the_redis_lock(tmp_path: Path, redis_port: int) -> None:
+    from ataraxis_like.errors import LockTimeoutError
+    from ataraxis_like.hdf5 import recover
+    from ataraxis_like.hdf5._locks import open_lock
+
+    url = f"redis://127.0.0.1:{redis_port}/0?lease=5"
+    path = tmp_path / "r.h5"
+    with Hdf5Sink(path, "w", sharing="lock", lock=url) as sink:
+        sink.extend("x", np.arange(3))
+    holder = open_lock(path, url)
+    holder.acquire(exclusive=False, timeout=5)
+    try:
+        with pytest.raises(LockTimeoutError, match="stayed locked in Redis"):
+            recover(path, timeout=0.2, lock=url)
+    finally:
+        holder.release()
+    assert recover(path, lock=url).datasets["x"] == (3,)

@@ -80,7 +80,7 @@ def _kill_mid_batch(server: redis.Redis, path: Path, host: str) -> tuple[float, 
         try:
             still = (server.get(_writer_key(path)) or b"").decode() == holder
             partial = _partial_rows(path) if still else 0
-        except OSError:  # caught inside a structural window: try another moment
+        except (OSError, KeyError, RuntimeError, ValueError):  # caught mid-metadata: again
             partial = 0
         if partial:
             os.kill(pid, signal.SIGKILL)

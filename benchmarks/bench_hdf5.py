@@ -174,7 +174,10 @@ def locks(repeats: int, h5pyswmr_python: str | None) -> None:
                     Row("h5pySWMR package: one-row appends (vs its re-implementation)",
                         real["appends"]["rows_per_s"], appends_model["rows_per_s"], "rows/s"),
                 ]  # fmt: skip
-                notes.append("The h5pySWMR package rows ran under " + h5pyswmr_python + ".")
+                notes.append(
+                    "The h5pySWMR package rows ran under another interpreter where the package "
+                    "is installed (--h5pyswmr-python)."
+                )
         else:
             notes.append("redis-server is not installed: the Redis rows were skipped.")
     body = table(rows, "reference (named in the row)")

@@ -198,7 +198,8 @@ def locks(repeats: int, h5pyswmr_python: str | None) -> None:
         )
     )
     print(body)
-    record("HDF5 locks", body, "python benchmarks/bench_hdf5.py --locks-only")
+    command = "python benchmarks/bench_hdf5.py --locks-only"
+    record("HDF5 locks", body, command + (" --h5pyswmr-python PYTHON" if h5pyswmr_python else ""))
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def _cluster_client() -> Any:
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)  # fmt: skip
+                           dashboard_address=":0")  # fmt: skip
     return cluster, Client(cluster)
 
 

@@ -44,7 +44,7 @@ def client() -> Iterator[object]:
                 "distributed.scheduler.worker-saturation": 1.0}  # fmt: skip
     with dask.config.set(settings), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
+                                     dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as connected:  # fmt: skip
         yield connected
 
@@ -102,7 +102,7 @@ def test_sigkill_of_the_caller_then_resume_on_a_new_cluster(tmp_path: Path) -> N
         textwrap.dedent("""
         from distributed import Client, LocalCluster
         def client():
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
             return Client(cluster)
     """)
     )
@@ -119,7 +119,7 @@ def test_sigkill_of_the_caller_then_resume_on_a_new_cluster(tmp_path: Path) -> N
     before = experiment.pending()
     assert 0 < len(before) < 40
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:  # fmt: skip
         counts = experiment.run(functions.slow, executor=client)
     assert counts == {"completed": len(before), "failed": 0, "skipped": 40 - len(before)}

@@ -25,7 +25,9 @@ from ataraxis_like.errors import AtaraxisError
 from ataraxis_like.shm._segment import segment_path
 from ataraxis_like.shm.queue import ShmQueue
 
-QUEUE_OPS = ("put", "put_large", "get", "get_many", "view", "qsize", "empty", "stats", "rescue")
+QUEUE_OPS = (
+    "put", "put_mid", "put_large", "get", "get_many", "view", "qsize", "empty", "stats", "rescue",
+)  # fmt: skip
 ARRAY_OPS = ("read", "write", "locked")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _queue_op(queue: ShmQueue, op: str) -> Any:
     calls: dict[str, Callable[[], Any]] = {
         "put": lambda: queue.put(b"probe", timeout=0),
+        "put_mid": lambda: queue.put(b"M" * 400, timeout=0),
         "put_large": lambda: queue.put(b"L" * 3000, timeout=0),
         "get": lambda: queue.get(timeout=0),
         "get_many": lambda: queue.get_many(16, timeout=0),

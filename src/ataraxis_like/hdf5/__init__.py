@@ -7,6 +7,9 @@ reopens a file whose writer was killed.
 """
 
 from ._errors import (
+    LockConfigError,
+    LockLostError,
+    LockServerError,
     RecoveryError,
     SinkCapacityError,
     SinkClosedError,
@@ -18,6 +21,7 @@ from ._errors import (
     SinkReadError,
     SinkWriteError,
 )
+from ._mounts import NetworkFileSystemWarning
 from ._rwlock import FileRWLock
 from .client import Hdf5Client
 from .locked import locked_file
@@ -29,6 +33,10 @@ __all__ = [
     "FileRWLock",
     "Hdf5Client",
     "Hdf5Sink",
+    "LockConfigError",
+    "LockLostError",
+    "LockServerError",
+    "NetworkFileSystemWarning",
     "RecoveryError",
     "RecoveryReport",
     "SinkCapacityError",

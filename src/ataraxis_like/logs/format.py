@@ -7,8 +7,11 @@ one 24-byte row per entry, then the payloads back to back in index order.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,17 +140,57 @@ class BatchFormatError(AtaraxisError, ValueError):
 def npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """``(shape, fortran_order, dtype)`` from the ``.npy`` header at ``handle``'s position.
 
-    numpy parses the header as a Python literal, and damaged bytes there make it raise
-    SyntaxError, tokenize.TokenError or TypeError besides ValueError: all become ValueError.
+    The header numpy writes (``{'descr': '<u8', 'fortran_order': False, 'shape': (4,), }``) is
+    read with a pattern: numpy's own reader evaluates it as a Python literal, which under
+    CPython 3.11 can fail with SystemError ("AST constructor recursion depth mismatch") when
+    compression threads parse headers at once, and which answers damaged bytes with SyntaxError
+    or tokenize errors. Other headers go to ``ast.literal_eval`` one thread at a time. Every
+    problem is a ValueError.
     """
+    major, _minor = np.lib.format.read_magic(handle)
+    size_bytes = 2 if major == 1 else 4
+    raw = handle.read(size_bytes)
+    if len(raw) != size_bytes:
+        raise ValueError("the .npy header ends early")
+    length = int.from_bytes(raw, "little")
+    data = handle.read(length)
+    if len(data) != length:
+        raise ValueError("the .npy header ends early")
+    text = data.decode("latin1" if major < 3 else "utf8", errors="replace").strip()
+    match = _NPY_HEADER.fullmatch(text)
+    if match is not None:
+        descr, fortran, shape_text = match.groups()
+    else:
+        descr, fortran, shape_text = _literal_header(text)
     try:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(handle)
-        return np.lib.format.read_array_header_2_0(handle)
+        shape = tuple(int(part) for part in shape_text.split(",") if part.strip())
+        dtype = np.dtype(descr) if isinstance(descr, str) else np.lib.format.descr_to_dtype(descr)
+    except (TypeError, ValueError, SyntaxError) as error:
+        raise ValueError(f"unreadable .npy header ({type(error).__name__}: {error})") from None
+    return shape, fortran == "True", dtype
+
+
+_NPY_HEADER = re.compile(
+    r"\{'descr': '([^']*)', 'fortran_order': (False|True), 'shape': \(([0-9, ]*)\), \}"
+)
+_LITERAL_LOCK = threading.Lock()
+
+
+def _literal_header(text: str) -> tuple[Any, str, str]:
+    """A header written by another program: ``(descr, "True"/"False", "4, 2")``."""
+    try:
+        with _LITERAL_LOCK:
+            header = ast.literal_eval(text)
+        shape = header["shape"]
+        if not (isinstance(shape, tuple) and all(type(part) is int for part in shape)):
+            raise ValueError(f"shape {shape!r} is not a tuple of ints")
+        fortran = header["fortran_order"]
+        if type(fortran) is not bool:
+            raise ValueError(f"fortran_order {fortran!r} is not a bool")
+        return header["descr"], str(fortran), ", ".join(map(str, shape))
     except ValueError:
         raise
-    except Exception as error:
+    except Exception as error:  # SyntaxError, TypeError, KeyError, MemoryError ...
         raise ValueError(f"unreadable .npy header ({type(error).__name__}: {error})") from None
 
 

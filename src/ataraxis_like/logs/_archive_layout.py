@@ -9,6 +9,7 @@ import os
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,11 @@ CHECKSUM_MEMBERS = ("block_entries", "checksums")  # version 2 on
 REFERENCE_MEMBER = re.compile(r"^(\d{3})_(\d{20})\.npy$")
 _READ_PIECE = 256 << 10
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header, before name and extra
+
+
+ZIP_ERRORS = (zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError)
+"""What zipfile raises for a damaged archive besides OSError and ValueError: a bad CRC or
+header, an unknown version or method (a flipped byte there), a damaged deflate stream."""
 
 
 class ArchiveFormatError(AtaraxisError, ValueError):
@@ -176,7 +182,7 @@ def read_archive_header(path: Path) -> ArchiveHeader:
             handle, shape, _dtype = open_member(archive, "timestamps")
             handle.close()
             return ArchiveHeader("packed", source_id, onset_us, sessions, int(shape[0]))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, IndexError) as error:
+    except (*ZIP_ERRORS, OSError, ValueError, KeyError, IndexError, OverflowError) as error:
         if isinstance(error, ArchiveFormatError):
             raise
         raise ArchiveFormatError(f"{path.name} is not a readable log archive ({error})") from None

@@ -24,6 +24,7 @@ from .._files import FILE_MODE, open_new
 from ._archive_checksums import ChecksumBuilder, choose_block_entries
 from ._archive_layout import (
     ARCHIVE_VERSION,
+    ZIP_ERRORS,
     ArchiveFormatError,
     ArchiveHeader,
     archive_name,
@@ -118,7 +119,7 @@ def plan_source(job: SourceJob, old: ArchiveHeader | None, final: Path, spill: S
         if old is not None:
             streams.append(old_blocks(final, old.count, (old.onset_us or 0) - onset))
         merged = unique(merge(streams), spill)
-    except (ArchiveFormatError, zipfile.BadZipFile) as error:
+    except (ArchiveFormatError, *ZIP_ERRORS) as error:
         return _previous_problem(final, error)
     except BatchFormatError as error:
         return str(error)
@@ -154,7 +155,7 @@ def build_archive(job: SourceJob, progress: Progress | None = None) -> SourceOut
                 return _kept(job, problem)
             os.replace(temporary, final)
             _fsync_directory(job.directory)
-        except (ArchiveFormatError, zipfile.BadZipFile) as error:  # the previous archive, mid-read
+        except (ArchiveFormatError, *ZIP_ERRORS) as error:  # the previous archive, mid-read
             temporary.unlink(missing_ok=True)
             return _kept(job, _previous_problem(final, error))
         except BaseException:
@@ -427,7 +428,7 @@ def _verify(
                 return f"{temporary.name} did not read back as written; sources kept"
         if job.verify_integrity:
             return _compare_payload(temporary, rows, paths, old_archive)
-    except (ArchiveFormatError, zipfile.BadZipFile) as error:
+    except (ArchiveFormatError, *ZIP_ERRORS) as error:
         return f"{temporary.name} failed verification ({error}); sources kept"
     return None
 

@@ -28,6 +28,7 @@ from ._archive_checksums import block_count, choose_block_entries, index_checksu
 from ._archive_layout import (
     ARCHIVE_VERSION,
     REFERENCE_MEMBER,
+    ZIP_ERRORS,
     ArchiveFormatError,
     ArchiveHeader,
     ArchiveIndexError,
@@ -65,8 +66,8 @@ _COLUMNS: dict[str, np.dtype[Any]] = {
     "offsets": np.dtype("<u8"),
     "payload": np.dtype("u1"),
 }
-_UNREADABLE = (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, IndexError,
-               OverflowError, struct.error, zlib.error)  # fmt: skip
+_UNREADABLE = (*ZIP_ERRORS, OSError, ValueError, KeyError, IndexError, OverflowError,
+               struct.error)  # fmt: skip
 CACHE_BYTES = 256 << 20
 
 Message = tuple[int, np.ndarray]

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import pytest
 
-from ataraxis_like.config import YES_NO, ConfigError, YamlConfig
+import ataraxis_like.config as config_package
+from ataraxis_like.config import ConfigError, YamlConfig
 from ataraxis_like.errors import AtaraxisError
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,7 +26,6 @@ class Rig(YamlConfig):
     flag: bool = False
     label: str = ""
     extra: Any = None
-    switch: Annotated[bool, YES_NO] = False
     table: dict[int, str] = field(default_factory=dict)
 
 
@@ -68,16 +68,31 @@ def test_one_written_form_per_type_still_loads(tmp_path: Path) -> None:
     assert _load(tmp_path, "gain: 3\ncount: +7\nflag: False\n").gain == 3.0
 
 
+@dataclass
+class Lights(YamlConfig):
+    count: int = 0
+    switch: Annotated[bool, config_package.YES_NO] = False
+
+
+@dataclass
+class Wrong(YamlConfig):
+    count: Annotated[int, config_package.YES_NO] = 0
+
+
 def test_a_field_declared_yes_no_reads_the_words(tmp_path: Path) -> None:
-    assert _load(tmp_path, "switch: yes\n").switch is True
-    assert _load(tmp_path, "switch: OFF\n").switch is False
-    assert _load(tmp_path, "switch: true\n").switch is True
-    assert _load(tmp_path, "count: 1\n", overrides=["switch=on"]).switch is True
+    path = tmp_path / "lights.yaml"
+    for text, expected in (("switch: yes", True), ("switch: OFF", False), ("switch: true", True)):
+        path.write_text(text + "\n")
+        assert Lights.from_yaml(path).switch is expected
+    path.write_text("count: 1\n")
+    assert Lights.from_yaml(path, overrides=["switch=on"]).switch is True
+    path.write_text("switch: 'yes'\n")
     with pytest.raises(ConfigError, match="switch"):
-        _load(tmp_path, "switch: 'yes'\n")
-    path = tmp_path / "saved.yaml"
-    Rig(switch=True).to_yaml(path)
+        Lights.from_yaml(path)
+    Lights(switch=True).to_yaml(path)
     assert "switch: true" in path.read_text()
+    with pytest.raises(TypeError, match="YES_NO marks bool fields only"):
+        Wrong.from_yaml(path)
 
 
 def test_overrides_follow_the_same_rule(tmp_path: Path) -> None:

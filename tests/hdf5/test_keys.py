@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ataraxis_like.hdf5 import Hdf5Sink, SinkDataError, SinkKeyError, open_sink
-from ataraxis_like.hdf5._keys import key_problem
 from ataraxis_like.hdf5._schema import normalize_key as sink_key
 from ataraxis_like.recorder import SeriesKeyError
 from ataraxis_like.recorder.stores import normalize_key as series_key
@@ -76,6 +75,8 @@ def test_queue_writer_goes_on_after_keys_that_differ_after_nul(h5_path: Path) ->
 @given(st.one_of(st.text(max_size=12), st.text(alphabet="/.a\x00\t_", max_size=8)))
 def test_one_rule_for_sink_and_series_keys(key: str) -> None:
     """The sink and every recorder store take exactly the same keys, in the same clean form."""
+    from ataraxis_like.hdf5._keys import key_problem
+
     problem = key_problem(key)
     outcomes = []
     for normalize, error in ((sink_key, SinkKeyError), (series_key, SeriesKeyError)):

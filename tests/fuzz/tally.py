@@ -39,6 +39,7 @@ def _write_tally() -> None:
     if not directory or not TALLY:
         return
     target = Path(directory) / f"tally-{os.getpid()}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({name: dict(counts) for name, counts in TALLY.items()}))
 
 

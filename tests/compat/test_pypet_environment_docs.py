@@ -5,7 +5,6 @@ with only the import changed. Blocks are named by their line in the document."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from ataraxis_like.compat.pypet import (
 )
 from ataraxis_like.experiment import ExperimentResults
 
+from ..support.kill import kill_group
 from . import pypet_jobs
 
 pytestmark = pytest.mark.timeout(120)
@@ -154,7 +154,7 @@ def test_line_561_a_default_environment_resumes_after_a_crash(tmp_path: Path) ->
         assert time.monotonic() < deadline, "never got going"
         assert process.poll() is None, "ended before it was killed"
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
+    kill_group(process.pid)
     process.wait()
     env = Environment(trajectory="crashing", add_time=False, multiproc=True, ncores=2)
     with pytest.raises(PypetCompatError, match="needs the job function"):

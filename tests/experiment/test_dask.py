@@ -4,7 +4,6 @@ a SIGKILL of the caller and resume."""
 from __future__ import annotations
 
 import os
-import signal
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from ataraxis_like.experiment import Experiment, ExperimentResults, zipped
 
+from ..support.kill import kill_group
 from . import functions
 from .test_runner import launch_slow_experiment
 
@@ -112,7 +112,7 @@ def test_sigkill_of_the_caller_then_resume_on_a_new_cluster(tmp_path: Path) -> N
         process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)
     finally:
         os.environ["PYTHONPATH"] = os.environ["PYTHONPATH"].split(":", 1)[1]
-    os.killpg(process.pid, signal.SIGKILL)  # the caller, its scheduler and its workers
+    kill_group(process.pid)  # the caller, its scheduler and its workers
     process.wait()
     experiment = Experiment("resume", directory, defaults={"x": 0},
                             exploration=zipped(x=list(range(40))))  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -15,6 +14,7 @@ import pytest
 
 from ataraxis_like.experiment import Experiment, ExperimentError, ExperimentResults, zipped
 
+from ..support.kill import kill_group
 from . import functions
 from .test_runner import completed_live, launch_slow_experiment
 
@@ -68,7 +68,7 @@ def test_sigkill_of_the_caller_then_resume_on_an_executor(tmp_path: Path) -> Non
     directory = tmp_path / "exp"
     arguments = "executor=__import__('concurrent.futures').futures.ProcessPoolExecutor(2)"
     process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)
-    os.killpg(process.pid, signal.SIGKILL)  # the caller and the executor's workers
+    kill_group(process.pid)  # the caller and the executor's workers
     process.wait()
     experiment = Experiment("resume", directory, defaults={"x": 0},
                             exploration=zipped(x=list(range(40))))  # fmt: skip
@@ -85,6 +85,17 @@ def test_sigkill_of_the_caller_then_resume_on_an_executor(tmp_path: Path) -> Non
     np.testing.assert_array_equal(arrays, np.arange(1000.0)[None, :] * np.arange(40)[:, None])
     for index in range(40):
         assert len(loaded.recorder(index).records) == 3, f"run {index} duplicated records"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_executor_workers_do_not_hold_the_results_file(tmp_path: Path, method: str) -> None:
+    """A forking pool's workers start before the file opens: a worker holding it would keep a
+    killed caller's file open and refuse the resume."""
+    experiment = Experiment("fds", tmp_path, defaults={"x": 0}, exploration=zipped(x=[1, 2, 3]))
+    with ProcessPoolExecutor(2, mp_context=mp.get_context(method)) as executor:
+        counts = experiment.run(functions.results_file_descriptors, executor=executor)
+    assert counts == {"completed": 3, "failed": 0, "skipped": 0}
+    assert ExperimentResults.load(tmp_path).results("result")[1].tolist() == [0, 0, 0]
 
 
 @pytest.mark.parametrize("threads", [1, 4])

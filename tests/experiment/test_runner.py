@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,6 +22,7 @@ from ataraxis_like.experiment import (
     zipped,
 )
 
+from ..support.kill import kill_group
 from . import functions
 
 pytestmark = pytest.mark.timeout(180)
@@ -187,7 +186,7 @@ def test_sigkill_of_whole_experiment_then_resume(
     directory = tmp_path / "exp"
     arguments = f"processes={processes}, start_method={start_method!r}"
     process = launch_slow_experiment(tmp_path, directory, "resume", 40, arguments)
-    os.killpg(process.pid, signal.SIGKILL)  # the parent, its workers and the sink's writer
+    kill_group(process.pid)  # the parent, its workers and the sink's writer
     process.wait()
     experiment = Experiment("resume", directory, defaults={"x": 0},
                             exploration=zipped(x=list(range(40))))  # fmt: skip

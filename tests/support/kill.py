@@ -1,4 +1,4 @@
-"""Kill a process at the worst moment: while it holds a segment's lock.
+"""Kill a process at the worst moment: while it holds a segment's lock; kill a whole group.
 
 The victim is stopped with SIGSTOP at a random instant; if the robust mutex's owner word names
 it, it is inside a critical section (mid-put, mid-get, mid-update) and gets SIGKILL. Otherwise it
@@ -49,3 +49,28 @@ def kill_inside_lock(pid: int, name: str, attempts: int = 20_000, seed: int = 0)
         os.kill(pid, signal.SIGCONT)
         time.sleep(rng.random() * 0.0005)
     return False
+
+
+def kill_group(pgid: int, seconds: float = 30.0) -> None:
+    """SIGKILL every process of group ``pgid`` and return once none of them runs any more.
+
+    A killed process lets go of its files and segments only once the kernel has finished it;
+    what a test does next (resume, recover, count segments) must not race with that.
+    """
+    os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = []
+        for process in psutil.process_iter(["status"]):
+            try:
+                if (
+                    os.getpgid(process.pid) == pgid
+                    and process.info["status"] != psutil.STATUS_ZOMBIE
+                ):
+                    alive.append(process.pid)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"processes {alive} of group {pgid} outlived SIGKILL"
+        time.sleep(0.005)

@@ -38,6 +38,16 @@ def as_executor(executor: Any) -> cf.Executor:
     return result
 
 
+def start_forked_workers(executor: Any) -> None:
+    """Make a fork-context ``ProcessPoolExecutor`` start its workers now, before the results
+    file opens: it forks them all at its first task, and a worker forked later would inherit
+    the file's descriptor and keep it open (refusing a resume) after this process is killed.
+    Workers of other executors are not forked from this process."""
+    pool = as_executor(executor)
+    if isinstance(pool, cf.ProcessPoolExecutor):
+        pool.submit(int).result()
+
+
 def _slots(executor: cf.Executor) -> int:
     """How many tasks the executor runs at once, as far as it tells."""
     client = getattr(executor, "_client", None)

@@ -21,7 +21,7 @@ import numpy as np
 from ..hdf5 import Hdf5Sink, open_sink, recover
 from ..hdf5._store import compression_options
 from . import provenance
-from ._executor import run_on_executor
+from ._executor import run_on_executor, start_forked_workers
 from ._layout import (
     EXPLORATION,
     LAYOUT_VERSION,
@@ -176,6 +176,8 @@ class Experiment:
                 pool = Pool(start_method, (function, self.directory, *call), workers,
                             self.queue_bytes)  # fmt: skip
                 stack.callback(pool.close, kill=True)  # kills only what did not finish
+            elif executor is not None:
+                start_forked_workers(executor)
             # This process is the file's single writer; workers send it what to store.
             sink = stack.enter_context(
                 Hdf5Sink(self.results_path, "a", compression=self.compression)

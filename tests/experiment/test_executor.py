@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +15,7 @@ from ataraxis_like.experiment import Experiment, ExperimentError, ExperimentResu
 
 from ..support.kill import kill_group
 from . import functions
-from .test_runner import completed_live, launch_slow_experiment
+from .test_runner import launch_slow_experiment
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -117,22 +116,21 @@ def test_warnings_of_runs_in_threads_reach_their_own_logs(tmp_path: Path, thread
         warnings.warn("outside", UserWarning, stacklevel=1)
 
 
-@pytest.mark.parametrize("mode", ["pool", "executor"])
-def test_a_finished_run_is_stored_while_a_slow_one_goes_on(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(
+    "arguments",
+    ["processes=2, start_method='spawn'",
+     "executor=__import__('concurrent.futures').futures.ThreadPoolExecutor(1)"],
+    ids=["pool", "executor"],
+)  # fmt: skip
+def test_a_finished_run_is_stored_while_a_slow_one_goes_on(tmp_path: Path, arguments: str) -> None:
     """Outcomes wait for their batch at most about half a second, not for the next run to
     end: run 0 is in the file while run 1 still runs (a kill then would lose only run 1)."""
     gate = tmp_path / "gate"
-    experiment = Experiment("slow", tmp_path / "exp", defaults={"x": 0, "gate": str(gate)},
-                            exploration=zipped(x=[0, 1]))  # fmt: skip
-    options: dict[str, object] = {"processes": 2, "start_method": "spawn"}
-    with ThreadPoolExecutor(1) as threads, ThreadPoolExecutor(1) as runs:
-        if mode == "executor":
-            options = {"executor": runs}
-        finished = threads.submit(experiment.run, functions.waits_for_gate, **options)
-        deadline = time.monotonic() + 60
-        while completed_live(tmp_path / "exp" / "results.h5") < 1:
-            assert time.monotonic() < deadline, "run 0 was not stored while run 1 ran"
-            assert not finished.done(), finished.result()
-            time.sleep(0.02)
-        gate.touch()
-        assert finished.result(timeout=60) == {"completed": 2, "failed": 0, "skipped": 0}
+    process = launch_slow_experiment(
+        tmp_path, tmp_path / "exp", "slow", 2, arguments, function="waits_for_gate",
+        defaults={"gate": str(gate)}, started=1,
+    )  # fmt: skip
+    gate.touch()  # run 1 was still waiting for it: launch requires the process to be running
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert output.strip() == "{'completed': 2, 'failed': 0, 'skipped': 0}"

@@ -43,10 +43,18 @@ def completed_live(path: Path) -> int:
 
 
 def launch_slow_experiment(
-    tmp_path: Path, directory: Path, name: str, runs: int, arguments: str = ""
+    tmp_path: Path,
+    directory: Path,
+    name: str,
+    runs: int,
+    arguments: str = "",
+    function: str = "slow",
+    defaults: dict[str, object] | None = None,
+    started: int = 3,
 ) -> subprocess.Popen[str]:
-    """Start ``functions.slow`` over ``runs`` values of x in a new process group (it prints its
-    counts when done); return once a few runs are in its results file, read live."""
+    """Start ``functions.<function>`` over ``runs`` values of x in a new process group (it
+    prints its counts when done); return once ``started`` runs are in its results file, read
+    live from this process (never from the writing one: HDF5 refuses a second open there)."""
     script = tmp_path / "launch.py"
     script.write_text(
         textwrap.dedent(f"""
@@ -55,16 +63,17 @@ def launch_slow_experiment(
         from tests.experiment import functions
         from ataraxis_like.experiment import Experiment, zipped
         if __name__ == "__main__":
-            experiment = Experiment({name!r}, {str(directory)!r}, defaults={{"x": 0}},
+            experiment = Experiment({name!r}, {str(directory)!r},
+                                    defaults={{"x": 0, **{defaults or {}!r}}},
                                     exploration=zipped(x=list(range({runs}))))
-            print(experiment.run(functions.slow, {arguments}))
+            print(experiment.run(functions.{function}, {arguments}))
     """)
     )
     process = subprocess.Popen(
         [sys.executable, str(script)], start_new_session=True, stdout=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
-    while completed_live(directory / "results.h5") < 3:  # read live, as SWMR allows
+    while completed_live(directory / "results.h5") < started:  # read live, as SWMR allows
         assert time.monotonic() < deadline, "the experiment never got going"
         assert process.poll() is None, "the experiment ended too soon"
         time.sleep(0.01)

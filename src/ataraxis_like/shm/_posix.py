@@ -78,10 +78,24 @@ unlock: Callable[[Any], int]
 trylock_clear: Callable[[Any, int], int]
 RingWriter: Any
 lock_until: Callable[[Any, float, int], int] | None
+take_rows: Callable[[int, int, int, int, int, int, int, Any], tuple[int, int]] | None
+release_rows: Callable[[int, int, Any], None] | None
+sweep_released: Callable[[int, int, int, int], int] | None
+gather_rows: Callable[[int, int, Any, Any], None] | None
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
-    from ._fastlock import RingWriter, lock_until, trylock, trylock_clear, unlock
+    from ._fastlock import (
+        RingWriter,
+        lock_until,
+        release_rows,
+        take_rows,
+        trylock,
+        trylock_clear,
+        unlock,
+    )
+    from ._fastlock import gather as gather_rows
+    from ._fastlock import sweep as sweep_released
 
     ACCELERATED = True
 except ImportError:
@@ -89,6 +103,7 @@ except ImportError:
     trylock, unlock = _ctypes_trylock, _ctypes_unlock
     trylock_clear = _ctypes_trylock_clear
     RingWriter = None  # the ring's Python put is used instead
+    take_rows = release_rows = sweep_released = gather_rows = None  # and its Python takes
     ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]

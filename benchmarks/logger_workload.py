@@ -1,6 +1,7 @@
 """DataLogger workload, run unchanged against our library and the reference library.
 
 Usage: python logger_workload.py ours|reference PAYLOAD_BYTES PRODUCERS ENTRIES_PER_PRODUCER
+[DURABLE [NUMBERS]]: DURABLE "durable" fsyncs every batch file (ours); NUMBERS "int" or "numpy".
 Prints one JSON object: end-to-end entries/s and MB/s (first put until stop() returns with
 everything on disk) and the producers' put latency (median and p99, microseconds).
 """
@@ -25,16 +26,29 @@ else:
     from ataraxis_data_structures import DataLogger, LogPackage  # type: ignore[no-redef]
 
 
+NUMBERS = sys.argv[6] if len(sys.argv) > 6 else "numpy"
+"""How producers pass source ids and times: "numpy" scalars (the reference library needs them)
+or plain Python "int"s (what our LogPackage takes as well)."""
+
+
 def produce(queue: Any, source: int, payload_bytes: int, count: int, start: Any, out: Any) -> None:
     payload = np.random.default_rng(source).integers(0, 255, payload_bytes, dtype=np.uint8)
     latencies = []
     clock = time.perf_counter
     start.wait()
-    for index in range(count):
-        package = LogPackage(np.uint8(source), np.uint64(index), payload)
-        began = clock()
-        queue.put(package)
-        latencies.append(clock() - began)
+    if NUMBERS == "int":
+        for index in range(count):
+            package = LogPackage(source, index, payload)
+            began = clock()
+            queue.put(package)
+            latencies.append(clock() - began)
+    else:
+        numpy_source = np.uint8(source)
+        for index in range(count):
+            package = LogPackage(numpy_source, np.uint64(index), payload)
+            began = clock()
+            queue.put(package)
+            latencies.append(clock() - began)
     out.put(latencies)
 
 
@@ -50,7 +64,11 @@ def main() -> None:
     payload_bytes, producers, count = (int(value) for value in sys.argv[2:5])
     context = mp.get_context("fork")
     with tempfile.TemporaryDirectory(dir=Path.home()) as directory:
-        logger = DataLogger(Path(directory), "bench")
+        if IMPLEMENTATION == "ours":
+            durable = len(sys.argv) > 5 and sys.argv[5] == "durable"
+            logger = DataLogger(Path(directory), "bench", durable=durable)
+        else:
+            logger = DataLogger(Path(directory), "bench")
         logger.start()
         start, out = context.Event(), context.Queue()
         processes = [

@@ -18,9 +18,10 @@ from typing import Any, Self
 from ..recorder import collection as _collection
 from ..recorder import tree as _tree
 from ..recorder.columns import CHUNK_ROWS, MISSING
-from ..recorder.persist import load, save
+from ..recorder.node import Record
+from ..recorder.persist import save
 from ..recorder.query import Records
-from ..recorder.tree import Record
+from ..recorder.tree import load
 
 _SAVE_KEY = "record_keeper"
 

@@ -25,10 +25,11 @@ from .collection import Experiment, ExperimentCollection
 from .columns import MISSING
 from .hdf5_store import Hdf5Store, LazySeries
 from .keyed import SeriesRecorder
-from .persist import RecordStream, load, save, stream_to
+from .node import Record
+from .persist import RecordStream, save, stream_to
 from .query import Records
 from .stores import MemoryStore, SeriesSchema, Store
-from .tree import Record, Recorder
+from .tree import Recorder, load
 
 
 def __getattr__(name: str) -> object:

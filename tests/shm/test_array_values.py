@@ -297,3 +297,72 @@ def test_every_numeric_write_is_stored_exactly_or_refused(
         with np.errstate(over="ignore"):
             nearest = np.array(complex(value) if dtype.kind == "c" else float(value)).astype(dtype)
         np.testing.assert_array_equal(stored, nearest)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def store_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``sma[i] = v`` through the compiled locked store, or through trylock and unlock."""
+    from ataraxis_like.shm import array
+
+    if request.param == "compiled" and array._locked_store is None:
+        pytest.skip("accelerator not built here")
+    if request.param == "python":
+        monkeypatch.setattr(array, "_locked_store", None)
+    return str(request.param)
+
+
+def test_element_write_waits_for_a_busy_lock(make: Any, store_path: str) -> None:
+    import threading
+
+    handle = make("f8")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with handle.array():
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    writer = threading.Thread(target=handle.__setitem__, args=(2, 7))
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive(), f"{store_path}: a write went through a lock held elsewhere"
+    release.set()
+    writer.join(30)
+    holder.join(30)
+    assert handle[2] == 7.0
+    with pytest.raises(DataMismatchError, match="too large"):
+        handle[2] = 10**400  # refused inside the locked store: the lock is given back
+    handle[3] = 1
+    assert handle.read_data((0,)).tolist() == [0.0, 0.0, 7.0, 1.0]
+
+
+def _hold_and_die(handle: SharedMemoryArray) -> None:
+    import os
+    import signal
+
+    handle.connect()
+    handle.array().__enter__()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_element_write_recovers_a_lock_whose_holder_died(make: Any, store_path: str) -> None:
+    """The compiled store's trylock then holds the lock (EOWNERDEAD): the write recovers it,
+    stores, warns, and unlocks, so the next write goes through."""
+    import multiprocessing as mp
+
+    from ataraxis_like.errors import LockOwnerDiedWarning
+
+    handle = make("i8")
+    child = mp.get_context("fork").Process(target=_hold_and_die, args=(handle,))
+    child.start()
+    child.join(30)
+    with pytest.warns(LockOwnerDiedWarning):
+        handle[1] = 5
+    assert handle.holder_died
+    handle[2] = 6
+    assert not handle.holder_died
+    assert handle.read_data((0,)).tolist() == [0, 5, 6, 0]
+    assert handle.lock_recoveries == 1

@@ -250,6 +250,29 @@ static PyTypeObject RingWriterType = {
     .tp_methods = writer_methods,
 };
 
+/* locked_store(mutex, target, key, value) -> errno: ``target[key] = value`` under the mutex in
+ * one call (the shared array's element write). 0: stored and unlocked. Otherwise the trylock's
+ * errno and nothing stored: EBUSY (held elsewhere), or EOWNERDEAD, when the lock is now held by
+ * this thread and must be recovered. An error of the assignment is raised after unlocking. */
+static PyObject *fast_locked_store(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "locked_store(mutex_address, target, key, value)");
+        return NULL;
+    }
+    pthread_mutex_t *mutex = mutex_at(args[0]);
+    if (mutex == NULL)
+        return NULL;
+    int result = pthread_mutex_trylock(mutex);
+    if (result != 0)
+        return PyLong_FromLong(result);
+    int failed = PyObject_SetItem(args[1], args[2], args[3]);
+    pthread_mutex_unlock(mutex);
+    if (failed)
+        return NULL;
+    return PyLong_FromLong(0);
+}
+
 /* Taking records in place and giving their space back, for a consumer that keeps records in
  * the ring until it is done with them (the logger, shm/_ring_rows.py). The caller holds the
  * ring's lock; these functions read and write record bytes only, never the control words, and
@@ -486,6 +509,8 @@ static PyMethodDef methods[] = {
     {"lock_until", (PyCFunction)(void (*)(void))fast_lock_until, METH_FASTCALL,
      "lock_until(mutex_address, monotonic_deadline, word_address) -> errno; on 0 a non-zero "
      "word address is set to 0 at once"},
+    {"locked_store", (PyCFunction)(void (*)(void))fast_locked_store, METH_FASTCALL,
+     "locked_store(mutex_address, target, key, value) -> errno; 0: target[key] = value done"},
     {"take_rows", (PyCFunction)(void (*)(void))fast_take_rows, METH_FASTCALL,
      "take_rows(buffer, capacity, read, tail, max_items, max_bytes, taker, rows) -> (count, stop)"},
     {"release_rows", (PyCFunction)(void (*)(void))fast_release_rows, METH_FASTCALL,

@@ -82,12 +82,14 @@ take_rows: Callable[[int, int, int, int, int, int, int, Any], tuple[int, int]] |
 release_rows: Callable[[int, int, Any], None] | None
 sweep_released: Callable[[int, int, int, int], int] | None
 gather_rows: Callable[[int, int, Any, Any], None] | None
+locked_store: Callable[[Any, Any, Any, Any], int] | None
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
     from ._fastlock import (
         RingWriter,
         lock_until,
+        locked_store,
         release_rows,
         take_rows,
         trylock,
@@ -104,6 +106,7 @@ except ImportError:
     trylock_clear = _ctypes_trylock_clear
     RingWriter = None  # the ring's Python put is used instead
     take_rows = release_rows = sweep_released = gather_rows = None  # and its Python takes
+    locked_store = None  # a shared array's element write takes and releases the lock itself
     ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]

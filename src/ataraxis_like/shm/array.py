@@ -343,10 +343,19 @@ class SharedMemoryArray:
         if type(data) not in self._fast:
             data = self._value(data)
         pointer = self._pointer
-        result = _trylock(pointer)
+        if _locked_store is not None:  # lock, store and unlock in one compiled call
+            try:
+                result = _locked_store(pointer, array, key, data)
+            except _WRITE_ERRORS as error:
+                raise self._write_error(error, key, data) from None
+            if result == 0:
+                self._last_acquire_recovered = False
+                return
+        else:
+            result = _trylock(pointer)
         if result == 0:
             self._last_acquire_recovered = False
-        else:
+        else:  # busy, or taken from a dead holder (then this thread holds it already)
             self._last_acquire_recovered = self._require().lock.acquire_slow(result, None)
         try:
             array[key] = data
@@ -457,3 +466,4 @@ _VIEW_TYPES = frozenset({np.ndarray, np.void})
 _WRITE_ERRORS = (OverflowError, ValueError, IndexError)
 _trylock = _posix.trylock
 _unlock = _posix.unlock
+_locked_store = _posix.locked_store

@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,33 @@ def test_put_recovers_a_lock_whose_holder_was_killed(queue: tuple[LogQueue, Ring
     assert _taken(ring) == [(3, 4, b"after")]
     log_queue.put(LogPackage(3, 5, b"again"))
     assert _taken(ring) == [(3, 5, b"again")]
+
+
+def test_a_foreign_record_in_the_logger_queue_is_released_unwritten(tmp_path: Path) -> None:
+    """Only log packages become entries; anything else put into the queue by name is dropped
+    without stopping the logger or holding its space."""
+    from ataraxis_like.logs import DataLogger
+    from ataraxis_like.logs.format import read_batch
+
+    logger = DataLogger(tmp_path, "rig", flush_interval=0.05)
+    try:
+        logger.start()
+        log_queue = logger.input_queue
+        log_queue.put(LogPackage(1, 10, b"first"))
+        intruder = Ring.attach(log_queue._queue_name)
+        intruder.put(1, b"", b"not an entry", 12, None)
+        intruder.put(KIND_LOG_PACKAGE, b"short", b"bad meta", 8, None)
+        intruder.close()
+        log_queue.put(LogPackage(2, 20, b"second"))
+        logger.stop()
+        entries = []
+        for path in sorted(logger.output_directory.glob("batch_*.npy")):
+            batch = read_batch(path)
+            offsets = batch.offsets.tolist()
+            for row, offset in zip(batch.index, offsets, strict=True):
+                payload = batch.payload[offset : offset + int(row["length"])].tobytes()
+                entries.append((int(row["source_id"]), int(row["timestamp"]), payload))
+        assert entries == [(1, 10, b"first"), (2, 20, b"second")]
+        assert logger._ring.unreleased() == 0
+    finally:
+        logger.close()

@@ -63,15 +63,16 @@ class FileIdentity:
 
 @contextmanager
 def writing(path: Path) -> Iterator[None]:
-    """Turn an OSError from h5py or the OS into SinkWriteError naming the file."""
+    """Turn an OSError from h5py or the OS, or an error HDF5 reports while writing (h5py raises
+    those as RuntimeError), into SinkWriteError naming the file."""
     try:
         yield
     except AtaraxisError:
         raise
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
         raise SinkWriteError(
             f"cannot write sink file {path}: {one_line(error)}; free space or fix the cause, "
             "then flush() again",
             path=str(path),
-            errno=error.errno,
+            errno=getattr(error, "errno", None),
         ) from error

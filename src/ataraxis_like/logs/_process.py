@@ -103,6 +103,8 @@ def _write(settings: LoggerSettings, sequence: int, rows: np.ndarray, ring: Ring
     entries = (rows["kind"] == KIND_LOG_PACKAGE) & (rows["meta_length"] == PACKAGE_META.size)
     if not entries.all():
         rows = rows[entries]
+        if not len(rows):
+            return
     index = np.zeros(len(rows), dtype=INDEX_DTYPE)
     metas = rows["meta"]
     index["source_id"] = metas[:, 0]

@@ -54,19 +54,15 @@ def limits_section(reference: Path, repeats: int) -> str:
                   (reference, logger, ["reference", "package"])]  # fmt: skip
     bus1, int1, numpy1, bus2, int2, numpy2, building, theirs = interleaved_runs(workloads, repeats)
     rate = "entries_per_s"
+    runs = {(1, "int numbers"): (int1, bus1), (1, "numpy scalars"): (numpy1, bus1),
+            (2, "int numbers"): (int2, bus2), (2, "numpy scalars"): (numpy2, bus2)}  # fmt: skip
     rows = [
-        LimitRow("64 B, 1 producer, put to durable batch file, int numbers", "entries/s",
-                 int1[rate], bus1["messages_per_s"], "ShmQueue 64 B, 1 producer -> 1 consumer",
-                 goal=0.5),
-        LimitRow("64 B, 1 producer, put to durable batch file, numpy scalars", "entries/s",
-                 numpy1[rate], bus1["messages_per_s"], "ShmQueue 64 B, 1 producer -> 1 consumer",
-                 goal=0.5),
-        LimitRow("64 B, 2 producers, put to durable batch file, int numbers", "entries/s",
-                 int2[rate], bus2["messages_per_s"], "ShmQueue 64 B, 2 producers -> 1 consumer",
-                 goal=0.5),
-        LimitRow("64 B, 2 producers, put to durable batch file, numpy scalars", "entries/s",
-                 numpy2[rate], bus2["messages_per_s"], "ShmQueue 64 B, 2 producers -> 1 consumer",
-                 goal=0.5),
+        LimitRow(f"64 B, {producers} producer(s), put to durable batch file, {numbers}",
+                 "entries/s", ours[rate], bus["messages_per_s"],
+                 f"ShmQueue 64 B, {producers} producer(s) -> 1 consumer", goal=0.5)
+        for (producers, numbers), (ours, bus) in runs.items()
+    ]  # fmt: skip
+    rows += [
         LimitRow("building a LogPackage of ints", "us", building["package_int_us"],
                  building["tuple_us"], "a tuple of the three values",
                  theirs["package_int_us"], higher_is_better=False),

@@ -33,6 +33,12 @@ from ._ring_core import (
 )
 from ._ring_wait import RingWaiting
 
+
+def record_bytes(meta_length: int, payload_length: int) -> int:
+    """Bytes a record takes in the ring: header, meta and payload, rounded up to ``ALIGN``."""
+    return (HEADER_BYTES + meta_length + payload_length + ALIGN - 1) & ~(ALIGN - 1)
+
+
 _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
@@ -44,7 +50,7 @@ class RingPuts(RingWaiting):
         self, kind: int, meta: bytes, payload: Any, payload_length: int, timeout: float | None
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
-        need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
+        need = record_bytes(len(meta), payload_length)
         if need > self.capacity:
             raise self._too_large(payload_length, need)
         if self._control is None:
@@ -87,7 +93,7 @@ class RingPuts(RingWaiting):
             self._lock.acquire_slow(result, None, self._intent_address)
             result = self._writer.put(kind, meta, payload, True)
         if result < 0:
-            need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
+            need = record_bytes(len(meta), payload_length)
             if need > self.capacity:
                 raise self._too_large(payload_length, need)
             self._put_waiting(kind, meta, payload, payload_length, need, timeout)

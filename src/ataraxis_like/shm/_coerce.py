@@ -119,8 +119,8 @@ def _natural(data: Any) -> np.ndarray:
     """``data`` as numpy infers it; nested sequences of unequal length are refused."""
     try:
         return np.asarray(data)
-    except (ValueError, TypeError) as error:
-        raise _LossyError(str(error)) from None
+    except Exception as error:  # ragged, mixed or undecodable data: numpy raises many kinds
+        raise _LossyError(f"numpy cannot make an array of it: {error}") from None
 
 
 def _require_integers(values: np.ndarray, target: np.dtype[Any]) -> None:

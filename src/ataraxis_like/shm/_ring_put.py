@@ -51,7 +51,7 @@ class RingPuts(RingWaiting):
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
         need = record_bytes(len(meta), payload_length)
-        if need > self.capacity:
+        if need > self._largest_record:
             raise self._too_large(payload_length, need)
         if self._control is None:
             raise self._closed_here()
@@ -94,7 +94,7 @@ class RingPuts(RingWaiting):
             result = self._writer.put(kind, meta, payload, True)
         if result < 0:
             need = record_bytes(len(meta), payload_length)
-            if need > self.capacity:
+            if need > self._largest_record:
                 raise self._too_large(payload_length, need)
             self._put_waiting(kind, meta, payload, payload_length, need, timeout)
 
@@ -132,7 +132,7 @@ class RingPuts(RingWaiting):
         """Write the record under the lock: None when there is no room, else how many consumers
         wait for it (the caller wakes them after unlocking)."""
         control, capacity, buffer = self._control, self.capacity, self._buffer
-        free, read, tail = control[FREE], control[READ], control[TAIL]
+        free, read, tail = self._positions()
         offset = tail % capacity
         wrap = capacity - offset if offset + need > capacity else 0
         if (tail - free) + wrap + need > capacity:

@@ -18,6 +18,7 @@ import numpy as np
 from . import _posix, _segment
 from ._ring_core import (
     CONSUMERS_WAITING,
+    FREE,
     GOT,
     HEADER_BYTES,
     PUT_WORD,
@@ -67,9 +68,11 @@ class RingRows(RingTakes):
     def _take_rows_locked(self, rows: np.ndarray, budget: int) -> int:
         control = self._control
         if not control[RESCUED] and _take_rows is not None:
-            read = control[READ]
+            free, read, tail = control[FREE], control[READ], control[TAIL]
+            if not free <= read <= tail <= free + self.capacity or (free | read | tail) & 15:
+                self._positions()  # raises: a corrupt ring is reported before anything moves
             count, stop = _take_rows(
-                self._buffer_address, self.capacity, read, control[TAIL], len(rows), budget,
+                self._buffer_address, self.capacity, read, tail, len(rows), budget,
                 _segment.PROCESS_ID[0], rows,
             )  # fmt: skip
             control[READ] = stop  # the commit, as in _take_in_place

@@ -30,6 +30,7 @@ from ..errors import (
     SegmentExistsError,
     SegmentNotFoundError,
 )
+from . import _integrity, _trust
 from ._lock import RobustLock
 from ._posix import MUTEX_BYTES, mutex_init
 
@@ -137,7 +138,12 @@ def _decode_header(view: memoryview | bytes, name: str) -> Header:
 
 
 class Segment:
-    """One mapped segment: header, lock and data region. Not picklable; handles carry names."""
+    """One mapped segment: header, lock and data region. Not picklable; handles carry names.
+
+    ``pickles_trusted`` says whether pickled items found in it may be unpickled (see _trust).
+    """
+
+    pickles_trusted = True
 
     def __init__(self, name: str, mapping: mmap.mmap, header: Header, created: bool) -> None:
         self.name = name
@@ -152,6 +158,7 @@ class Segment:
             f"shared memory {name!r}",
             self._recovered,
             warn=header.kind == KIND_ARRAY,
+            name=name,
         )
 
     @property
@@ -238,33 +245,45 @@ def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok
     data_offset = -(-(META_OFFSET + len(meta_text)) // DATA_ALIGNMENT) * DATA_ALIGNMENT
     size = data_offset + max(data_bytes, 0)
     path = segment_path(name)
+    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC
     try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        descriptor = os.open(path, flags, 0o600)
     except FileExistsError:
+        foreign = _trust.foreign_owner_error(path, name)
+        if foreign is not None:
+            raise foreign from None
         if not exist_ok or not _remove_if_stale(name):
             raise _exists_error(name, exist_ok) from None
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-    try:
+        descriptor = os.open(path, flags, 0o600)
+    mapping = None
+    try:  # whatever fails, nothing is left under the name
         os.ftruncate(descriptor, size)
         mapping = mmap.mmap(descriptor, size)
-    except OSError:
-        os.close(descriptor)
+        pid = os.getpid()
+        header = Header(
+            FORMAT_VERSION, kind, data_offset, pid, _process_start_time(pid),
+            secrets.randbits(63), meta,
+        )  # fmt: skip
+        mapping[META_OFFSET : META_OFFSET + len(meta_text)] = meta_text
+        segment = Segment(name, mapping, header, created=True)
+        mutex_init(segment.base_address + MUTEX_OFFSET)
+        # The magic goes in last: an attacher that sees it knows the rest is complete.
+        _FIXED.pack_into(
+            mapping, 0, b"\x00" * 8, FORMAT_VERSION, kind, data_offset, pid, len(meta_text),
+            header.creator_start_time, header.token, 0, 0,
+        )  # fmt: skip
+        _trust.record_creator(mapping)
+        mapping[0:8] = MAGIC
+    except BaseException:
         path.unlink(missing_ok=True)
+        if mapping is not None:
+            try:
+                mapping.close()
+            except BufferError:
+                pass
         raise
-    os.close(descriptor)
-    pid = os.getpid()
-    header = Header(
-        FORMAT_VERSION, kind, data_offset, pid, _process_start_time(pid), secrets.randbits(63), meta
-    )
-    mapping[META_OFFSET : META_OFFSET + len(meta_text)] = meta_text
-    segment = Segment(name, mapping, header, created=True)
-    mutex_init(segment.base_address + MUTEX_OFFSET)
-    # The magic goes in last: an attacher that sees it knows the rest is complete.
-    _FIXED.pack_into(
-        mapping, 0, b"\x00" * 8, FORMAT_VERSION, kind, data_offset, pid, len(meta_text),
-        header.creator_start_time, header.token, 0, 0,
-    )  # fmt: skip
-    mapping[0:8] = MAGIC
+    finally:
+        os.close(descriptor)
     _created_here[name] = (pid, header.token)
     return segment
 
@@ -280,19 +299,25 @@ def _exists_error(name: str, exist_ok: bool) -> SegmentExistsError:
     )
 
 
-def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
-    """Map the existing segment ``name``; its kind (and token, when given) must match."""
+def attach(
+    name: str, expected_kind: int, token: int | None = None, trust: _trust.Trust = _trust.OWN_USER
+) -> Segment:
+    """Map the existing segment ``name``; its kind (and token, when given) must match, and its
+    file and creator must be users that ``trust`` accepts."""
     validate_name(name)
     path = segment_path(name)
     try:
-        descriptor = os.open(path, os.O_RDWR)
+        descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SegmentNotFoundError(
             f"shared memory {name!r} does not exist; create it first or check the name "
             "('ataraxis-like shm ls' lists existing ones)",
             name=name,
         ) from None
+    except OSError as error:  # another user's file (EACCES) or a symbolic link (ELOOP)
+        raise _trust.unopenable_error(path, name, error) from None
     try:
+        owner = _trust.check_file(descriptor, name, trust).st_uid
         deadline = time.monotonic() + _INIT_WAIT_SECONDS
         while True:
             size = os.fstat(descriptor).st_size
@@ -309,7 +334,12 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
         mapping = mmap.mmap(descriptor, size)
     finally:
         os.close(descriptor)
-    header = _decode_header(memoryview(mapping)[: META_OFFSET + 65536], name)
+    try:
+        header = _checked_header(mapping, name, size)
+        pickles_trusted = _trust.check_creator(mapping, owner, header.creator_pid, name, trust)
+    except BaseException:
+        mapping.close()
+        raise
     kind_name = KIND_NAMES.get(header.kind, str(header.kind))
     if header.kind != expected_kind:
         mapping.close()
@@ -325,7 +355,27 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
             "get a fresh handle from its current creator",
             name=name,
         )
-    return Segment(name, mapping, header, created=False)
+    segment = Segment(name, mapping, header, created=False)
+    segment.pickles_trusted = pickles_trusted
+    try:
+        segment.lock.check()
+    except BaseException:
+        segment.close()
+        raise
+    return segment
+
+
+def _checked_header(mapping: mmap.mmap, name: str, size: int) -> Header:
+    """The header of an attached mapping, its sizes and offsets checked against ``size``."""
+    try:
+        # A copy: a view into the mapping kept alive by a traceback would block closing it.
+        header = _decode_header(mapping[: META_OFFSET + 65536], name)
+    except ForeignSegmentError:
+        raise
+    except Exception as error:  # the metadata text is not the literal we write
+        raise _integrity.corrupt(name, f"its metadata cannot be read ({error!r:.200})") from None
+    _integrity.check_header(name, header.data_offset, header.meta, size, META_OFFSET)
+    return header
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ segment's lock by default, and reads always return copies.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from ..errors import (
     NotConnectedError,
     SegmentExistsError,
 )
-from . import _posix, _segment
+from . import _integrity, _posix, _segment, _trust
+from ._arguments import checked_timeout
 from ._coerce import ElementRule, lossless, mismatch
 from ._mappers import mapping_pids
 
@@ -44,6 +46,7 @@ class SharedMemoryArray:
         self._fast = self._rule.fast  # scalar types stored by plain assignment, unchecked
         self._last_acquire_recovered = False
         self._locked = _LockedArray(self, True, None)
+        self._trust = _trust.OWN_USER
 
     # ----------------------------------------------------------------- lifetime
     @classmethod
@@ -60,7 +63,15 @@ class SharedMemoryArray:
         """
         if exists_ok is not None:
             exist_ok = exists_ok
-        source = np.asarray(prototype)
+        _segment.validate_name(name)
+        try:
+            source = np.asarray(prototype)
+        except Exception as error:  # numpy refuses ragged, mixed or undecodable data in many ways
+            raise DataMismatchError(
+                f"shared array {name!r} cannot be made from {prototype!r:.60}: numpy cannot turn "
+                f"it into an array ({error}); pass an array or a regular nested list",
+                name=name,
+            ) from None
         if source.dtype.hasobject:
             raise DataMismatchError(
                 f"shared array {name!r} needs a fixed-size dtype (got {source.dtype} holding "
@@ -71,12 +82,16 @@ class SharedMemoryArray:
             "descr": np.lib.format.dtype_to_descr(source.dtype),
             "shape": tuple(int(n) for n in source.shape),
         }
-        _segment.validate_name(name)
+        foreign = _trust.foreign_owner_error(_segment.segment_path(name), name)
+        if foreign is not None:  # another user's: never replaced, and the error names them
+            raise foreign
         if exist_ok:
             _make_room(name)
         try:
             segment = _segment.create(name, _segment.KIND_ARRAY, meta, source.nbytes, exist_ok)
-        except SegmentExistsError:
+        except SegmentExistsError as error:
+            if "owner_uid" in error.details:
+                raise
             raise _in_use(name, exist_ok) from None
         handle = cls(name, source.shape, source.dtype, segment.header.token)
         handle._bind(segment)
@@ -85,12 +100,21 @@ class SharedMemoryArray:
         return handle
 
     @classmethod
-    def attach(cls, name: str) -> SharedMemoryArray:
-        """Connect to the existing array ``name`` from any process, knowing only its name."""
-        segment = _segment.attach(name, _segment.KIND_ARRAY)
-        meta = segment.header.meta
-        datatype = np.lib.format.descr_to_dtype(meta["descr"])
-        handle = cls(name, tuple(meta["shape"]), datatype, segment.header.token)
+    def attach(cls, name: str, *, trust: int | str | Iterable[int | str] = ()) -> SharedMemoryArray:
+        """Connect to the existing array ``name`` from any process, knowing only its name.
+
+        Only arrays created by this process's own user are attached, unless ``trust`` names
+        their creator (a uid or login name, or several); see docs/shared-memory.md.
+        """
+        policy = _trust.Trust.of(trust)
+        segment = _segment.attach(name, _segment.KIND_ARRAY, trust=policy)
+        try:
+            shape, datatype = _layout(segment)
+        except BaseException:
+            segment.close()
+            raise
+        handle = cls(name, shape, datatype, segment.header.token)
+        handle._trust = policy
         handle._bind(segment)
         return handle
 
@@ -98,7 +122,18 @@ class SharedMemoryArray:
         """Map the segment in this process (a no-op when already connected here)."""
         if self._segment is not None:
             return
-        self._bind(_segment.attach(self._name, _segment.KIND_ARRAY, self._token))
+        segment = _segment.attach(self._name, _segment.KIND_ARRAY, self._token, self._trust)
+        try:
+            if _layout(segment) != (self._shape, self._datatype):
+                raise _integrity.corrupt(
+                    self._name,
+                    f"its header now describes {_layout(segment)}, not the {self._shape} "
+                    f"{self._datatype} it was made with",
+                )
+        except BaseException:
+            segment.close()
+            raise
+        self._bind(segment)
 
     def _bind(self, segment: _segment.Segment) -> None:
         self._segment = segment
@@ -147,11 +182,13 @@ class SharedMemoryArray:
             "shape": self._shape,
             "descr": np.lib.format.dtype_to_descr(self._datatype),
             "token": self._token,
+            **self._trust.state(),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         datatype = np.lib.format.descr_to_dtype(state["descr"])
         self.__init__(state["name"], state["shape"], datatype, state["token"])  # type: ignore[misc]
+        self._trust = _trust.Trust.from_state(state)
 
     # --------------------------------------------------------------- properties
     @property
@@ -273,12 +310,16 @@ class SharedMemoryArray:
             array = self._live()
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # 0-d, step 0 ...
+            raise self._index_error(index, str(error)) from None
         finally:
             if with_lock:
                 _unlock(self._pointer)
@@ -294,6 +335,8 @@ class SharedMemoryArray:
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
         value = self._value(data)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
@@ -306,9 +349,10 @@ class SharedMemoryArray:
 
     def _write_error(self, error: Exception, key: Any, value: Any) -> Exception:
         """The typed error for a failed ``array[key] = value`` (the array is unchanged)."""
-        if isinstance(error, OverflowError):  # a fast-path scalar outside the dtype's range
+        if isinstance(error, OverflowError) and type(value) in self._fast:
+            # a fast-path scalar outside the dtype's range (numpy checks it while storing)
             return mismatch(value, self._datatype, f"shared array {self._name!r}", str(error))
-        if isinstance(error, IndexError):
+        if isinstance(error, IndexError | OverflowError):
             return self._index_error(key, str(error))
         return DataMismatchError(
             f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
@@ -330,7 +374,7 @@ class SharedMemoryArray:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
-        except IndexError as error:
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # numpy: a bad key
             raise self._index_error(key, str(error)) from None
         finally:
             _unlock(pointer)
@@ -401,6 +445,12 @@ class _LockedArray:
             _unlock(self._handle._pointer)
 
 
+def _layout(segment: _segment.Segment) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype an array segment's header describes, checked against its file."""
+    room = segment.size - segment.header.data_offset
+    return _integrity.array_layout(segment.name, segment.header.meta, room)
+
+
 def _make_room(name: str) -> None:
     """For ``exist_ok=True``: free ``name`` when replacing its array cuts no live process off.
 
@@ -463,7 +513,7 @@ def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsE
 
 
 _VIEW_TYPES = frozenset({np.ndarray, np.void})
-_WRITE_ERRORS = (OverflowError, ValueError, IndexError)
+_WRITE_ERRORS = (OverflowError, ValueError, IndexError, TypeError)
 _trylock = _posix.trylock
 _unlock = _posix.unlock
 _locked_store = _posix.locked_store

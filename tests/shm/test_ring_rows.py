@@ -16,7 +16,7 @@ import pytest
 from ataraxis_like.errors import QueueEmptyError, QueueFullError
 from ataraxis_like.shm import _posix, _ring_core, _ring_rows
 from ataraxis_like.shm._ring import Ring
-from ataraxis_like.shm._ring_core import STATE_RELEASED, STATE_TAKEN
+from ataraxis_like.shm._ring_core import STATE_RELEASED, STATE_TAKEN, unpack_size_kind_state
 from ataraxis_like.shm.queue import ShmQueue, encode
 
 pytestmark = pytest.mark.timeout(120)
@@ -152,7 +152,10 @@ def test_rows_describe_what_was_put(shm_name: str, path: str) -> None:
             ring.release_rows(rows)
             assert ring.unreleased() == 0
             assert ring.stats()["bytes_used"] == 0
-            states = [ring._header(int(p))[2] for p in rows["position"]]
+            states = [
+                unpack_size_kind_state(ring._buffer, int(p) % ring.capacity)[2]
+                for p in rows["position"]
+            ]
             assert set(states) == {STATE_RELEASED}
     finally:
         ring.segment.unlink()

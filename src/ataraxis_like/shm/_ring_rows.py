@@ -53,11 +53,12 @@ class RingRows(RingTakes):
     ) -> np.ndarray:
         """Take up to ``max_items`` records (about ``max_bytes`` of payload) in one lock hold,
         waiting (per ``timeout``, checking every ``poll`` seconds) only for the first."""
-        rows = np.empty(max_items, dtype=TAKEN_ROW)
+        raw = np.empty(max_items * TAKEN_ROW.itemsize, dtype=np.uint8)
+        rows = raw.view(TAKEN_ROW)  # C gets the bytes: exporting a structured buffer costs more
         budget = self.capacity if max_bytes is None else max(0, max_bytes)
 
         def attempt() -> np.ndarray | None:
-            count = self._take_rows_locked(rows, budget)
+            count = self._take_rows_locked(rows, raw, budget)
             if count:
                 return rows[:count]
             self._check_open(for_put=False)  # a closed queue is drained before it refuses
@@ -65,7 +66,7 @@ class RingRows(RingTakes):
 
         return self._until(attempt, PUT_WORD, CONSUMERS_WAITING, timeout, self._empty, poll)
 
-    def _take_rows_locked(self, rows: np.ndarray, budget: int) -> int:
+    def _take_rows_locked(self, rows: np.ndarray, raw: np.ndarray, budget: int) -> int:
         control = self._control
         if not control[RESCUED] and _take_rows is not None:
             free, read, tail = control[FREE], control[READ], control[TAIL]
@@ -73,7 +74,7 @@ class RingRows(RingTakes):
                 self._positions()  # raises: a corrupt ring is reported before anything moves
             count, stop = _take_rows(
                 self._buffer_address, self.capacity, read, tail, len(rows), budget,
-                _segment.PROCESS_ID[0], rows,
+                _segment.PROCESS_ID[0], raw,
             )  # fmt: skip
             control[READ] = stop  # the commit, as in _take_in_place
             control[GOT] += count
@@ -109,7 +110,7 @@ class RingRows(RingTakes):
             return
         self._enter()
         try:
-            _release_rows(self._buffer_address, self.capacity, np.ascontiguousarray(rows))
+            _release_rows(self._buffer_address, self.capacity, _bytes_of(rows))
             self._sweep()
         finally:
             self._exit()
@@ -118,7 +119,7 @@ class RingRows(RingTakes):
         """The payloads of taken records back to back, as one uint8 array (a copy)."""
         out = np.empty(int(rows["length"].sum(dtype=np.uint64)), dtype=np.uint8)
         if _gather_rows is not None:
-            _gather_rows(self._buffer_address, self.capacity, np.ascontiguousarray(rows), out)
+            _gather_rows(self._buffer_address, self.capacity, _bytes_of(rows), out)
             return out
         views = self.payload_views(rows)
         if views:
@@ -132,6 +133,11 @@ class RingRows(RingTakes):
             buffer[offset : offset + length]
             for offset, length in zip(rows["offset"].tolist(), rows["length"].tolist(), strict=True)
         ]
+
+
+def _bytes_of(rows: np.ndarray) -> np.ndarray:
+    """The rows' bytes, contiguous, as the compiled functions take them."""
+    return np.ascontiguousarray(rows).view(np.uint8)
 
 
 _take_rows = _posix.take_rows

@@ -65,6 +65,88 @@ def median_runs(
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+def interleaved_runs(
+    workloads: Sequence[tuple[Path | str, Path, Sequence[str]]], repeats: int
+) -> list[dict[str, float]]:
+    """Median figures of each workload, run in turns (A B C A B C ...) so that a change in the
+    machine's load during the run falls on all of them alike: for ratios against a limit."""
+    runs: list[list[dict[str, float]]] = [[] for _ in workloads]
+    for _ in range(repeats):
+        for index, (python, script, arguments) in enumerate(workloads):
+            runs[index].append(run_workload(python, script, *arguments))
+    return [{key: statistics.median(run[key] for run in done) for key in done[0]} for done in runs]
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """A figure beside the machine's limit for it, measured in the same run, and beside the
+    reference library's figure. ``goal`` is the least ratio to the limit (ours / limit when
+    higher is better, limit / ours otherwise)."""
+
+    metric: str
+    unit: str
+    ours: float
+    limit: float
+    limit_name: str
+    reference: float | None = None
+    goal: float | None = None
+    higher_is_better: bool = True
+
+    def _ratio(self, other: float | None) -> float | None:
+        if other is None:
+            return None
+        if self.higher_is_better:
+            return self.ours / other if other else float("inf")
+        return other / self.ours if self.ours else float("inf")
+
+    @property
+    def limit_ratio(self) -> float:
+        ratio = self._ratio(self.limit)
+        assert ratio is not None
+        return ratio
+
+    @property
+    def reference_ratio(self) -> float | None:
+        return self._ratio(self.reference)
+
+    @property
+    def verdict(self) -> str:
+        if self.goal is None:
+            return ""
+        return "met" if self.limit_ratio >= self.goal else "MISSED"
+
+
+def limit_table(rows: Sequence[LimitRow], reference_name: str) -> str:
+    """A Markdown table: ours, the limit (what it is), ours/limit with its goal, the reference
+    and ours against it (ratios read "higher is better for us"). Kept for ``record`` too."""
+    for row in rows:
+        _tabled.append(
+            {"metric": f"{row.metric} vs the limit", "unit": row.unit, "ours": row.ours,
+             "reference": row.limit, "reference_name": f"limit: {row.limit_name}",
+             "ratio": row.limit_ratio, "goal": row.goal, "verdict": row.verdict}
+        )  # fmt: skip
+        if row.reference is not None:
+            _tabled.append(
+                {"metric": row.metric, "unit": row.unit, "ours": row.ours,
+                 "reference": row.reference, "reference_name": reference_name,
+                 "ratio": row.reference_ratio, "goal": None, "verdict": ""}
+            )  # fmt: skip
+    lines = [
+        f"| figure | ours | limit, same run | ours vs limit | goal | {reference_name} "
+        "| ours vs reference |",
+        "|---|---:|---|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        goal = f">= {row.goal:g}x ({row.verdict})" if row.goal is not None else ""
+        reference = "" if row.reference is None else _figure(row.reference)
+        versus = "" if row.reference_ratio is None else f"{row.reference_ratio:.2f}x"
+        lines.append(
+            f"| {row.metric} ({row.unit}) | {_figure(row.ours)} | {_figure(row.limit)} "
+            f"({row.limit_name}) | {row.limit_ratio:.2f}x | {goal} | {reference} | {versus} |"
+        )
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Row:
     """One compared figure. ``higher_is_better`` decides how the ratio reads."""

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from _harness import BENCHMARKS, Row, median_runs, record, table
+from _harness import BENCHMARKS, Row, interleaved_runs, median_runs, record, table
 
 
 def main() -> None:
@@ -45,16 +45,22 @@ def sink(arguments: argparse.Namespace) -> None:
     def run(implementation: str, case: str) -> dict[str, float]:
         return median_runs(sys.executable, script, [implementation, case], arguments.repeats)
 
-    append_ours, append_raw = run("ours", "append"), run("raw", "append")
-    extend_ours, extend_raw = run("ours", "extend"), run("raw", "extend")
-    mib_ours, mib_raw = run("ours", "mib"), run("raw", "mib")
+    def pair(case: str) -> list[dict[str, float]]:  # ours and raw h5py in turns
+        return interleaved_runs(
+            [(sys.executable, script, ["ours", case]), (sys.executable, script, ["raw", case])],
+            arguments.repeats,
+        )
+
+    append_ours, append_raw = pair("append")
+    extend_ours, extend_raw = pair("extend")
+    mib_ours, mib_raw = pair("mib")
     clients = run("ours", "clients")
     rows = [
         Row("one append per scalar row", append_ours["rows_per_s"], append_raw["rows_per_s"],
             "rows/s", goal=100.0),
         Row("extend, 1,000-row batches", extend_ours["rows_per_s"], extend_raw["rows_per_s"],
             "rows/s", goal=0.5),
-        Row("1 MiB array rows", mib_ours["mb_per_s"], mib_raw["mb_per_s"], "MB/s", goal=0.7),
+        Row("1 MiB array rows", mib_ours["mb_per_s"], mib_raw["mb_per_s"], "MB/s", goal=0.95),
         Row("scalar rows from 2 client processes (raw: one process, one row per call)",
             clients["rows_per_s"], append_raw["rows_per_s"], "rows/s"),
     ]  # fmt: skip
@@ -65,8 +71,10 @@ def sink(arguments: argparse.Namespace) -> None:
         f"\n\nTwo client processes together: {clients['rows_per_s']:,.0f} rows/s against the "
         f"goal of {goal:,} rows/s ({verdict}); raw h5py cannot take rows from other processes at "
         "all, so its single-process one-row-per-call rate is shown for scale.\n\n"
-        f"Median of {arguments.repeats} runs each, every run in a fresh process, timed until the "
-        "rows are in the file (our close() included). Raw h5py resizes and writes a chunked "
+        f"Median of {arguments.repeats} runs each, ours and raw h5py in turns, every run in a "
+        "fresh process, timed until the rows are in the file (our close() included). Our 1 MiB "
+        "rows fill whole chunks, which the sink writes straight to the file "
+        "(write_direct_chunk: no chunk cache, no copy). Raw h5py resizes and writes a chunked "
         "dataset per call (chunks of 32,768 rows; one row per chunk for 1 MiB rows). The sink "
         "buffers rows per key and writes blocks; clients put one record per row into the "
         "shared-memory ring and the writer process commits them with its journal."

@@ -11,8 +11,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from _harness import BENCHMARKS, Row, median_runs, record, reference_python, table
+from _harness import (
+    BENCHMARKS,
+    LimitRow,
+    Row,
+    interleaved_runs,
+    limit_table,
+    median_runs,
+    record,
+    reference_python,
+    table,
+)
 
 REFERENCE = "ataraxis-data-structures"
 CASES = [
@@ -21,6 +32,56 @@ CASES = [
     ("4 KiB", 4096, 100_000, 1_500),
     ("1 MiB", 1 << 20, 1_000, 200),
 ]
+
+
+LIMIT_ENTRIES = 400_000
+
+
+def limits_section(reference: Path, repeats: int) -> str:
+    """Small entries end to end beside the bus's own rate and a LogPackage beside a tuple, each
+    pair measured in the same run, in turns."""
+    logger = BENCHMARKS / "logger_workload.py"
+    bus = BENCHMARKS / "queue_workload.py"
+    workloads: list[tuple[Path | str, Path, list[str]]] = []
+    for producers in (1, 2):
+        share = str(LIMIT_ENTRIES // producers)
+        workloads += [
+            (sys.executable, bus, ["shm", "64", str(producers), share]),
+            (sys.executable, logger, ["ours", "64", str(producers), share, "durable", "int"]),
+            (sys.executable, logger, ["ours", "64", str(producers), share, "durable", "numpy"]),
+        ]
+    workloads += [(sys.executable, logger, ["ours", "package"]),
+                  (reference, logger, ["reference", "package"])]  # fmt: skip
+    bus1, int1, numpy1, bus2, int2, numpy2, building, theirs = interleaved_runs(workloads, repeats)
+    rate = "entries_per_s"
+    runs = {(1, "int numbers"): (int1, bus1), (1, "numpy scalars"): (numpy1, bus1),
+            (2, "int numbers"): (int2, bus2), (2, "numpy scalars"): (numpy2, bus2)}  # fmt: skip
+    rows = [
+        LimitRow(f"64 B, {producers} producer(s), put to durable batch file, {numbers}",
+                 "entries/s", ours[rate], bus["messages_per_s"],
+                 f"ShmQueue 64 B, {producers} producer(s) -> 1 consumer", goal=0.5)
+        for (producers, numbers), (ours, bus) in runs.items()
+    ]  # fmt: skip
+    rows += [
+        LimitRow("building a LogPackage of ints", "us", building["package_int_us"],
+                 building["tuple_us"], "a tuple of the three values",
+                 theirs["package_int_us"], higher_is_better=False),
+        LimitRow("building a LogPackage of numpy scalars", "us", building["package_numpy_us"],
+                 building["tuple_us"], "a tuple of the three values",
+                 theirs["package_numpy_us"], higher_is_better=False),
+    ]  # fmt: skip
+    return (
+        limit_table(rows, REFERENCE + " 4.0.0")
+        + f"\n\nProducers: ours {int2[rate] / int1[rate]:.2f}x from 1 to 2 (int numbers), "
+        f"the bus {bus2['messages_per_s'] / bus1['messages_per_s']:.2f}x (2 cores, shared with "
+        "the consumer or logger process). End to end: from the first put until stop() returned "
+        f"with every entry in a durable (fsynced) batch file, {LIMIT_ENTRIES:,} entries; the "
+        "bus's figure is queue_workload.py's, the same producer loop with ShmQueue.put of 64 "
+        "bytes and one consumer taking them with get_many. Numpy scalars: the producer builds "
+        "np.uint64(index) per entry, as the reference library requires. LogPackage building: "
+        "CPU time per object, median of 7 rounds of 100,000 in turns with the tuple. Median of "
+        f"{repeats} runs each, all workloads of this table in turns."
+    )
 
 
 def main() -> None:
@@ -65,7 +126,7 @@ def main() -> None:
             else:
                 ratio = ours[metric] / single_rate[label]
                 print(f"{label}: two producers vs one (ours): {ratio:.2f}x")
-    body = table(rows, REFERENCE + " 4.0.0")
+    body = limits_section(reference, arguments.repeats) + "\n\n" + table(rows, REFERENCE + " 4.0.0")
     body += (
         f"\n\nMedian of {arguments.repeats} runs each. Entries per run: ours "
         + ", ".join(f"{label} {ours}" for label, _s, ours, _r in CASES)

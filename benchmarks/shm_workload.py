@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
 from typing import Any
@@ -20,7 +21,6 @@ if sys.argv[1] == "ours":
 else:
     from ataraxis_data_structures import SharedMemoryArray  # type: ignore[no-redef]
 
-ELEMENT_OPS = 200_000
 SLICE_WRITES = 1_000
 INCREMENTS_PER_PROCESS = 300_000
 
@@ -128,20 +128,79 @@ def handover_after_kill(context: Any, tag: str) -> float:
     return acquired - killed
 
 
+ELEMENT_ROUNDS = 7
+ELEMENT_BURST = 50_000
+
+
+def element_cases(tag: str) -> tuple[dict[str, Any], list[Any]]:
+    """One loop per figure, ``count`` element operations each. The limits: a plain numpy array
+    under a multiprocessing.Lock (``with lock: a[i] = 7``), the issue's measure of the machine."""
+    floats = create(tag + "_e", np.zeros(64, dtype=np.float64))
+    flags = create(tag + "_b", np.zeros(64, dtype=bool))
+    plain, lock = np.zeros(64, dtype=np.float64), mp.get_context("fork").Lock()
+    single, wide = np.float32(2.5), np.int64(3)
+
+    def int_write(count: int) -> None:
+        for _ in range(count):
+            floats[5] = 7
+
+    def float_write(count: int) -> None:
+        for _ in range(count):
+            floats[5] = 1.5
+
+    def float32_write(count: int) -> None:
+        for _ in range(count):
+            floats[5] = single
+
+    def int64_write(count: int) -> None:
+        for _ in range(count):
+            floats[5] = wide
+
+    def bool_write(count: int) -> None:
+        for _ in range(count):
+            flags[5] = True
+
+    def read(count: int) -> None:
+        for _ in range(count):
+            floats[5]
+
+    def limit_write(count: int) -> None:
+        for _ in range(count):
+            with lock:
+                plain[5] = 7
+
+    def limit_read(count: int) -> None:
+        for _ in range(count):
+            with lock:
+                plain[5]
+
+    cases = {
+        "element_int_write_ops": int_write, "element_write_ops": float_write,
+        "element_float32_write_ops": float32_write, "element_int64_write_ops": int64_write,
+        "element_bool_write_ops": bool_write, "element_read_ops": read,
+        "limit_write_ops": limit_write, "limit_read_ops": limit_read,
+    }  # fmt: skip
+    return cases, [floats, flags]
+
+
+def element_figures(tag: str) -> dict[str, float]:
+    """Operations per CPU second of each case, median of rounds that take turns, so a change in
+    the machine's load during the run falls on every case alike."""
+    cases, handles = element_cases(tag)
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ELEMENT_ROUNDS):
+        for name, loop in cases.items():
+            began = time.process_time()
+            loop(ELEMENT_BURST)
+            rates[name].append(ELEMENT_BURST / (time.process_time() - began))
+    for handle in handles:
+        handle.destroy()
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
 def main() -> None:
     tag = f"bench_{os.getpid()}"
-    figures: dict[str, float] = {}
-
-    elements = create(tag + "_e", np.zeros(64, dtype=np.float64))
-    began = time.perf_counter()
-    for _ in range(ELEMENT_OPS):
-        elements[5]
-    figures["element_read_ops"] = ELEMENT_OPS / (time.perf_counter() - began)
-    began = time.perf_counter()
-    for _ in range(ELEMENT_OPS):
-        elements[5] = 1.5
-    figures["element_write_ops"] = ELEMENT_OPS / (time.perf_counter() - began)
-    elements.destroy()
+    figures = element_figures(tag)
 
     chunk = np.random.default_rng(0).random(2**17)  # 1 MiB of float64
     block = create(tag + "_s", np.zeros(2**17, dtype=np.float64))

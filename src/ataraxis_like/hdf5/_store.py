@@ -91,6 +91,7 @@ class Store:
         self.file = open_file(self.path, mode, file_mode)
         self.schemas = scan_schemas(self.file)
         self._datasets: dict[str, h5py.Dataset] = {}
+        self._chunk_rows_direct: dict[str, int] = {}  # see _direct_chunk_rows
         self._groups: dict[str, h5py.Group] = {}  # checked to be groups since the file opened
         self._window = 0
         self._room = Room(self.file, factor=2 if self._options else 1)
@@ -125,6 +126,7 @@ class Store:
         self._room.ensure(0)
         self.file.close()
         self._datasets.clear()
+        self._chunk_rows_direct.clear()
         self._groups.clear()
         self.file = h5py.File(self.path, "r+", libver="latest", locking=False)
         self._room = Room(self.file, self._room.pending, self._room.factor)
@@ -234,13 +236,24 @@ class Store:
             if schema.text == "bytes":
                 _write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
             else:
-                dataset[start : start + count] = rows
+                self._write_rows(key, dataset, start, rows)
         except BaseException:
             try:
                 dataset.resize(start, axis=0)
             except Exception:
                 self._flush_failed = True  # the close takes the key back to its durable length
             raise
+
+    def _write_rows(self, key: str, dataset: h5py.Dataset, start: int, rows: np.ndarray) -> None:
+        """Write numeric ``rows`` at row ``start``: whole chunks straight to the file where the
+        layout allows (``_write_in_chunks``), otherwise through h5py."""
+        chunk_rows = self._chunk_rows_direct.get(key)
+        if chunk_rows is None:
+            chunk_rows = self._chunk_rows_direct[key] = _direct_chunk_rows(dataset)
+        if not chunk_rows or rows.dtype != dataset.dtype or not rows.flags.c_contiguous:
+            dataset[start : start + len(rows)] = rows
+        else:
+            _write_in_chunks(dataset, start, rows, chunk_rows)
 
     def truncate(self, key: str, length: int) -> None:
         with self.structural():
@@ -327,6 +340,7 @@ class Store:
                 self.file.close()
                 release(self.path)
         self._datasets.clear()
+        self._chunk_rows_direct.clear()
         self._groups.clear()
 
     def _cut_to_durable(self) -> None:
@@ -383,6 +397,35 @@ def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarr
     selection = dataset.id.get_space()
     selection.select_hyperslab(start, data.shape)
     dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)
+
+
+def _direct_chunk_rows(dataset: h5py.Dataset) -> int:
+    """Rows per chunk when whole chunks of ``dataset`` may be written as raw bytes, else 0.
+
+    That needs chunks spanning whole rows, no filters (compression, shuffle, checksums) and
+    numbers, whose file layout is numpy's (h5py makes booleans one-byte enums and complex
+    numbers pairs of floats, both laid out as numpy lays them out)."""
+    chunks = dataset.chunks
+    if chunks is None or tuple(chunks[1:]) != tuple(dataset.shape[1:]):
+        return 0
+    if dataset.dtype.kind not in "biufc" or dataset.id.get_create_plist().get_nfilters():
+        return 0
+    return int(chunks[0])
+
+
+def _write_in_chunks(dataset: h5py.Dataset, start: int, rows: np.ndarray, chunk_rows: int) -> None:
+    """Write ``rows`` at row ``start``: the chunks they fill whole straight to the file, without
+    HDF5's chunk cache and copy; a partly filled chunk at either end the usual way."""
+    count = len(rows)
+    head = min(count, -start % chunk_rows)
+    end = head + (count - head) // chunk_rows * chunk_rows
+    if head:
+        dataset[start : start + head] = rows[:head]
+    write_chunk, rest = dataset.id.write_direct_chunk, (0,) * (rows.ndim - 1)
+    for first in range(head, end, chunk_rows):
+        write_chunk((start + first, *rest), rows[first : first + chunk_rows])
+    if end < count:
+        dataset[start + end : start + count] = rows[end:]
 
 
 def _fast_types(schema: Schema) -> frozenset[type]:

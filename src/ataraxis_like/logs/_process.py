@@ -90,17 +90,33 @@ def _next_sequence(directory: Path, session: int) -> int:
     return max(numbers, default=-1) + 1
 
 
-def _write(
-    settings: LoggerSettings, sequence: int, records: list[tuple[int, bytes, object]]
-) -> None:
-    index = np.zeros(len(records), dtype=INDEX_DTYPE)
-    metas = np.frombuffer(b"".join(meta for _kind, meta, _taken in records), dtype="<u1")
-    fields = metas.reshape(len(records), PACKAGE_META.size)
-    index["source_id"] = fields[:, 0]
-    index["timestamp"] = fields[:, 1:].copy().view("<u8").reshape(-1)
-    payloads = [taken[1] for _kind, _meta, taken in records]  # type: ignore[index]
-    index["entry_id"] = [taken[0] for _kind, _meta, taken in records]  # type: ignore[index]
-    index["length"] = [payload.nbytes for payload in payloads]
+_VIEW_BYTES = 64 * 1024
+"""Batches whose entries average at least this much are written from views into the ring;
+smaller payloads are first gathered into one array (one system call instead of thousands)."""
+
+
+def _write(settings: LoggerSettings, sequence: int, rows: np.ndarray, ring: Ring) -> None:
+    """Write the taken records ``rows`` describe as batch file ``sequence``.
+
+    Only log packages are written; a record of another kind (something put into the logger's
+    queue by name, not through its LogQueue) is not an entry and is released unwritten.
+    """
+    entries = (rows["kind"] == KIND_LOG_PACKAGE) & (rows["meta_length"] == PACKAGE_META.size)
+    if not entries.all():
+        rows = rows[entries]
+        if not len(rows):
+            return
+    index = np.zeros(len(rows), dtype=INDEX_DTYPE)
+    metas = rows["meta"]
+    index["source_id"] = metas[:, 0]
+    index["timestamp"] = np.ascontiguousarray(metas[:, 1:9]).view("<u8").reshape(-1)
+    index["entry_id"] = rows["position"]
+    index["length"] = rows["length"]
+    payload_bytes = int(index["length"].sum(dtype=np.uint64))
+    if len(rows) and payload_bytes >= _VIEW_BYTES * len(rows):
+        payloads: list[Any] = ring.payload_views(rows)
+    else:
+        payloads = [ring.gather(rows)]
     parts = batch_parts(settings.onset_us, settings.session, sequence, index, payloads)
     write_atomically(settings.directory, batch_name(settings.session, sequence), parts,
                      settings.durable, settings.file_mode)  # fmt: skip
@@ -112,21 +128,20 @@ def run_logger(settings: LoggerSettings) -> None:
     sequence = _next_sequence(settings.directory, settings.session)  # before mapping the ring:
     ring = Ring.attach(settings.queue_name, settings.queue_token)  # a mapped ring means ready
     ring.rescue_abandoned()
-    pending: list[tuple[int, bytes, object]] = []
-    pending_bytes = 0
+    pending: list[np.ndarray] = []  # rows of taken records, in the order taken
+    pending_count = pending_bytes = 0
     first_at = 0.0
     closed = False
     while not (closed and not pending):
         wait = settings.flush_interval
         if pending:
             wait = max(0.0, first_at + settings.flush_interval - time.monotonic())
-        records: list[tuple[int, bytes, object]] = []
+        rows = None
         if not closed:
             try:
-                records = ring.get_many(  # in short lock holds
-                    min(settings.batch_entries - len(pending), _TAKE_SLICE),
+                rows = ring.take_rows(  # in short lock holds
+                    min(settings.batch_entries - pending_count, _TAKE_SLICE),
                     timeout=wait,
-                    take=True,
                     max_bytes=settings.batch_bytes - pending_bytes,
                     poll=_POLL_SECONDS,
                 )
@@ -134,27 +149,28 @@ def run_logger(settings: LoggerSettings) -> None:
                 pass
             except QueueClosedError:
                 closed = True
-        if records:
+        if rows is not None:
             if not pending:
                 first_at = time.monotonic()
-            pending.extend(records)
-            pending_bytes += sum(taken[1].nbytes for _k, _m, taken in records)  # type: ignore[index]
-        full = len(pending) >= settings.batch_entries or pending_bytes >= settings.batch_bytes
+            pending.append(rows)
+            pending_count += len(rows)
+            pending_bytes += int(rows["length"].sum(dtype=np.uint64))
+        full = pending_count >= settings.batch_entries or pending_bytes >= settings.batch_bytes
         due = pending and (closed or full or time.monotonic() - first_at >= settings.flush_interval)
         if not due:
             continue
-        positions = [taken[0] for _k, _m, taken in pending]  # type: ignore[index]
+        taken = pending[0] if len(pending) == 1 else np.concatenate(pending)
         try:
-            _write(settings, sequence, pending)
+            _write(settings, sequence, taken, ring)
         except OSError as error:
             path = settings.directory / batch_name(settings.session, sequence)
-            ring.give_back(positions)
+            ring.give_back(taken["position"].tolist())
             ring.mark_failed(
                 f"logger {settings.logger_name!r} cannot write {path}: {error.strerror or error} "
                 f"(errno {error.errno}); its entries stay queued: fix the cause and call start()"
             )
             sys.exit(EXIT_WRITE_FAILED)
-        ring.release(positions)
+        ring.release_rows(taken)
         sequence += 1
-        pending, pending_bytes = [], 0
+        pending, pending_count, pending_bytes = [], 0, 0
     os._exit(0)  # skip interpreter teardown: everything that matters is on disk

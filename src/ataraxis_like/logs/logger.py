@@ -30,7 +30,7 @@ from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
 from ..shm._supervisor import RestartPolicy
 from ._process import KIND_LOG_PACKAGE, LoggerSettings
-from .package import PACKAGE_META, LogPackage
+from .package import LogPackage
 
 DEFAULT_QUEUE_BYTES = 128 * 1024 * 1024
 
@@ -59,6 +59,7 @@ class LogQueue:
         self._token = token
         self._logger_name = logger_name
         self._ring: Ring | None = None
+        self._fast_put: Any = None  # the ring's compiled put (None without the accelerator)
         self._pid = -1
 
     def __getstate__(self) -> dict[str, Any]:
@@ -71,6 +72,7 @@ class LogQueue:
         ring = self._ring
         if ring is None or self._pid != os.getpid():
             ring = self._ring = Ring.attach(self._queue_name, self._token)
+            self._fast_put = ring.fast_put
             self._pid = os.getpid()
         return ring
 
@@ -82,20 +84,31 @@ class LogQueue:
         """
         if type(package) is not LogPackage:
             raise _not_a_package(package)
-        ring = self._ring if self._pid == PROCESS_ID[0] else None
-        if ring is None:
-            ring = self._attach()
         data = package.serialized_data
-        meta = PACKAGE_META.pack(package.source_id, package.acquisition_time)
+        first = None
+        if self._pid == PROCESS_ID[0]:
+            fast_put = self._fast_put  # one compiled call when the ring is open and has room
+            if fast_put is not None:
+                try:
+                    first = fast_put(KIND_LOG_PACKAGE, package.meta, data, False)
+                except (BufferError, ValueError):  # a strided view: copied on the general path
+                    first = None
+                if first == 0:
+                    return
+        self._put_slow(package.meta, data, timeout, first)
+
+    def _put_slow(
+        self, meta: bytes, data: np.ndarray, timeout: float | None, first: int | None
+    ) -> None:
+        """The put when the compiled one did not finish: ``first`` is its result, if tried."""
+        ring = self._ring if first is not None else self._attach()
+        assert ring is not None
+        data = np.ascontiguousarray(data)
         try:
-            ring.put(KIND_LOG_PACKAGE, meta, data, data.nbytes, timeout)
-        except (ValueError, BufferError):
-            if data.flags.c_contiguous:
-                raise
-            # A strided uint8 view (a[::2]): the ring copies from one contiguous buffer, and it
-            # refused this one before writing anything. Rare, so the check costs nothing here.
-            self.put(LogPackage(package.source_id, package.acquisition_time,
-                                np.ascontiguousarray(data)), timeout)  # fmt: skip
+            if first is None:
+                ring.put(KIND_LOG_PACKAGE, meta, data, data.nbytes, timeout)
+            else:
+                ring.finish_put(first, KIND_LOG_PACKAGE, meta, data, data.nbytes, timeout)
         except QueueClosedError:
             raise LoggerStoppedError(
                 f"logger {self._logger_name!r} is stopped and takes no entries; "

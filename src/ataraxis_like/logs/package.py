@@ -10,9 +10,15 @@ import numpy as np
 from ..errors import AtaraxisError
 
 PACKAGE_META = struct.Struct("<BQ")  # source id, acquisition time
+_pack_meta = PACKAGE_META.pack
+_unpack_meta = PACKAGE_META.unpack
 _MAX_TIME = 2**64 - 1
 _UINT8 = np.dtype(np.uint8)
 _NUMPY_UNSIGNED = frozenset({np.uint8, np.uint16, np.uint32, np.uint64})
+_INTEGER_TYPES = frozenset(
+    {int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64}
+)
+"""Types whose value struct packing checks fully (bool and np.bool_ are not among them)."""
 
 
 class InvalidPackageError(AtaraxisError, TypeError):
@@ -64,28 +70,44 @@ def _payload(value: Any) -> np.ndarray:
 
 
 class LogPackage:
-    """One log entry: who produced it, when (microseconds since the logger's onset), the bytes."""
+    """One log entry: who produced it, when (microseconds since the logger's onset), the bytes.
 
-    __slots__ = ("acquisition_time", "serialized_data", "source_id")
+    The two numbers are checked and packed in one step, into the bytes the queue carries; the
+    payload is kept as the array (or a view of the bytes) given. ``source_id`` and
+    ``acquisition_time`` read back as ints.
+    """
+
+    __slots__ = ("meta", "serialized_data")
 
     def __init__(self, source_id: Any, acquisition_time: Any, serialized_data: Any) -> None:
-        # Plain ints and uint8 arrays take the short path: this runs in acquisition loops.
-        if type(source_id) is int and 0 <= source_id <= 255:
-            self.source_id = source_id
+        # This runs in acquisition loops: ints and numpy integers in range, and 1-D uint8
+        # arrays, take the short path; anything else gets the full check and its typed error.
+        if type(source_id) in _INTEGER_TYPES and type(acquisition_time) in _INTEGER_TYPES:
+            try:
+                self.meta = _pack_meta(source_id, acquisition_time)
+            except struct.error:
+                self.meta = _checked_meta(source_id, acquisition_time)
         else:
-            self.source_id = _integer(source_id, "source_id", 255)
-        if type(acquisition_time) is int and 0 <= acquisition_time <= _MAX_TIME:
-            self.acquisition_time = acquisition_time
-        else:
-            self.acquisition_time = _integer(acquisition_time, "acquisition_time", _MAX_TIME)
+            self.meta = _checked_meta(source_id, acquisition_time)
         if (
             type(serialized_data) is np.ndarray
-            and serialized_data.dtype == _UINT8
+            and serialized_data.dtype is _UINT8
             and serialized_data.ndim == 1
         ):
             self.serialized_data = serialized_data
         else:
             self.serialized_data = _payload(serialized_data)
+
+    @property
+    def source_id(self) -> int:
+        return int(self.meta[0])
+
+    @property
+    def acquisition_time(self) -> int:
+        return int(_unpack_meta(self.meta)[1])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return LogPackage, (self.source_id, self.acquisition_time, self.serialized_data)
 
     def __repr__(self) -> str:
         return (
@@ -96,9 +118,16 @@ class LogPackage:
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, LogPackage)
-            and self.source_id == other.source_id
-            and self.acquisition_time == other.acquisition_time
+            and self.meta == other.meta
             and np.array_equal(self.serialized_data, other.serialized_data)
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _checked_meta(source_id: Any, acquisition_time: Any) -> bytes:
+    """The packed numbers after the full check, which raises the typed error for bad ones."""
+    return _pack_meta(
+        _integer(source_id, "source_id", 255),
+        _integer(acquisition_time, "acquisition_time", _MAX_TIME),
+    )

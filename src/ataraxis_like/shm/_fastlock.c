@@ -302,6 +302,257 @@ static PyTypeObject RingWriterType = {
     .tp_methods = writer_methods,
 };
 
+/* locked_store(mutex, target, key, value) -> errno: ``target[key] = value`` under the mutex in
+ * one call (the shared array's element write). 0: stored and unlocked. Otherwise the trylock's
+ * errno and nothing stored: EBUSY (held elsewhere), or EOWNERDEAD, when the lock is now held by
+ * this thread and must be recovered. An error of the assignment is raised after unlocking. */
+static PyObject *fast_locked_store(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "locked_store(mutex_address, target, key, value)");
+        return NULL;
+    }
+    pthread_mutex_t *mutex = mutex_at(args[0]);
+    if (mutex == NULL)
+        return NULL;
+    int result = pthread_mutex_trylock(mutex);
+    if (result != 0)
+        return PyLong_FromLong(result);
+    int failed = PyObject_SetItem(args[1], args[2], args[3]);
+    pthread_mutex_unlock(mutex);
+    if (failed)
+        return NULL;
+    return PyLong_FromLong(0);
+}
+
+/* Taking records in place and giving their space back, for a consumer that keeps records in
+ * the ring until it is done with them (the logger, shm/_ring_rows.py). The caller holds the
+ * ring's lock; these functions read and write record bytes only, never the control words, and
+ * stop at the first record whose header does not fit the buffer, so a corrupted ring is left
+ * to the Python path to report. Rows are TAKEN_ROW in _ring_rows.py, 48 bytes each. */
+enum { STATE_TAKEN = 1, STATE_RELEASED = 2, KIND_WRAP = 0, ROW_META_BYTES = 16 };
+
+typedef struct {
+    uint64_t position;
+    uint64_t offset; /* of the payload, within the ring buffer */
+    uint32_t length;
+    uint32_t size;
+    uint16_t meta_length;
+    uint8_t kind;
+    uint8_t state;
+    uint32_t reserved;
+    uint8_t meta[ROW_META_BYTES];
+} TakenRow;
+_Static_assert(sizeof(TakenRow) == 48, "TakenRow is 48 bytes");
+
+/* The record at ring offset `offset`, if its header is consistent with a buffer of `capacity`
+ * bytes: size a multiple of 16 holding header, meta and payload, and not crossing the end. */
+static const unsigned char *record_at(const unsigned char *buffer, uint64_t capacity,
+                                      uint64_t offset, uint32_t *size, uint16_t *meta_length,
+                                      uint32_t *length)
+{
+    if (offset + RECORD_HEADER_BYTES > capacity)
+        return NULL;
+    const unsigned char *record = buffer + offset;
+    memcpy(size, record, 4);
+    memcpy(meta_length, record + 6, 2);
+    memcpy(length, record + 8, 4);
+    if (*size < RECORD_HEADER_BYTES || *size % 16 || offset + *size > capacity ||
+        RECORD_HEADER_BYTES + (uint64_t)*meta_length + *length > *size)
+        return NULL;
+    return record;
+}
+
+static int parse_u64s(PyObject *const *args, Py_ssize_t count, uint64_t *out)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        out[i] = PyLong_AsUnsignedLongLong(args[i]);
+        if (out[i] == (uint64_t)-1 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+/* take_rows(buffer, capacity, read, tail, max_items, max_bytes, taker, rows) -> (count, stop)
+ * Walks records from `read` towards `tail`: each one that is not a wrap marker is marked taken
+ * by `taker` and described in the next row, until `max_items` rows (or the rows buffer) are
+ * full or `max_bytes` of payload are taken. Stops early at a record whose meta is longer than a
+ * row holds or whose header is inconsistent. `stop` is the position after the last record
+ * walked: the caller commits it as the new `read`. */
+static PyObject *fast_take_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take_rows(buffer, capacity, read, tail, max_items, max_bytes, taker, rows)");
+        return NULL;
+    }
+    unsigned char *buffer = PyLong_AsVoidPtr(args[0]);
+    uint64_t numbers[6]; /* capacity, read, tail, max_items, max_bytes, taker */
+    if ((buffer == NULL && PyErr_Occurred()) || parse_u64s(args + 1, 6, numbers) < 0)
+        return NULL;
+    uint64_t capacity = numbers[0], position = numbers[1], tail = numbers[2];
+    uint64_t max_items = numbers[3], budget = numbers[4];
+    uint32_t taker = (uint32_t)numbers[5];
+    if (buffer == NULL || capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "take_rows needs a buffer and a capacity");
+        return NULL;
+    }
+    Py_buffer rows;
+    if (PyObject_GetBuffer(args[7], &rows, PyBUF_WRITABLE) < 0)
+        return NULL;
+    if ((uint64_t)rows.len / sizeof(TakenRow) < max_items)
+        max_items = (uint64_t)rows.len / sizeof(TakenRow);
+    TakenRow *row = (TakenRow *)rows.buf;
+    uint64_t count = 0;
+    while (position < tail && count < max_items && budget > 0) {
+        uint64_t offset = position % capacity;
+        uint32_t size, length;
+        uint16_t meta_length;
+        unsigned char *record =
+            (unsigned char *)record_at(buffer, capacity, offset, &size, &meta_length, &length);
+        if (record == NULL || position + size > tail)
+            break;
+        if (record[4] != KIND_WRAP) {
+            if (meta_length > ROW_META_BYTES)
+                break;
+            row->position = position;
+            row->offset = offset + RECORD_HEADER_BYTES + meta_length;
+            row->length = length;
+            row->size = size;
+            row->meta_length = meta_length;
+            row->kind = record[4];
+            row->state = STATE_TAKEN;
+            row->reserved = 0;
+            memset(row->meta, 0, ROW_META_BYTES);
+            memcpy(row->meta, record + RECORD_HEADER_BYTES, meta_length);
+            record[5] = STATE_TAKEN;
+            memcpy(record + 12, &taker, 4);
+            row++;
+            count++;
+            budget = length < budget ? budget - length : 0;
+        }
+        position += size;
+    }
+    PyBuffer_Release(&rows);
+    return Py_BuildValue("KK", (unsigned long long)count, (unsigned long long)position);
+}
+
+/* release_rows(buffer, capacity, rows): mark every record the rows describe released (state
+ * first, then the taker cleared), as RingTakes.release does record by record. */
+static PyObject *fast_release_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "release_rows(buffer, capacity, rows)");
+        return NULL;
+    }
+    unsigned char *buffer = PyLong_AsVoidPtr(args[0]);
+    uint64_t capacity;
+    if ((buffer == NULL && PyErr_Occurred()) || parse_u64s(args + 1, 1, &capacity) < 0)
+        return NULL;
+    if (buffer == NULL || capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "release_rows needs a buffer and a capacity");
+        return NULL;
+    }
+    Py_buffer rows;
+    if (PyObject_GetBuffer(args[2], &rows, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const TakenRow *row = (const TakenRow *)rows.buf;
+    Py_ssize_t count = rows.len / (Py_ssize_t)sizeof(TakenRow);
+    uint32_t nobody = 0;
+    for (Py_ssize_t i = 0; i < count; i++, row++) {
+        uint64_t offset = row->position % capacity;
+        if (offset + RECORD_HEADER_BYTES > capacity)
+            continue;
+        buffer[offset + 5] = STATE_RELEASED;
+        memcpy(buffer + offset + 12, &nobody, 4);
+    }
+    PyBuffer_Release(&rows);
+    Py_RETURN_NONE;
+}
+
+/* sweep(buffer, capacity, free, read) -> the position up to which every record is released
+ * (or a wrap marker), walked from `free`; the caller stores it as the new `free`. */
+static PyObject *fast_sweep(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "sweep(buffer, capacity, free, read)");
+        return NULL;
+    }
+    const unsigned char *buffer = PyLong_AsVoidPtr(args[0]);
+    uint64_t numbers[3]; /* capacity, free, read */
+    if ((buffer == NULL && PyErr_Occurred()) || parse_u64s(args + 1, 3, numbers) < 0)
+        return NULL;
+    uint64_t capacity = numbers[0], position = numbers[1], read = numbers[2];
+    if (buffer == NULL || capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "sweep needs a buffer and a capacity");
+        return NULL;
+    }
+    while (position < read) {
+        uint32_t size, length;
+        uint16_t meta_length;
+        const unsigned char *record =
+            record_at(buffer, capacity, position % capacity, &size, &meta_length, &length);
+        if (record == NULL || position + size > read ||
+            (record[5] != STATE_RELEASED && record[4] != KIND_WRAP))
+            break;
+        position += size;
+    }
+    return PyLong_FromUnsignedLongLong(position);
+}
+
+/* gather(buffer, capacity, rows, out): copy the payloads the rows describe back to back into
+ * the writable buffer `out`, which must hold their total length exactly. */
+static PyObject *fast_gather(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "gather(buffer, capacity, rows, out)");
+        return NULL;
+    }
+    const unsigned char *buffer = PyLong_AsVoidPtr(args[0]);
+    uint64_t capacity;
+    if ((buffer == NULL && PyErr_Occurred()) || parse_u64s(args + 1, 1, &capacity) < 0)
+        return NULL;
+    if (buffer == NULL || capacity == 0) {
+        PyErr_SetString(PyExc_ValueError, "gather needs a buffer and a capacity");
+        return NULL;
+    }
+    Py_buffer rows, out;
+    if (PyObject_GetBuffer(args[2], &rows, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[3], &out, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    const TakenRow *row = (const TakenRow *)rows.buf;
+    Py_ssize_t count = rows.len / (Py_ssize_t)sizeof(TakenRow);
+    uint64_t total = 0;
+    int fits = 1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (row[i].offset + row[i].length > capacity) {
+            fits = 0;
+            break;
+        }
+        total += row[i].length;
+    }
+    int matches = fits && total == (uint64_t)out.len;
+    if (matches) {
+        unsigned char *target = out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < count; i++) {
+            memcpy(target, buffer + row[i].offset, row[i].length);
+            target += row[i].length;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rows);
+    if (!matches) {
+        PyErr_SetString(PyExc_ValueError, "gather: rows outside the ring or out of another size");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"trylock", fast_trylock, METH_O,
      "trylock(address) -> errno: 0 taken, EBUSY held, EOWNERDEAD taken from a dead holder"},
@@ -311,6 +562,16 @@ static PyMethodDef methods[] = {
     {"lock_until", (PyCFunction)(void (*)(void))fast_lock_until, METH_FASTCALL,
      "lock_until(mutex_address, monotonic_deadline, word_address) -> errno; on 0 a non-zero "
      "word address is set to 0 at once"},
+    {"locked_store", (PyCFunction)(void (*)(void))fast_locked_store, METH_FASTCALL,
+     "locked_store(mutex_address, target, key, value) -> errno; 0: target[key] = value done"},
+    {"take_rows", (PyCFunction)(void (*)(void))fast_take_rows, METH_FASTCALL,
+     "take_rows(buffer, capacity, read, tail, max_items, max_bytes, taker, rows) -> (count, stop)"},
+    {"release_rows", (PyCFunction)(void (*)(void))fast_release_rows, METH_FASTCALL,
+     "release_rows(buffer, capacity, rows): mark the rows' records released"},
+    {"sweep", (PyCFunction)(void (*)(void))fast_sweep, METH_FASTCALL,
+     "sweep(buffer, capacity, free, read) -> new free"},
+    {"gather", (PyCFunction)(void (*)(void))fast_gather, METH_FASTCALL,
+     "gather(buffer, capacity, rows, out): the rows' payloads back to back into out"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -79,10 +79,26 @@ unlock: Callable[[Any], int]
 trylock_clear: Callable[[Any, int], int]
 RingWriter: Any
 lock_until: Callable[[Any, float, int], int] | None
+take_rows: Callable[[int, int, int, int, int, int, int, Any], tuple[int, int]] | None
+release_rows: Callable[[int, int, Any], None] | None
+sweep_released: Callable[[int, int, int, int], int] | None
+gather_rows: Callable[[int, int, Any, Any], None] | None
+locked_store: Callable[[Any, Any, Any, Any], int] | None
 try:
     if os.environ.get("ATARAXIS_LIKE_NO_EXTENSION"):
         raise ImportError("disabled by ATARAXIS_LIKE_NO_EXTENSION")
-    from ._fastlock import RingWriter, lock_until, trylock, trylock_clear, unlock
+    from ._fastlock import (
+        RingWriter,
+        lock_until,
+        locked_store,
+        release_rows,
+        take_rows,
+        trylock,
+        trylock_clear,
+        unlock,
+    )
+    from ._fastlock import gather as gather_rows
+    from ._fastlock import sweep as sweep_released
 
     ACCELERATED = True
 except ImportError:
@@ -90,6 +106,8 @@ except ImportError:
     trylock, unlock = _ctypes_trylock, _ctypes_unlock
     trylock_clear = _ctypes_trylock_clear
     RingWriter = None  # the ring's Python put is used instead
+    take_rows = release_rows = sweep_released = gather_rows = None  # and its Python takes
+    locked_store = None  # a shared array's element write takes and releases the lock itself
     ACCELERATED = False
 _consistent = _keep_gil.pthread_mutex_consistent
 _consistent.argtypes = [ctypes.c_void_p]

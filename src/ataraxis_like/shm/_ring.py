@@ -13,7 +13,8 @@ written down in docs/queue.md.
 - ``_ring_core``: layout, mapped state, lock, record headers, sweep, flags and statistics;
 - ``_ring_repair``: repair after a dead lock holder, rescue of records held by dead takers;
 - ``_ring_wait``: blocking between tries, and looking for trouble while blocked;
-- ``_ring_put``: the put path; ``_ring_take``: gets, takes, release and give-back.
+- ``_ring_put``: the put path; ``_ring_take``: gets, takes, release and give-back;
+- ``_ring_rows``: takes and releases of many records at once, described in numpy rows.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import InvalidCapacityError
 from . import _segment, _trust
 from ._ring_core import ALIGN, MIN_CAPACITY, NOTE_BYTES
 from ._ring_put import RingPuts
-from ._ring_take import RingTakes
+from ._ring_rows import RingRows
 
 
 def _align(size: int) -> int:
@@ -61,7 +62,7 @@ def checked_capacity(capacity: object, argument: str = "capacity_bytes") -> int:
     )
 
 
-class Ring(RingPuts, RingTakes):
+class Ring(RingPuts, RingRows):
     """The ring inside one segment. ``Ring.create`` makes one; ``Ring.attach`` maps it."""
 
     @classmethod

@@ -49,6 +49,7 @@ BATCH_MARK = 0x8000_0000
 of the locked batch that copied it out, so a batch whose consumer died can be found again."""
 
 _trylock_clear = _posix.trylock_clear
+_sweep_released = _posix.sweep_released
 
 
 class RingCore:
@@ -76,17 +77,21 @@ class RingCore:
         self._intent_address = ctypes.addressof(self._control) + 8 * INTENT
         self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
         self._idle = 0.0
+        self._buffer_address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
         self._writer: Any = None
+        self.fast_put: Any = None
+        """The compiled put when built: ``fast_put(kind, meta, payload, False)`` returns 0 when
+        the record is in, else hand the result to ``finish_put``. Valid while the ring is open."""
         if _posix.RingWriter is not None:
-            buffer_address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
             self._writer = _posix.RingWriter(
                 self._pointer, ctypes.addressof(self._control), self._words_address,
-                ctypes.addressof(self._flags), buffer_address, self.capacity,
+                ctypes.addressof(self._flags), self._buffer_address, self.capacity,
             )  # fmt: skip
+            self.fast_put = self._writer.put
 
     def close(self) -> None:
         """Unmap (after dropping every buffer exported from the mapping)."""
-        self._control = self._words = self._flags = self._writer = None
+        self._control = self._words = self._flags = self._writer = self.fast_put = None
         self._note = self._buffer = memoryview(b"")
         self.segment.close()
 
@@ -163,6 +168,8 @@ class RingCore:
         unpack = SIZE_KIND_STATE.unpack_from
         free, read = control[FREE], control[READ]
         start = free
+        if _sweep_released is not None:  # the same walk, compiled
+            free = _sweep_released(self._buffer_address, capacity, free, read)
         while free < read:
             size, kind, state = unpack(buffer, free % capacity)
             if state != STATE_RELEASED and kind != KIND_WRAP:

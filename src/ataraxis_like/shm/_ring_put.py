@@ -33,6 +33,12 @@ from ._ring_core import (
 )
 from ._ring_wait import RingWaiting
 
+
+def record_bytes(meta_length: int, payload_length: int) -> int:
+    """Bytes a record takes in the ring: header, meta and payload, rounded up to ``ALIGN``."""
+    return (HEADER_BYTES + meta_length + payload_length + ALIGN - 1) & ~(ALIGN - 1)
+
+
 _PREBUILT_BYTES = 64 * 1024
 """Records up to this size are assembled before taking the lock and written in one copy."""
 
@@ -44,24 +50,16 @@ class RingPuts(RingWaiting):
         self, kind: int, meta: bytes, payload: Any, payload_length: int, timeout: float | None
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
-        need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
+        need = record_bytes(len(meta), payload_length)
         if need > self._largest_record:
-            raise ItemTooLargeError(
-                f"item of {payload_length} bytes does not fit {self._label} of "
-                f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",
-                name=self.name,
-                size=payload_length,
-            )
+            raise self._too_large(payload_length, need)
         if self._control is None:
             raise self._closed_here()
         writer = self._writer
         if writer is not None:  # the compiled put: same record, same commit, one call
             result = writer.put(kind, meta, payload, False)
-            if result > 0:  # the lock is busy (or was held by a dead process): wait for it
-                self._lock.acquire_slow(result, None, self._intent_address)
-                result = writer.put(kind, meta, payload, True)
-            if result < 0:
-                self._put_waiting(kind, meta, payload, payload_length, need, timeout)
+            if result:
+                self.finish_put(result, kind, meta, payload, payload_length, timeout)
             return
         record = None
         if need <= _PREBUILT_BYTES:
@@ -78,6 +76,35 @@ class RingPuts(RingWaiting):
             self._put_waiting(kind, meta, payload, payload_length, need, timeout)
         elif waiting:
             self._wake_consumers()
+
+    def finish_put(
+        self,
+        result: int,
+        kind: int,
+        meta: bytes,
+        payload: Any,
+        payload_length: int,
+        timeout: float | None,
+    ) -> None:
+        """Finish a put whose first compiled attempt (``fast_put(..., False)``) returned
+        ``result``, not 0: wait for a busy lock (or recover it from a dead holder: then this
+        thread holds it already), or wait for room, or raise the clear error."""
+        if result > 0:
+            self._lock.acquire_slow(result, None, self._intent_address)
+            result = self._writer.put(kind, meta, payload, True)
+        if result < 0:
+            need = record_bytes(len(meta), payload_length)
+            if need > self._largest_record:
+                raise self._too_large(payload_length, need)
+            self._put_waiting(kind, meta, payload, payload_length, need, timeout)
+
+    def _too_large(self, payload_length: int, need: int) -> ItemTooLargeError:
+        return ItemTooLargeError(
+            f"item of {payload_length} bytes does not fit {self._label} of "
+            f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",
+            name=self.name,
+            size=payload_length,
+        )
 
     def _put_waiting(
         self, kind: int, meta: bytes, payload: Any, length: int, need: int, timeout: float | None

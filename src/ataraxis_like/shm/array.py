@@ -24,7 +24,7 @@ from ..errors import (
 )
 from . import _integrity, _posix, _segment, _trust
 from ._arguments import checked_timeout
-from ._coerce import lossless
+from ._coerce import ElementRule, lossless, mismatch
 from ._mappers import mapping_pids
 
 Index = int | tuple[int] | tuple[int, int] | slice
@@ -42,10 +42,8 @@ class SharedMemoryArray:
         self._segment: _segment.Segment | None = None
         self._array: np.ndarray | None = None
         self._pointer: Any = None
-        self._integer_bounds: tuple[int, int] | None = None
-        if self._datatype.kind in "iu":
-            info = np.iinfo(self._datatype)
-            self._integer_bounds = (int(info.min), int(info.max))
+        self._rule = ElementRule(self._datatype)
+        self._fast = self._rule.fast  # scalar types stored by plain assignment, unchecked
         self._last_acquire_recovered = False
         self._locked = _LockedArray(self, True, None)
         self._trust = _trust.OWN_USER
@@ -292,10 +290,7 @@ class SharedMemoryArray:
         )
 
     def _value(self, data: Any) -> Any:
-        bounds = self._integer_bounds
-        if type(data) is int and bounds is not None and bounds[0] <= data <= bounds[1]:
-            return data
-        if type(data) is float and self._datatype.kind == "f":
+        if type(data) in self._fast or self._rule.accepts(data):
             return data
         return lossless(data, self._datatype, f"shared array {self._name!r}")
 
@@ -345,22 +340,25 @@ class SharedMemoryArray:
         if with_lock:
             self._acquire(timeout)
         try:
-            self._assign(array, key, value)
+            array[key] = value
+        except _WRITE_ERRORS as error:
+            raise self._write_error(error, key, value) from None
         finally:
             if with_lock:
                 _unlock(self._pointer)
 
-    def _assign(self, array: np.ndarray, key: Any, value: Any) -> None:
-        try:
-            array[key] = value
-        except (ValueError, TypeError) as error:
-            raise DataMismatchError(
-                f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
-                f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
-                name=self._name,
-            ) from None
-        except (IndexError, OverflowError) as error:
-            raise self._index_error(key, str(error)) from None
+    def _write_error(self, error: Exception, key: Any, value: Any) -> Exception:
+        """The typed error for a failed ``array[key] = value`` (the array is unchanged)."""
+        if isinstance(error, OverflowError) and type(value) in self._fast:
+            # a fast-path scalar outside the dtype's range (numpy checks it while storing)
+            return mismatch(value, self._datatype, f"shared array {self._name!r}", str(error))
+        if isinstance(error, IndexError | OverflowError):
+            return self._index_error(key, str(error))
+        return DataMismatchError(
+            f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
+            f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
+            name=self._name,
+        )
 
     def __getitem__(self, key: Any) -> Any:
         array = self._array
@@ -386,16 +384,27 @@ class SharedMemoryArray:
         array = self._array
         if array is None:
             array = self._live()
-        if type(data) is not float or self._datatype.kind != "f":
+        if type(data) not in self._fast:
             data = self._value(data)
         pointer = self._pointer
-        result = _trylock(pointer)
+        if _locked_store is not None:  # lock, store and unlock in one compiled call
+            try:
+                result = _locked_store(pointer, array, key, data)
+            except _WRITE_ERRORS as error:
+                raise self._write_error(error, key, data) from None
+            if result == 0:
+                self._last_acquire_recovered = False
+                return
+        else:
+            result = _trylock(pointer)
         if result == 0:
             self._last_acquire_recovered = False
-        else:
+        else:  # busy, or taken from a dead holder (then this thread holds it already)
             self._last_acquire_recovered = self._require().lock.acquire_slow(result, None)
         try:
-            self._assign(array, key, data)
+            array[key] = data
+        except _WRITE_ERRORS as error:
+            raise self._write_error(error, key, data) from None
         finally:
             _unlock(pointer)
 
@@ -504,5 +513,7 @@ def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsE
 
 
 _VIEW_TYPES = frozenset({np.ndarray, np.void})
+_WRITE_ERRORS = (OverflowError, ValueError, IndexError, TypeError)
 _trylock = _posix.trylock
 _unlock = _posix.unlock
+_locked_store = _posix.locked_store

@@ -15,7 +15,7 @@ from ataraxis_like.chaos import run_chaos, verify_logs, verify_rows
 from ataraxis_like.hdf5 import open_sink
 from ataraxis_like.logs.format import BATCH_HEADER, read_batch
 from ataraxis_like.shm import list_segments
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm._names import segment_path
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -26,19 +26,21 @@ Command = Callable[[argparse.Namespace], int]
 def _shm_ls(arguments: argparse.Namespace) -> int:
     from .shm import list_segments
 
-    segments = list_segments()
+    segments = list_segments(label=arguments.label)
     if arguments.json:
         print(json.dumps([_segment_row(info) for info in segments], indent=2))
         return EXIT_OK
     if not segments:
         print("no ataraxis-like shared memory segments")
         return EXIT_OK
-    print(f"{'name':<32} {'kind':<6} {'state':<10} {'creator':>8} {'bytes':>12}  layout")
+    print(f"{'name':<32} {'kind':<6} {'state':<10} {'creator':>8} {'uid':>6} {'bytes':>12}  "
+          "label  layout")  # fmt: skip
     for info in segments:
         row = _segment_row(info)
         print(
             f"{row['name']:<32} {row['kind'] or '?':<6} {row['state']:<10} "
-            f"{row['creator_pid'] or '?':>8} {row['size_bytes']:>12}  {row['layout']}"
+            f"{row['creator_pid'] or '?':>8} {row['owner_uid']:>6} {row['size_bytes']:>12}  "
+            f"{row['label'] or '-'}  {row['layout'] or row['reason']}"
         )
     return EXIT_OK
 
@@ -58,18 +60,22 @@ def _segment_row(info: object) -> dict[str, object]:
         "kind": info.kind,
         "state": info.state,
         "creator_pid": info.creator_pid,
+        "owner_uid": info.owner_uid,
+        "label": info.label,
         "size_bytes": info.size_bytes,
         "layout": layout,
+        "reason": info.reason,
     }
 
 
 def _shm_clean(arguments: argparse.Namespace) -> int:
     from .shm import cleanup_stale
 
-    removed = cleanup_stale(incomplete_grace=arguments.grace, names=arguments.names or None)
+    removed = cleanup_stale(names=arguments.names or None, label=arguments.label)
     for name in removed:
         print(f"removed {name}")
-    print(f"{len(removed)} stale segment(s) removed; live segments are never touched")
+    print(f"{len(removed)} stale segment(s) removed; live segments, other users' and files "
+          "without an ataraxis-like header are never touched")  # fmt: skip
     return EXIT_OK
 
 
@@ -230,17 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     shm_commands = shm.add_subparsers(dest="shm_command", required=True, metavar="ACTION")
     listing = shm_commands.add_parser("ls", help="list this library's segments and their state")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument("--label", default=None,
+                         help="only segments made with ATARAXIS_LIKE_SHM_LABEL=LABEL")  # fmt: skip
     listing.set_defaults(handler=_shm_ls)
-    clean = shm_commands.add_parser("clean", help="remove segments whose creator is dead")
-    clean.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
-        help="seconds after which a segment whose creation never finished counts as dead",
+    clean = shm_commands.add_parser(
+        "clean", help="remove this user's segments whose creator is dead"
     )
+    clean.add_argument("--label", default=None,
+                       help="only segments made with ATARAXIS_LIKE_SHM_LABEL=LABEL")  # fmt: skip
     clean.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these segments (default: all)"
-    )
+        "names", nargs="*", metavar="NAME",
+        help="only these segments (default: all); a named segment whose creator cannot be "
+        "judged (made by version 1) is removed too",
+    )  # fmt: skip
     clean.set_defaults(handler=_shm_clean)
     from .logs.cli import register as register_log_commands
 

@@ -1,6 +1,6 @@
 """Shared memory: named arrays and queues in crash-proof segments (Linux)."""
 
-from ._segment import SegmentInfo, cleanup_stale, list_segments
+from ._census import SegmentInfo, cleanup_stale, list_segments
 from .array import SharedMemoryArray
 
 list_arrays = list_segments

@@ -28,7 +28,7 @@ from ..errors import (
     QueueFailedError,
     QueueFullError,
 )
-from . import _posix, _segment
+from . import _header, _posix, _segment
 
 RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payload length, taker
 _TAKER = struct.Struct("<I")
@@ -109,7 +109,7 @@ class Ring:
         area = segment.kind_area()
         self._control: Any = (ctypes.c_uint64 * 16).from_buffer(area)
         self._words: Any = (ctypes.c_uint32 * 8).from_buffer(area, _WORDS_OFFSET)
-        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _segment.FLAGS_OFFSET)
+        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _header.FLAGS_OFFSET)
         self._words_address = ctypes.addressof(self._words)
         data = segment.data()
         self._note = data[:NOTE_BYTES]
@@ -118,7 +118,6 @@ class Ring:
         self._pointer = segment.lock.pointer
         self._intent_address = ctypes.addressof(self._control) + 8 * _INTENT
         segment.recovery_hooks.append(self._repair)
-        self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
         self._idle = 0.0
         self._writer: Any = None
         if _posix.RingWriter is not None:
@@ -132,12 +131,12 @@ class Ring:
     def create(cls, name: str, capacity: int, exist_ok: bool = False) -> Ring:
         capacity = _align(max(capacity, 4 * ALIGN))
         meta = {"capacity": capacity}
-        segment = _segment.create(name, _segment.KIND_QUEUE, meta, NOTE_BYTES + capacity, exist_ok)
+        segment = _segment.create(name, _header.KIND_QUEUE, meta, NOTE_BYTES + capacity, exist_ok)
         return cls(segment)
 
     @classmethod
     def attach(cls, name: str, token: int | None = None) -> Ring:
-        return cls(_segment.attach(name, _segment.KIND_QUEUE, token))
+        return cls(_segment.attach(name, _header.KIND_QUEUE, token))
 
     def close(self) -> None:
         """Unmap (after dropping every buffer exported from the mapping)."""
@@ -677,9 +676,9 @@ class Ring:
             self._idle = 0.0
         elif _posix.futex_wait(self._words_address + 4 * word, seen, min(remaining, _WAIT_SLICE)):
             return True
-        if not _segment.creator_alive(*self._creator):
+        if not self.segment.creator_alive():
             raise QueueClosedError(
-                f"{self._label} is gone: its creator (pid {self._creator[0]}) died; "
+                f"{self._label} is gone: its creator (pid {self.segment.header.creator_pid}) died; "
                 "recreate the queue",
                 name=self.name,
             )
@@ -698,7 +697,7 @@ class Ring:
         flags = self.segment.flags
         if flags & _FLAG_FAILED:
             raise QueueFailedError(self.failure(), name=self.name)
-        if flags & _segment.FLAG_CLOSED:
+        if flags & _header.FLAG_CLOSED:
             action = "put into" if for_put else "get from"
             raise QueueClosedError(
                 f"cannot {action} {self._label}: it was closed by its creator; create a new queue",
@@ -709,14 +708,14 @@ class Ring:
         """Undo ``mark_closed`` and ``mark_failed``: puts and gets flow again."""
         self._enter()
         try:
-            self.segment.clear_flag(_segment.FLAG_CLOSED | _FLAG_FAILED)
+            self.segment.clear_flag(_header.FLAG_CLOSED | _FLAG_FAILED)
         finally:
             self._exit()
 
     def mark_closed(self) -> None:
         self._enter()
         try:
-            self.segment.set_flag(_segment.FLAG_CLOSED)
+            self.segment.set_flag(_header.FLAG_CLOSED)
             self._bump(_PUT_WORD, always=True)
             self._bump(_GOT_WORD, always=True)
         finally:

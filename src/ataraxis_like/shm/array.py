@@ -19,7 +19,7 @@ from ..errors import (
     DataMismatchError,
     NotConnectedError,
 )
-from . import _posix, _segment
+from . import _header, _names, _posix, _segment
 from ._coerce import lossless
 
 Index = int | tuple[int] | tuple[int, int] | slice
@@ -29,7 +29,7 @@ class SharedMemoryArray:
     """A handle to a named shared array. Make one with ``create_array`` or ``attach``."""
 
     def __init__(self, name: str, shape: tuple[int, ...], datatype: np.dtype[Any], token: int):
-        self._name = _segment.validate_name(name)
+        self._name = _names.validate_name(name)
         self._shape = tuple(shape)
         self._length = self._shape[0] if self._shape else 0
         self._datatype = np.dtype(datatype)
@@ -68,7 +68,7 @@ class SharedMemoryArray:
             "descr": np.lib.format.dtype_to_descr(source.dtype),
             "shape": tuple(int(n) for n in source.shape),
         }
-        segment = _segment.create(name, _segment.KIND_ARRAY, meta, source.nbytes, exist_ok)
+        segment = _segment.create(name, _header.KIND_ARRAY, meta, source.nbytes, exist_ok)
         handle = cls(name, source.shape, source.dtype, segment.header.token)
         handle._bind(segment)
         assert handle._array is not None
@@ -78,7 +78,7 @@ class SharedMemoryArray:
     @classmethod
     def attach(cls, name: str) -> SharedMemoryArray:
         """Connect to the existing array ``name`` from any process, knowing only its name."""
-        segment = _segment.attach(name, _segment.KIND_ARRAY)
+        segment = _segment.attach(name, _header.KIND_ARRAY)
         meta = segment.header.meta
         datatype = np.lib.format.descr_to_dtype(meta["descr"])
         handle = cls(name, tuple(meta["shape"]), datatype, segment.header.token)
@@ -89,7 +89,7 @@ class SharedMemoryArray:
         """Map the segment in this process (a no-op when already connected here)."""
         if self._segment is not None:
             return
-        self._bind(_segment.attach(self._name, _segment.KIND_ARRAY, self._token))
+        self._bind(_segment.attach(self._name, _header.KIND_ARRAY, self._token))
 
     def _bind(self, segment: _segment.Segment) -> None:
         self._segment = segment

@@ -317,8 +317,13 @@ def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarr
     dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)
 
 
+_ASSIGNMENT_REFUSES_OVERFLOW = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+"""numpy 2 raises OverflowError for ``int8_array[i] = 300``; numpy 1.26 wraps it (a warning)."""
+
+
 def _fast_types(schema: Schema) -> frozenset[type]:
-    """Value types a buffer may take by plain assignment (numpy refuses overflow for these)."""
+    """Value types a buffer may take by plain assignment (numpy refuses overflow for these;
+    before numpy 2 a Python int is refused only by int64, so narrower keys check it first)."""
     if schema.shape or schema.dtype.fields is not None:
         return frozenset()
     if schema.text is not None:
@@ -327,7 +332,8 @@ def _fast_types(schema: Schema) -> frozenset[type]:
     if kind == "b":
         return frozenset({bool, np.bool_})
     if kind in "iu":
-        return frozenset({int, bool, exact})
+        wide = _ASSIGNMENT_REFUSES_OVERFLOW or schema.dtype == np.dtype(np.int64)
+        return frozenset({int, bool, exact} if wide else {bool, exact})
     if kind == "f":
         return frozenset({float, int, bool, exact})
     if kind == "c":

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
 import psutil
 import pytest
@@ -162,7 +163,7 @@ def forked_child_does_not_keep_a_dead_creator_alive() -> None:
         creator.kill()
         creator.wait(30)
         assert psutil.pid_exists(child)
-        assert _states() == {"forked": "stale"}
+        assert _states() == {"forked": "stale"}, (_states(), Path("/proc/locks").read_text())
     finally:
         os.kill(child, signal.SIGKILL)
     _library_call_elsewhere()

@@ -11,7 +11,7 @@ readers already open see new keys only after they reopen (SinkReader does that b
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,10 @@ from ._schema import RESERVED, ROWS, Schema, to_h5
 from .recover import clear_status_flags, is_stale_flags_error
 
 DEFAULT_CHUNK_BYTES = 256 * 1024
+MIN_CHUNK_BYTES = 64 * 1024
+"""Smaller chunks would save more on tiny files, but a batch spanning many new chunks that fails
+on a full disk then leaves HDF5 unable to flush the undo (tests/hdf5/test_limits.py)."""
+FIRST_BLOCKS_PER_CHUNK = 8
 MAX_CHUNK_ROWS = 65536
 MAX_BUFFER_ROWS = 65536
 
@@ -122,11 +126,21 @@ class Store:
             self._window = 0
             self.file.swmr_mode = True
 
-    def chunk_rows(self, schema: Schema) -> int:
-        return max(1, min(MAX_CHUNK_ROWS, self._chunk_bytes // schema.row_bytes))
+    def chunk_rows(self, schema: Schema, first_rows: int = 1) -> int:
+        """Rows per chunk of a new dataset whose first block has ``first_rows`` rows.
 
-    def create(self, schemas: list[Schema]) -> None:
-        """Create the datasets of new rows keys (one structural window for all)."""
+        HDF5 fixes a dataset's chunk shape when it is made and stores every chunk whole, so a
+        chunk sized for a stream would make a file of one row weigh ``chunk_bytes``. The chunk
+        follows the data instead: room for FIRST_BLOCKS_PER_CHUNK first blocks, rounded up to a
+        power of two, at least MIN_CHUNK_BYTES and at most ``chunk_bytes`` (a key that starts
+        with big blocks, or big rows, gets big chunks at once)."""
+        wanted = max(first_rows * FIRST_BLOCKS_PER_CHUNK * schema.row_bytes, MIN_CHUNK_BYTES)
+        chunk_bytes = min(1 << (wanted - 1).bit_length(), max(self._chunk_bytes, MIN_CHUNK_BYTES))
+        return max(1, min(MAX_CHUNK_ROWS, chunk_bytes // schema.row_bytes))
+
+    def create(self, schemas: list[Schema], first_rows: Mapping[str, int] | None = None) -> None:
+        """Create the datasets of new rows keys (one structural window for all), each chunked
+        for its first block (``first_rows`` by key; one row when not given)."""
         missing = list({s.key: s for s in schemas if s.key not in self.schemas}.values())
         if not missing:
             return
@@ -137,7 +151,10 @@ class Store:
                     name,
                     shape=(0, *schema.shape),
                     maxshape=(None, *schema.shape),
-                    chunks=(self.chunk_rows(schema), *schema.shape),
+                    chunks=(
+                        self.chunk_rows(schema, (first_rows or {}).get(schema.key, 1)),
+                        *schema.shape,
+                    ),
                     dtype=schema.h5_dtype,
                     **self._options,
                 )

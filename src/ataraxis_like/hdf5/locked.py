@@ -215,7 +215,10 @@ def write_batch(
             blocks = [(schema, rows) for schema, rows in blocks if schema.key not in clashing]
             # One window for the new datasets and the operation: each window reopens the file.
             with store.structural():
-                store.create([schema for schema, _rows in blocks])
+                store.create(
+                    [schema for schema, _rows in blocks],
+                    {schema.key: len(rows) for schema, rows in blocks},
+                )
                 for schema, rows in blocks:
                     store.append_block(schema.key, rows)
                 if operation is not None:

@@ -119,7 +119,7 @@ def resume(directory: Path, processes: int) -> dict[str, float]:
     from ataraxis_like.hdf5 import open_sink
 
     launcher = [sys.executable, __file__, "ours", str(processes), "child", START_METHOD,
-                str(directory)]
+                str(directory)]  # fmt: skip
     process = subprocess.Popen(launcher, start_new_session=True)
     results = directory / "results.h5"
     while True:

@@ -28,3 +28,32 @@ def test_index_links_every_page() -> None:
 def test_links_resolve(name: str) -> None:
     missing = [target for target in links(DOCS / name) if not (DOCS / target).exists()]
     assert not missing
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "migrating-from-ataraxis-data-structures.md",
+        "migrating-from-rigorous-recorder.md",
+        "migrating-from-simrecorder.md",
+    ],
+)
+def test_migration_guides_count_their_blocks_and_name_real_tests(name: str) -> None:
+    """The block count adds up, each row of the block table names a test, and it exists."""
+    text = (DOCS / name).read_text(encoding="utf-8")
+    total, unchanged, different = map(
+        int,
+        re.search(
+            r"\*\*(\d+)\s+blocks:\s+(\d+)\s+run\s+unchanged,\s+(\d+)\s+deliberately", text
+        ).groups(),
+    )
+    assert total == unchanged + different
+    table = re.split(r"## The (?:3.1 )?README, block by block", text)[1].split("\n## ")[0]
+    rows = [row for row in table.splitlines() if row.startswith("| ") and "---" not in row][1:]
+    assert len(rows) == total
+    assert sum("| yes" in row for row in rows) == unchanged
+    tests = Path(__file__).resolve().parent
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in tests.rglob("test_*.py"))
+    named = {test for row in rows for test in re.findall(r"`(test_\w+)`", row)}
+    assert named
+    assert not sorted(test for test in named if f"def {test}(" not in sources)

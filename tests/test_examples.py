@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ataraxis_like.shm._segment import segment_path
+
 from .support.examples import EXAMPLES, run_example
+from .support.seed_names import fixed_names
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,6 +43,29 @@ def test_logger_example() -> None:
             f"source {source}: 2000 entries, every index once: True, only from source "
             f"{source}: True, time ordered: True\n"
         ) in out
+
+
+def test_ads31_shared_memory_array_examples_run_as_written() -> None:
+    """The 3.1 README's four array examples, each in a fresh interpreter of the interpreter
+    running the suite (CI installs the package into a fresh virtual environment first)."""
+    with fixed_names():
+        out = run("ads31_shared_memory_array.py")
+    assert out.splitlines() == [
+        "array_creation: ran",
+        "connection: ran",
+        "reading: ran",
+        "writing: ran",
+    ]
+    assert not segment_path("unique_buffer").exists()
+
+
+def test_ads31_data_logger_example_runs_as_written() -> None:
+    """The 3.1 README's DataLogger block (its one deliberate difference in the script)."""
+    out = run("ads31_data_logger.py")
+    assert out.splitlines() == [
+        "logged 2 entries, archived as 1_log.npz; started=False",
+        "[[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]",
+    ]
 
 
 def test_every_example_has_a_test() -> None:

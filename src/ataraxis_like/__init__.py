@@ -12,20 +12,49 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import ConfigError, YamlConfig
     from .errors import AtaraxisError, LockOwnerDiedWarning
-    from .logs import DataLogger, LogPackage
+    from .experiment import Experiment
+    from .hdf5 import Hdf5Sink, SinkReader
+    from .logs import (
+        DataLogger,
+        LogArchiveReader,
+        LogPackage,
+        assemble_log_archives,
+        compress_npy_logs,
+    )
+    from .recorder import (
+        ExperimentCollection,
+        Hdf5Store,
+        MemoryStore,
+        Recorder,
+        RedisStore,
+        SeriesRecorder,
+    )
     from .shm import SharedMemoryArray, cleanup_stale, list_arrays
     from .shm.queue import ShmQueue
 
+# Each name and the module that defines it: the names of the README's table, loaded on first use.
 _WHERE = {
     "AtaraxisError": ".errors",
     "ConfigError": ".config",
     "DataLogger": ".logs",
+    "Experiment": ".experiment",
+    "ExperimentCollection": ".recorder",
+    "Hdf5Sink": ".hdf5",
+    "Hdf5Store": ".recorder",
     "LockOwnerDiedWarning": ".errors",
+    "LogArchiveReader": ".logs",
     "LogPackage": ".logs",
+    "MemoryStore": ".recorder",
+    "Recorder": ".recorder",
+    "RedisStore": ".recorder",
+    "SeriesRecorder": ".recorder",
     "SharedMemoryArray": ".shm",
     "ShmQueue": ".shm.queue",
+    "SinkReader": ".hdf5",
     "YamlConfig": ".config",
+    "assemble_log_archives": ".logs",
     "cleanup_stale": ".shm",
+    "compress_npy_logs": ".logs",
     "list_arrays": ".shm",
 }
 
@@ -58,12 +87,24 @@ __all__ = [
     "AtaraxisError",
     "ConfigError",
     "DataLogger",
+    "Experiment",
+    "ExperimentCollection",
+    "Hdf5Sink",
+    "Hdf5Store",
     "LockOwnerDiedWarning",
+    "LogArchiveReader",
     "LogPackage",
+    "MemoryStore",
+    "Recorder",
+    "RedisStore",
+    "SeriesRecorder",
     "SharedMemoryArray",
     "ShmQueue",
+    "SinkReader",
     "YamlConfig",
     "__version__",
+    "assemble_log_archives",
     "cleanup_stale",
+    "compress_npy_logs",
     "list_arrays",
 ]

@@ -1,7 +1,7 @@
 """What ``ataraxis-like inspect`` finds at a path: the kind of thing, and a report of it.
 
 Each package inspects its own kind (logs/cli.py, hdf5/cli.py, config/cli.py, experiment/cli.py)
-and returns an ``Inspection``; the command line detects the kind and prints text or JSON.
+and returns an ``Inspection``; the command line (cli.py) detects the kind and prints text or JSON.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from .errors import AtaraxisError
 LOG_DIRECTORY, LOG_ARCHIVE, HDF5, CONFIG, EXPERIMENT = (
     "log-directory", "log-archive", "hdf5", "config", "experiment",
 )  # fmt: skip
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_ZIP_SIGNATURE = b"PK\x03\x04"
-_YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class InspectError(AtaraxisError, ValueError):
@@ -40,37 +37,6 @@ class Inspection:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": str(self.path), **self.data,
                 "problems": self.problems}  # fmt: skip
-
-
-def detect_kind(path: Path) -> str:
-    """The kind of ``path``, from what it is and its first bytes (InspectError if none fits)."""
-    if path.is_dir():
-        from .experiment.runner import RESULTS_FILE
-
-        return EXPERIMENT if (path / RESULTS_FILE).is_file() else LOG_DIRECTORY
-    if not path.exists():
-        raise InspectError(
-            f"{path} does not exist; pass a log directory or archive, an HDF5 file, a YAML "
-            "config or an experiment directory",
-            path=str(path),
-        )
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            handle.seek(512)
-            second = handle.read(8)
-    except OSError as error:
-        raise InspectError(f"{path} cannot be read: {error.strerror}", path=str(path)) from None
-    if _HDF5_SIGNATURE in (head, second):
-        return HDF5
-    if path.suffix == ".npz" or head.startswith(_ZIP_SIGNATURE):
-        return LOG_ARCHIVE
-    if path.suffix.lower() in _YAML_SUFFIXES:
-        return CONFIG
-    raise InspectError(
-        f"{path} is neither a log archive (.npz), an HDF5 file nor a YAML config (.yaml, .yml)",
-        path=str(path),
-    )
 
 
 def plain(value: Any, limit: int = 32) -> Any:

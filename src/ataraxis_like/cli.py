@@ -3,7 +3,7 @@
 Exit codes scripts can rely on (``EXIT_CODES``, shown by ``--help``): 0 success, 1 the job ran
 but found a problem (lost data, a failed check), 2 bad usage, 3 an error stopped the job (printed
 as one line on stderr). Subcommands live beside their packages (logs/cli.py, hdf5/cli.py); this
-module parses and dispatches, and ``inspect`` picks the inspector of the path's kind.
+module parses and dispatches; ``inspect`` runs _inspect_command.py, which picks the inspector.
 """
 
 from __future__ import annotations
@@ -13,14 +13,66 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from . import __version__
-from ._inspection import CONFIG, EXPERIMENT, HDF5, LOG_ARCHIVE, LOG_DIRECTORY, Inspection
+from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .errors import AtaraxisError
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-
 Command = Callable[[argparse.Namespace], int]
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser whose options are added only when that subcommand is used.
+
+    ``configure`` imports the package that owns the subcommand and adds its options and handler;
+    it runs the first time this parser parses or prints its help, so ``ataraxis-like --help`` and
+    the other subcommands import none of the packages they do not use (numpy, h5py).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        configure: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._configure = configure
+
+    def _configured(self) -> None:
+        configure, self._configure = self._configure, None
+        if configure is not None:
+            configure(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._configured()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._configured()
+        return super().format_help()
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: the installed version is looked up only when asked for (``__version__``
+    imports importlib.metadata, which costs more than the rest of ``--help``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
+def _configure_compress(parser: argparse.ArgumentParser) -> None:
+    from .logs.cli import configure
+
+    configure(parser)
+
+
+def _configure_recover(parser: argparse.ArgumentParser) -> None:
+    from .hdf5.cli import configure
+
+    configure(parser)
 
 
 def _shm_ls(arguments: argparse.Namespace) -> int:
@@ -122,53 +174,10 @@ def _chaos(arguments: argparse.Namespace) -> int:
     return EXIT_OK if report.passed else EXIT_PROBLEM
 
 
-EXIT_CODES = """exit codes:
-  0  success
-  1  the job ran but found a problem (lost data, a failed check, a file needing recovery)
-  2  bad usage (unknown command or option, invalid value)
-  3  an error stopped the job (one line on stderr: "ataraxis-like: error: ...")"""
-
-
 def _inspect(arguments: argparse.Namespace) -> int:
-    from ._inspection import detect_kind
+    from ._inspect_command import run_inspect
 
-    path: Path = arguments.path
-    kind = detect_kind(path)
-    if arguments.plot is not None and kind not in (LOG_DIRECTORY, LOG_ARCHIVE):
-        print(f"ataraxis-like inspect: error: --plot draws logs only; {path} is {kind}",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
-    inspection = _inspector(kind, path, arguments)
-    if arguments.json:
-        print(json.dumps(inspection.to_json(), indent=2))
-    else:
-        print("\n".join(inspection.lines))
-    return EXIT_PROBLEM if inspection.problems else EXIT_OK
-
-
-def _inspector(kind: str, path: Path, arguments: argparse.Namespace) -> Inspection:
-    if kind == HDF5:
-        from .hdf5.cli import inspect_hdf5
-
-        return inspect_hdf5(path)
-    if kind == CONFIG:
-        from .config.cli import inspect_config
-
-        return inspect_config(path)
-    if kind == EXPERIMENT:
-        from .experiment.cli import inspect_experiment
-
-        return inspect_experiment(path)
-    from .logs.cli import inspect_logs
-
-    inspection, timelines = inspect_logs(path, arguments.gaps)
-    if arguments.plot is not None:
-        from .logs.plot import plot_timelines
-
-        plot_timelines(timelines, arguments.plot)
-        inspection.data["plot"] = str(arguments.plot)
-        inspection.lines.append(f"plot: {arguments.plot}")
-    return inspection
+    return run_inspect(arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,8 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, default=argparse.SUPPRESS,
+                        help="show program's version number and exit")  # fmt: skip
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     demo = commands.add_parser("demo", help="run the whole pipeline and prove nothing was lost")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long producers send")
@@ -250,17 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
         "judged (made by version 1) is removed too",
     )  # fmt: skip
     clean.set_defaults(handler=_shm_clean)
-    from .logs.cli import register as register_log_commands
-
-    register_log_commands(commands)
-    from .hdf5.cli import register as register_hdf5_commands
-
-    register_hdf5_commands(commands)
+    commands.add_parser(
+        "compress",
+        help="build one <source_id>_log.npz archive per source from a log directory",
+        configure=_configure_compress,
+    )
+    commands.add_parser(
+        "recover",
+        help="reopen an HDF5 file whose writer was killed (no h5clear needed)",
+        configure=_configure_recover,
+    )
     _add_epilogs(commands)
     return parser
 
 
-def _add_epilogs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_epilogs(commands: argparse._SubParsersAction[Any]) -> None:
     """Every subcommand's ``--help`` ends with the exit codes."""
     for parser in commands.choices.values():
         parser.epilog = EXIT_CODES

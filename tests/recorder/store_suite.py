@@ -16,7 +16,20 @@ from ataraxis_like.recorder import (
     SeriesKeyError,
     Store,
     StoreClosedError,
+    UntrustedPickleError,
 )
+
+
+class Point:
+    """A user's own class, recorded pickled."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and other.x == self.x
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class StoreSuite:
@@ -28,10 +41,12 @@ class StoreSuite:
         yield made
         made.close()
 
-    def make(self, request: pytest.FixtureRequest) -> Store:
+    def make(self, request: pytest.FixtureRequest, allow_pickle: bool = False) -> Store:
         raise NotImplementedError
 
-    def reopen(self, store: Store, request: pytest.FixtureRequest) -> Store:
+    def reopen(
+        self, store: Store, request: pytest.FixtureRequest, allow_pickle: bool = False
+    ) -> Store:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- values
@@ -135,6 +150,68 @@ class StoreSuite:
         with pytest.raises(RecordValueError):
             store.validate("v", "x")
         assert len(store.get("v")) == 1
+
+    # ---------------------------------------------------------------- pickled values
+    ANY_VALUES = ({"a": [1, 2]}, None, Point(3), b"\x00raw", [1, "x"], "text", 2.5, (1,))
+
+    def test_any_picklable_value_with_allow_pickle(self, request: pytest.FixtureRequest) -> None:
+        with self.make(request, allow_pickle=True) as store:
+            store.append("any", self.ANY_VALUES[0])
+            store.extend("any", list(self.ANY_VALUES[1:]))
+            store.extend("any", np.arange(2))  # numbers go in one by one, pickled
+            got = store.get("any")
+            assert len(got) == len(self.ANY_VALUES) + 2
+            assert list(got) == [*self.ANY_VALUES, 0, 1]
+            assert got[2] == Point(3)
+            assert list(got[1:3]) == [None, Point(3)]
+            assert store.keys() == ["any"]
+            store.append("numbers", 1)  # a number first still makes a numeric series
+            with pytest.raises(RecordValueError, match="'numbers' holds values of shape"):
+                store.append("numbers", {"a": 1})
+            assert np.asarray(store.get("numbers")).dtype == np.int64
+
+    def test_pickled_values_are_copies(self, request: pytest.FixtureRequest) -> None:
+        with self.make(request, allow_pickle=True) as store:
+            state = {"step": 0}
+            store.append("state", state)
+            state["step"] = 1
+            store.append("state", state)
+            assert list(store.get("state")) == [{"step": 0}, {"step": 1}]
+
+    def test_unpicklable_value_is_refused(self, request: pytest.FixtureRequest) -> None:
+        with self.make(request, allow_pickle=True) as store:
+            with pytest.raises(RecordValueError, match="cannot be pickled"):
+                store.append("k", lambda: None)
+            assert "k" not in store
+            store.append("k", {"ok": True})
+            with pytest.raises(RecordValueError, match="cannot be pickled"):
+                store.append("k", lambda: None)
+            assert len(store.get("k")) == 1
+
+    def test_reading_pickles_needs_the_opt_in(self, request: pytest.FixtureRequest) -> None:
+        if not self.persistent:
+            pytest.skip("only this store object, opened with allow_pickle, holds pickles")
+        store = self.make(request, allow_pickle=True)
+        store.append("mine", Point(1))
+        store.append("plain", 1.5)
+        store.close()
+        wary = self.reopen(store, request)
+        try:
+            assert wary.keys() == ["mine", "plain"]
+            assert np.asarray(wary.get("plain")).tolist() == [1.5]
+            with pytest.raises(UntrustedPickleError, match="allow_pickle=True") as caught:
+                wary.get("mine")
+            assert isinstance(caught.value, PermissionError)
+            if getattr(wary, "mode", "a") != "r":
+                with pytest.raises(UntrustedPickleError):
+                    wary.append("mine", Point(2))
+        finally:
+            wary.close()
+        trusting = self.reopen(store, request, allow_pickle=True)
+        try:
+            assert list(trusting.get("mine")) == [Point(1)]
+        finally:
+            trusting.close()
 
     # ---------------------------------------------------------------- keys
     def test_keys_and_prefixes(self, store: Store) -> None:

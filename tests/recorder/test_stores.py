@@ -26,28 +26,34 @@ pytestmark = pytest.mark.timeout(60)
 class TestMemoryStore(StoreSuite):
     persistent = False
 
-    def make(self, request: pytest.FixtureRequest) -> Store:
-        return MemoryStore()
+    def make(self, request: pytest.FixtureRequest, allow_pickle: bool = False) -> Store:
+        return MemoryStore(allow_pickle=allow_pickle)
 
 
 class TestHdf5Store(StoreSuite):
-    def make(self, request: pytest.FixtureRequest) -> Store:
+    def make(self, request: pytest.FixtureRequest, allow_pickle: bool = False) -> Store:
         path = request.getfixturevalue("tmp_path") / "series.h5"
-        return Hdf5Store(path, "w")
+        return Hdf5Store(path, "w", allow_pickle=allow_pickle)
 
-    def reopen(self, store: Store, request: pytest.FixtureRequest) -> Store:
+    def reopen(
+        self, store: Store, request: pytest.FixtureRequest, allow_pickle: bool = False
+    ) -> Store:
         assert isinstance(store, Hdf5Store)
-        return Hdf5Store(store.path, "a")
+        return Hdf5Store(store.path, "a", allow_pickle=allow_pickle)
 
 
 class TestRedisStore(StoreSuite):
-    def make(self, request: pytest.FixtureRequest) -> Store:
+    def make(self, request: pytest.FixtureRequest, allow_pickle: bool = False) -> Store:
         port = request.getfixturevalue("redis_port")
         namespace = request.getfixturevalue("namespace")
-        return RedisStore("127.0.0.1", port, namespace=namespace, batch=64)
+        return RedisStore(
+            "127.0.0.1", port, namespace=namespace, batch=64, allow_pickle=allow_pickle
+        )
 
-    def reopen(self, store: Store, request: pytest.FixtureRequest) -> Store:
-        return self.make(request)
+    def reopen(
+        self, store: Store, request: pytest.FixtureRequest, allow_pickle: bool = False
+    ) -> Store:
+        return self.make(request, allow_pickle)
 
 
 def test_hdf5_get_is_a_lazy_view_that_slices(tmp_path: Path) -> None:

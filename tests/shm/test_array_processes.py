@@ -172,17 +172,6 @@ def test_creator_exit_without_destroy_removes_segment(shm_name: str) -> None:
     assert not segment_path(shm_name).exists()
 
 
-def test_exist_ok_replaces_only_stale_segment(shm_name: str) -> None:
-    context = mp.get_context("fork")
-    created = context.Event()
-    creator = context.Process(target=workers.create_and_die, args=(shm_name, created))
-    creator.start()
-    assert created.wait(30)
-    creator.join(10)
-    with SharedMemoryArray.create_array(shm_name, [7, 8], exist_ok=True) as handle:
-        assert handle.read_data((0,), convert_output=True) == [7, 8]
-
-
 def test_threads_share_the_lock(shm_name: str) -> None:
     import threading
 

@@ -54,3 +54,30 @@ def create_and_die(name: str, created: Any) -> None:
     SharedMemoryArray.create_array(name, [1, 2, 3])
     created.set()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def map_and_wait(name: str, mapped: Any, release: Any) -> None:
+    """Attach ``name`` by name, say so, and keep it mapped until released."""
+    handle = SharedMemoryArray.attach(name)
+    mapped.set()
+    release.wait(60)
+    handle.disconnect()
+
+
+def create_and_wait(name: str, created: Any, release: Any) -> None:
+    """Create ``name``, say so, and stay alive (its creator) until released."""
+    handle = SharedMemoryArray.create_array(name, [5, 6])
+    created.set()
+    release.wait(60)
+    handle.destroy()
+
+
+def destroy_from_here(handle: SharedMemoryArray, results: Any) -> None:
+    """Connect, disconnect and try destroy() in a process that did not create the array."""
+    handle.connect()
+    handle.disconnect()
+    try:
+        handle.destroy()
+        results.put("destroyed")
+    except PermissionError as error:
+        results.put(type(error).__name__)

@@ -1,9 +1,10 @@
 """Facades for code written against other recorders: change the import, keep the code.
 
 - ``ataraxis_like.compat.record_keeper``: the record keeper (pip ``rigorous-recorder``):
-  ``RecordKeeper``, ``ExperimentCollection``.
+  ``Recorder``, ``RecordKeeper``, ``ExperimentCollection``.
 - ``ataraxis_like.compat.keyed_recorder``: SimRecorder: ``Recorder``, ``InMemoryDataStore``,
   ``HDF5DataStore``, ``RedisDataStore``.
 
-Both have a ``Recorder``-like class, so import from the submodule you migrate from.
+Both have a ``Recorder`` class, so import from the submodule you migrate from.
+ataraxis-data-structures code needs no facade: its names are at ``ataraxis_like``'s top level.
 """

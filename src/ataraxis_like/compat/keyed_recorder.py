@@ -8,8 +8,10 @@ Code written against its quick start runs after changing only the import::
 ``RedisDataStore(server_host, data_directory)`` connects to a Redis server on ``REDIS_PORT``
 (65535, as SimRecorder) and, when none answers on this host, starts ``redis-server`` there
 with its files in ``data_directory`` and shuts it down (saving) at ``close()``, as SimRecorder
-does. Values are numbers, str and numeric numpy arrays (no pickle). See
-docs/migrating-from-simrecorder.md.
+does. Values are numbers, str and numeric numpy arrays; any other picklable value (SimRecorder
+pickled everything into Redis) with ``allow_pickle=True`` on the datastore, which is also needed
+to read such values back: unpickling runs code chosen by whoever wrote them, so pass it only for
+data you wrote yourself. See docs/migrating-from-simrecorder.md.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 
 
 class DataStore:
-    """SimRecorder's datastore interface over one of our stores."""
+    """SimRecorder's datastore interface over one of our stores (``allow_pickle``: see above)."""
 
-    def __init__(self) -> None:
+    def __init__(self, allow_pickle: bool = False) -> None:
         self.store: Store | None = None
+        self.allow_pickle = allow_pickle
 
     def connect(self) -> DataStore:
         return self
@@ -75,7 +78,7 @@ class InMemoryDataStore(DataStore):
 
     def connect(self) -> InMemoryDataStore:
         if self.store is None:
-            self.store = MemoryStore()
+            self.store = MemoryStore(allow_pickle=self.allow_pickle)
         return self
 
     def close(self) -> None:
@@ -86,17 +89,17 @@ class InMemoryDataStore(DataStore):
 class HDF5DataStore(DataStore):
     """An HDF5 file: created (with its folder) when missing, opened read-only when it exists."""
 
-    def __init__(self, data_file_pth: str | os.PathLike[str]) -> None:
-        super().__init__()
+    def __init__(self, data_file_pth: str | os.PathLike[str], allow_pickle: bool = False) -> None:
+        super().__init__(allow_pickle)
         self.path = Path(data_file_pth).expanduser()
 
     def connect(self) -> HDF5DataStore:
         if self.store is None:
             if self.path.exists():
-                self.store = Hdf5Store(self.path, "r")
+                self.store = Hdf5Store(self.path, "r", allow_pickle=self.allow_pickle)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.store = Hdf5Store(self.path, "w")
+                self.store = Hdf5Store(self.path, "w", allow_pickle=self.allow_pickle)
         return self
 
     def _series(self, value: Any) -> Any:
@@ -115,8 +118,9 @@ class RedisDataStore(DataStore):
         use_multiprocess_deserialization: bool = False,
         use_compression: bool = True,
         port: int | None = None,
+        allow_pickle: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(allow_pickle)
         self.server_host = server_host
         self.data_directory = Path(data_directory).expanduser()
         self.port = port
@@ -128,12 +132,12 @@ class RedisDataStore(DataStore):
         port = REDIS_PORT if self.port is None else self.port
         host = self.server_host
         try:
-            self.store = RedisStore(host, port, timeout=2.0)
+            self.store = RedisStore(host, port, timeout=2.0, allow_pickle=self.allow_pickle)
         except StoreConnectionError:
             if host not in _LOCAL_HOSTS:
                 raise
             self._server = _start_server(port, self.data_directory)
-            self.store = RedisStore(host, port)
+            self.store = RedisStore(host, port, allow_pickle=self.allow_pickle)
         return self
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """The record keeper's API (pip ``rigorous-recorder``) on our recorder.
 
-Code written against its quick start runs after changing only the import::
+Code written against its README runs after changing only the import::
 
-    from ataraxis_like.compat.record_keeper import RecordKeeper, ExperimentCollection
+    from ataraxis_like.compat.record_keeper import Recorder, RecordKeeper, ExperimentCollection
 
 Differences that show (docs/migrating-from-rigorous-recorder.md has the full list): files are
 HDF5, never pickle (``save_to`` writes HDF5 whatever the file name says; ``load_from`` reads it
@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Self
 
 from ..recorder import collection as _collection
+from ..recorder import tree as _tree
 from ..recorder.columns import CHUNK_ROWS, MISSING
-from ..recorder.persist import load, save
+from ..recorder.node import Record
+from ..recorder.persist import save
 from ..recorder.query import Records
-from ..recorder.tree import Record, Recorder
+from ..recorder.tree import load
 
 _SAVE_KEY = "record_keeper"
 
@@ -34,7 +36,7 @@ class KeeperRecord(Record):
         return None if value is MISSING else value
 
 
-class RecordKeeper(Recorder):
+class RecordKeeper(_tree.Recorder):
     """``RecordKeeper(**fields).set_parent(parent)``, ``push``, ``add``, ``commit``, ``records``.
 
     ``records`` is this keeper's own records, or, once the keeper belongs to an experiment
@@ -135,9 +137,20 @@ class RecordKeeper(Recorder):
         """The keeper ``save_to`` wrote at ``path`` (every node a RecordKeeper again)."""
         root = load(path, key=_SAVE_KEY)
         for node in root.walk():
-            node.__class__ = RecordKeeper
-        assert isinstance(root, RecordKeeper)
+            node.__class__ = cls
+        assert isinstance(root, cls)
         return root
+
+
+class Recorder(RecordKeeper):
+    """The record keeper's ``Recorder`` (its README's first example): a RecordKeeper here.
+
+    There it is the variant that keeps each key's values as one column; every keeper here keeps
+    records that way, so the two behave the same. ``SubRecorder`` is its ``SubRecordKeeper``.
+    """
+
+    def SubRecorder(self, **kwargs: Any) -> Recorder:  # noqa: N802 - their name
+        return Recorder(kwargs).set_parent(self)
 
 
 class ExperimentCollection(_collection.ExperimentCollection):
@@ -176,3 +189,6 @@ class ExperimentCollection(_collection.ExperimentCollection):
         if number < 0:
             number = numbers[number]
         return tuple(self.records.where(experiment_number=number))
+
+
+__all__ = ["ExperimentCollection", "KeeperRecord", "RecordKeeper", "Recorder"]

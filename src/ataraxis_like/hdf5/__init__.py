@@ -16,8 +16,9 @@ from ._errors import (
     SinkKeyError,
     SinkWriteError,
 )
+from ._rwlock import FileRWLock
 from .client import Hdf5Client
-from .locked import FileRWLock, locked_file
+from .locked import locked_file
 from .reader import SinkReader, open_sink
 from .recover import RecoveryReport, recover
 from .sink import Hdf5Sink

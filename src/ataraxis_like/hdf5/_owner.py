@@ -21,10 +21,10 @@ from ..shm._ring import Ring
 from ..shm._supervisor import RestartPolicy
 from ._errors import SinkError
 from ._registry import ClientTable, Registry
+from ._rwlock import writer_lock
 from ._store import Store
 from ._writer import WriterSettings
 from .client import Channels, Hdf5Client
-from .locked import writer_lock
 
 
 class QueueOwner(RestartPolicy):

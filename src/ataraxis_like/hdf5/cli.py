@@ -17,18 +17,15 @@ from typing import Any
 import h5py  # type: ignore[import-untyped]
 import numpy as np
 
+from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import HDF5, InspectError, Inspection, plain, short
-from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from ._errors import RecoveryError
 from ._schema import RESERVED
 from .recover import recover, status_flags, writers_of
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``recover`` subcommand to the main parser."""
-    parser = commands.add_parser(
-        "recover", help="reopen an HDF5 file whose writer was killed (no h5clear needed)"
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the options and the handler of the ``recover`` subcommand (named in cli.py)."""
     parser.add_argument("path", type=Path, help="the HDF5 file")
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for a live writer's lock"

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py  # type: ignore[import-untyped]
 
 from ._errors import RecoveryError
+from ._rwlock import FileRWLock
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _STATUS, _EOF, _CHECKSUM, _SUPERBLOCK_BYTES = 11, 28, 44, 48
@@ -176,8 +177,6 @@ def recover(path: Path | str, timeout: float = 10.0) -> RecoveryReport:
     Takes the file's writer lock first (waiting up to ``timeout`` s), so a live sink is never
     disturbed; raises RecoveryError when the file cannot be read even after that.
     """
-    from .locked import FileRWLock
-
     path = Path(path)
     if not path.exists():
         raise RecoveryError(f"{path} does not exist; pass the path of an HDF5 file", path=str(path))

@@ -29,6 +29,7 @@ from ._errors import SinkClosedError, SinkError, SinkKeyError, SinkWriteError
 from ._keys import KeyTree
 from ._owner import QueueOwner
 from ._paths import FileIdentity, require_directory, writing
+from ._rwlock import writer_lock
 from ._schema import (
     ROWS,
     Schema,
@@ -43,7 +44,7 @@ from ._schema import (
 )
 from ._store import DEFAULT_CHUNK_BYTES, Buffer, Store, compression_options
 from .client import Hdf5Client
-from .locked import write_batch, writer_lock
+from .locked import write_batch
 from .reader import SinkReader, dataset_keys, load_dataset
 
 _MODES = ("r", "r+", "a", "w", "w-", "x")

@@ -1,9 +1,17 @@
 """Logging: DataLogger and LogPackage, and archives (compress_npy_logs, LogArchiveReader)."""
 
-from .archive import compress_npy_logs
-from .logger import DataLogger, LoggerError, LoggerInUseError, LoggerStoppedError, LogQueue
+from ._archive_layout import discover_log_archives
+from .archive import assemble_log_archives, compress_npy_logs
+from .logger import (
+    DataLogger,
+    LoggerError,
+    LoggerInUseError,
+    LoggerSettingError,
+    LoggerStoppedError,
+    LogQueue,
+)
 from .package import InvalidPackageError, LogPackage, PackageValueError
-from .reader import LogArchiveReader, discover_log_archives
+from .reader import LogArchiveReader
 
 __all__ = [
     "DataLogger",
@@ -13,8 +21,10 @@ __all__ = [
     "LogQueue",
     "LoggerError",
     "LoggerInUseError",
+    "LoggerSettingError",
     "LoggerStoppedError",
     "PackageValueError",
+    "assemble_log_archives",
     "compress_npy_logs",
     "discover_log_archives",
 ]

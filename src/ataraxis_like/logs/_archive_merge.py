@@ -19,8 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from ._archive_layout import ArchiveFormatError, open_member
 from .format import BATCH_HEADER, BATCH_MAGIC, BATCH_VERSION, INDEX_DTYPE, BatchFormatError
-from .reader import ArchiveFormatError, open_member
 
 ROW = np.dtype(
     [("timestamp", "<u8"), ("session", "<u8"), ("entry_id", "<u8"), ("start", "<u8"),

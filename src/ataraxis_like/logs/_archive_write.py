@@ -20,6 +20,15 @@ from typing import IO, Any
 
 import numpy as np
 
+from ._archive_layout import (
+    ARCHIVE_VERSION,
+    ArchiveFormatError,
+    ArchiveHeader,
+    archive_name,
+    open_member,
+    open_payload_stream,
+    read_archive_header,
+)
 from ._archive_merge import (
     OLD,
     BatchRef,
@@ -33,15 +42,6 @@ from ._archive_merge import (
     unique,
 )
 from .format import BatchFormatError
-from .reader import (
-    ARCHIVE_VERSION,
-    ArchiveFormatError,
-    ArchiveHeader,
-    archive_name,
-    open_member,
-    open_payload_stream,
-    read_archive_header,
-)
 
 WINDOW = 4 << 20  # bytes read at once from a batch file for small entries
 LARGE = 1 << 20  # entries (runs) at least this long are streamed, not buffered

@@ -25,6 +25,12 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from ..errors import AtaraxisError
+from ._archive_layout import (
+    ARCHIVE_TEMPORARY,
+    REFERENCE_MEMBER,
+    ArchiveHeader,
+    discover_log_archives,
+)
 from ._archive_merge import BatchRef, Spill, scan_batch
 from ._archive_write import (
     SourceJob,
@@ -34,13 +40,7 @@ from ._archive_write import (
     plan_source,
 )
 from .format import BATCH_PREFIX, BatchFormatError
-from .reader import (
-    ARCHIVE_TEMPORARY,
-    REFERENCE_MEMBER,
-    ArchiveHeader,
-    LogArchiveReader,
-    discover_log_archives,
-)
+from .reader import LogArchiveReader
 
 LOCK_NAME = ".compress.lock"
 
@@ -173,6 +173,27 @@ def compress_npy_logs(
                          max_workers)  # fmt: skip
     finally:
         lock.release()
+
+
+def assemble_log_archives(
+    log_directory: Path | str,
+    max_workers: int | None = None,
+    *,
+    remove_sources: bool = True,
+    memory_mapping: bool = True,
+    verbose: bool = False,
+    verify_integrity: bool = False,
+) -> CompressionResult:
+    """``compress_npy_logs`` under its ataraxis-data-structures 4.x name, order and defaults
+    (batch files are removed once archived, unless ``remove_sources=False``)."""
+    return compress_npy_logs(
+        log_directory,
+        remove_sources=remove_sources,
+        memory_mapping=memory_mapping,
+        verbose=verbose,
+        verify_integrity=verify_integrity,
+        max_workers=max_workers,
+    )
 
 
 def _compress(

@@ -15,18 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import LOG_ARCHIVE, LOG_DIRECTORY, InspectError, Inspection
-from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from ..errors import AtaraxisError
 from .archive import SourceTimeline, compress_npy_logs, source_timelines
 from .reader import LogArchiveReader
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``compress`` subcommand to the main parser."""
-    compress = commands.add_parser(
-        "compress", help="build one <source_id>_log.npz archive per source from a log directory"
-    )
+def configure(compress: argparse.ArgumentParser) -> None:
+    """Add the options and the handler of the ``compress`` subcommand (named in cli.py)."""
     compress.add_argument("directory", type=Path, help="the logger's <name>_data_log directory")
     compress.add_argument(
         "--remove-sources", action="store_true", help="delete batch files once archived"

@@ -45,6 +45,10 @@ class LoggerStoppedError(AtaraxisError, RuntimeError):
     """An entry was put after the logger was stopped."""
 
 
+class LoggerSettingError(AtaraxisError, ValueError):
+    """A DataLogger argument has an impossible value."""
+
+
 class LogQueue:
     """The producer side of a DataLogger: ``put(LogPackage)``. Picklable to any process."""
 
@@ -99,6 +103,17 @@ class LogQueue:
         return self._attach().stats()["items"]
 
 
+def _check_unused_tuning(**arguments: tuple[Any, int]) -> None:
+    """Refuse nonsense in the reference's tuning arguments even though they change nothing."""
+    for name, (value, least) in arguments.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise LoggerSettingError(
+                f"DataLogger {name} must be an int >= {least} (got {value!r}); it is accepted "
+                "for code written against ataraxis-data-structures and has no effect here",
+                setting=name,
+            )
+
+
 def _not_a_package(package: object) -> TypeError:
     return TypeError(
         f"input_queue takes LogPackage objects (got {type(package).__name__}); "
@@ -109,17 +124,27 @@ def _not_a_package(package: object) -> TypeError:
 class DataLogger(RestartPolicy):
     """Writes LogPackages from any number of processes to ``.npy`` batch files.
 
-    ``thread_count`` and ``poll_interval`` are accepted for compatibility with the reference
-    library and unused: one process writes large batches, and waiting is event driven.
+    The positional order and defaults are those of ataraxis-data-structures 3.1
+    (``output_directory, instance_name="data_logger", process_count, thread_count, sleep_timer,
+    exist_ok``); its 4.x keywords work too. Arguments that tune the reference's design are
+    checked and accepted but change nothing here, because that design is not ours: one logger
+    process writes large batches (``process_count``, ``thread_count``), waiting is woken by
+    each put rather than polled (``sleep_timer``, ``poll_interval``), and the input queue has a
+    fresh name per logger while a crashed logger's directory lock dies with it, so there is no
+    leftover to replace (``exist_ok``). What does tune this logger: ``flush_interval``,
+    ``batch_bytes``, ``batch_entries``, ``queue_bytes``, ``durable`` (docs/logger.md).
     """
 
     def __init__(
         self,
         output_directory: Path | str,
-        instance_name: str,
+        instance_name: str = "data_logger",
+        process_count: int = 1,
         thread_count: int = 5,
-        poll_interval: int = 5,
+        sleep_timer: int = 5000,
+        exist_ok: bool = False,
         *,
+        poll_interval: int = 5,
         queue_bytes: int = DEFAULT_QUEUE_BYTES,
         durable: bool = False,
         flush_interval: float = 0.2,
@@ -127,11 +152,18 @@ class DataLogger(RestartPolicy):
         batch_entries: int = 65536,
         max_restarts: int = 5,
     ) -> None:
-        del thread_count, poll_interval
-        if not instance_name or "/" in instance_name:
-            raise ValueError(
+        _check_unused_tuning(
+            process_count=(process_count, 1),
+            thread_count=(thread_count, 1),
+            sleep_timer=(sleep_timer, 0),
+            poll_interval=(poll_interval, 0),
+        )
+        del exist_ok
+        if not isinstance(instance_name, str) or not instance_name or "/" in instance_name:
+            raise LoggerSettingError(
                 f"DataLogger instance_name must be a non-empty name without '/' "
-                f"(got {instance_name!r}); pass a short name such as 'rig'"
+                f"(got {instance_name!r}); pass a short name such as 'rig'",
+                setting="instance_name",
             )
         self._name = instance_name
         self._directory = Path(output_directory) / f"{instance_name}_data_log"
@@ -171,7 +203,13 @@ class DataLogger(RestartPolicy):
 
     @property
     def alive(self) -> bool:
+        """True while the logger process runs (between a restart's death and spawn, False)."""
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def started(self) -> bool:
+        """True from ``start()`` until ``stop()``, including while a died process is restarted."""
+        return self._process is not None
 
     def timestamp_us(self) -> int:
         """Microseconds since this logger's onset (monotonic): a ready acquisition_time."""

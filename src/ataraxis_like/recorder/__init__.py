@@ -5,7 +5,8 @@ columns; ``records``/``where``/``to_columns`` query a subtree as one flat table;
 keep a tree in HDF5 through the sink; ``stream_to`` sends a worker's records to one file.
 
 Series: ``SeriesRecorder(*stores).record("a/b", value)`` appends into ``MemoryStore``,
-``Hdf5Store`` or ``RedisStore`` (all behind ``Store``).
+``Hdf5Store`` or ``RedisStore`` (all behind ``Store``); any picklable value with the opt-in
+``allow_pickle=True``.
 
 Experiments: ``ExperimentCollection(path).new_experiment()`` numbers runs and saves each one.
 """
@@ -18,15 +19,17 @@ from ._errors import (
     SeriesKeyError,
     StoreClosedError,
     StoreConnectionError,
+    UntrustedPickleError,
 )
 from .collection import Experiment, ExperimentCollection
 from .columns import MISSING
 from .hdf5_store import Hdf5Store, LazySeries
 from .keyed import SeriesRecorder
-from .persist import RecordStream, load, save, stream_to
+from .node import Record
+from .persist import RecordStream, save, stream_to
 from .query import Records
 from .stores import MemoryStore, SeriesSchema, Store
-from .tree import Record, Recorder
+from .tree import Recorder, load
 
 
 def __getattr__(name: str) -> object:
@@ -60,6 +63,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreConnectionError",
+    "UntrustedPickleError",
     "drain_to_hdf5",
     "load",
     "save",

@@ -20,6 +20,10 @@ class SeriesKeyError(AtaraxisError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UntrustedPickleError(AtaraxisError, PermissionError):
+    """A series holds pickled values and the store was not opened with ``allow_pickle=True``."""
+
+
 class StoreClosedError(AtaraxisError, RuntimeError):
     """A store was used after ``close()``."""
 

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 
 from ..hdf5 import Hdf5Sink, SinkKeyError, open_sink
 from ._errors import RecorderError
+from .node import Record
 from .persist import _tag, _untag, load_from, save_into
 from .query import Records
-from .tree import Record, Recorder
+from .tree import Recorder
 
 _STATE_KEY = "collection/_state"
 _FIRST = {"experiment_number": 0, "error_number": 0, "had_error": False}
@@ -175,7 +176,7 @@ class ExperimentCollection:
         keys = state["keys"]
         with open_sink(self.path) as reader:
             for index in missing:
-                info = load_from(reader, keys.get(str(index), f"runs/r{index:06d}"))
+                info = load_from(reader, keys.get(str(index), f"runs/r{index:06d}"), Recorder)
                 info.set_parent(self.root)
                 self._order[id(info)] = index
                 self._loaded.add(index)

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,10 +36,12 @@ import numpy.typing as npt
 from ..hdf5 import Hdf5Sink, SinkReader, open_sink
 from ._errors import RecorderError, RecorderFormatError, RecordValueError
 from .columns import Column, object_array, promote
+from .node import Node
 from .stores import normalize_key
-from .tree import Recorder
 
 FORMAT = 1
+
+NodeT = TypeVar("NodeT", bound=Node)
 
 
 class _Writer(Protocol):
@@ -139,7 +141,7 @@ def _attribute_ok(value: Any) -> bool:
     return isinstance(value, np.generic) and value.dtype.kind in "biuf"
 
 
-def _meta(node: Recorder, columns: list[dict[str, Any]], children: int) -> str:
+def _meta(node: Node, columns: list[dict[str, Any]], children: int) -> str:
     fields = [[name, _tag(value)] for name, value in node.fields.items()]
     return json.dumps(
         {
@@ -153,7 +155,7 @@ def _meta(node: Recorder, columns: list[dict[str, Any]], children: int) -> str:
     )
 
 
-def _write_fields(sink: Hdf5Sink, key: str, node: Recorder) -> None:
+def _write_fields(sink: Hdf5Sink, key: str, node: Node) -> None:
     attributes = {
         name: value
         for name, value in node.fields.items()
@@ -165,7 +167,7 @@ def _write_fields(sink: Hdf5Sink, key: str, node: Recorder) -> None:
 
 # ------------------------------------------------------------------ save / load
 def save(
-    node: Recorder,
+    node: Node,
     path: str | Path,
     *,
     key: str = "recorder",
@@ -191,14 +193,14 @@ def save(
         save_into(sink, node, key)
 
 
-def save_into(sink: Hdf5Sink, node: Recorder, key: str) -> None:
+def save_into(sink: Hdf5Sink, node: Node, key: str) -> None:
     """Write ``node``'s subtree through an open sink under ``key`` (which must be new).
 
     Children are written before their parent and each node's ``_meta`` after its columns, so
     ``key/_meta`` appears last: a save killed midway leaves no loadable (partial) tree.
     """
-    order: list[tuple[Recorder, str]] = []
-    stack: list[tuple[Recorder, str]] = [(node, normalize_key(key))]
+    order: list[tuple[Node, str]] = []
+    stack: list[tuple[Node, str]] = [(node, normalize_key(key))]
     while stack:
         current, name = stack.pop()
         order.append((current, name))
@@ -224,15 +226,15 @@ def save_into(sink: Hdf5Sink, node: Recorder, key: str) -> None:
             _write_fields(sink, name, current)
 
 
-def load(path: str | Path, *, key: str = "recorder") -> Recorder:
-    """The subtree saved (or streamed) into ``path`` under ``key``."""
+def load_tree(path: str | Path, *, key: str, node_type: type[NodeT]) -> NodeT:
+    """The subtree saved (or streamed) into ``path`` under ``key``, as nodes of ``node_type``."""
     path = Path(path)
     with open_sink(path) as reader:
-        return load_from(reader, key)
+        return load_from(reader, key, node_type)
 
 
-def load_from(reader: SinkReader, key: str) -> Recorder:
-    """The subtree under ``key`` of a file open for reading."""
+def load_from(reader: SinkReader, key: str, node_type: type[NodeT]) -> NodeT:
+    """The subtree under ``key`` of a file open for reading, as nodes of ``node_type``."""
     key = normalize_key(key)
     exists = _has(reader, key)
     finished = _has(reader, f"{key}/_meta")
@@ -251,14 +253,14 @@ def load_from(reader: SinkReader, key: str) -> Recorder:
             path=str(reader.path),
             key=key,
         )
-    return _load_node(reader, key)
+    return _load_node(reader, key, node_type)
 
 
 def _has(reader: Any, key: str) -> bool:
     return reader.file.get(key) is not None
 
 
-def _load_node(reader: Any, key: str) -> Recorder:
+def _load_node(reader: Any, key: str, node_type: type[NodeT]) -> NodeT:
     meta = json.loads(str(reader.load(f"{key}/_meta").item()))
     if meta.get("format", 0) > FORMAT:
         raise RecorderFormatError(
@@ -266,7 +268,7 @@ def _load_node(reader: Any, key: str) -> Recorder:
             f"reads ({FORMAT}); upgrade ataraxis-like",
             key=key,
         )
-    node = Recorder({name: _untag(value) for name, value in meta["fields"]})
+    node = node_type({name: _untag(value) for name, value in meta["fields"]})
     length = int(meta["length"])
     columns: dict[str, Column] = {}
     for index, spec in enumerate(meta["columns"]):
@@ -287,7 +289,7 @@ def _load_node(reader: Any, key: str) -> Recorder:
     for index in range(int(meta["children"])):
         child_key = f"{key}/n{index}"
         if _has(reader, f"{child_key}/_meta"):
-            _load_node(reader, child_key).set_parent(node)
+            _load_node(reader, child_key, node_type).set_parent(node)
     return node
 
 
@@ -322,7 +324,7 @@ class RecordStream:
     streamed node later are streamed too.
     """
 
-    def __init__(self, root: Recorder, client: _Writer, key: str) -> None:
+    def __init__(self, root: Node, client: _Writer, key: str) -> None:
         self._root = root
         self._client = client
         self._key = normalize_key(key)
@@ -331,11 +333,11 @@ class RecordStream:
         self._identities: dict[tuple[int, str], str] = {}
         self._bytes: dict[tuple[int, str], int] = {}
         self._closed = False
-        self._listener: Callable[[Recorder, int, int], None] = self._on_flush
+        self._listener: Callable[[Node, int, int], None] = self._on_flush
         for node in root.walk():
             node._listeners.append(self._listener)
 
-    def _key_of(self, node: Recorder) -> str:
+    def _key_of(self, node: Node) -> str:
         known = self._keys.get(id(node))
         if known is None:
             parent = node._parent
@@ -345,7 +347,7 @@ class RecordStream:
             self._keys[id(node)] = known
         return known
 
-    def _on_flush(self, node: Recorder, start: int, stop: int) -> None:
+    def _on_flush(self, node: Node, start: int, stop: int) -> None:
         if self._closed:
             return
         key = self._key_of(node)
@@ -390,7 +392,7 @@ class RecordStream:
             self._client.extend(f"{base}/values", blob)
         self._client.extend(f"{base}/ends", ends)
 
-    def _write_meta(self, node: Recorder, key: str) -> None:
+    def _write_meta(self, node: Node, key: str) -> None:
         all_segments = self._segments.get(id(node), [])
         columns = [
             {"name": name, "segments": all_segments[index] if index < len(all_segments) else []}
@@ -433,7 +435,7 @@ class RecordStream:
         self.close()
 
 
-def stream_to(recorder: Recorder, client: _Writer, key: str) -> RecordStream:
+def stream_to(recorder: Node, client: _Writer, key: str) -> RecordStream:
     """Stream ``recorder``'s subtree into the sink behind ``client`` under ``key``.
 
     ``client`` is ``Hdf5Sink(path, sharing="queue").client()`` handed to a worker (or any

@@ -19,7 +19,7 @@ from ._errors import OptionalDependencyError
 from .columns import MISSING, category, object_array, promote
 
 if TYPE_CHECKING:
-    from .tree import Record, Recorder
+    from .node import Node, Record
 
 Rows = int | npt.NDArray[np.int64]
 """A node's selected rows: ``n`` means rows ``0..n-1``; an array lists row indices."""
@@ -93,7 +93,7 @@ class Records(Sequence["Record"]):
 
     __slots__ = ("_offsets", "_parts", "_record_type")
 
-    def __init__(self, parts: list[tuple[Recorder, Rows]], record_type: type[Record]) -> None:
+    def __init__(self, parts: list[tuple[Node, Rows]], record_type: type[Record]) -> None:
         self._parts = [(node, rows) for node, rows in parts if _count(rows)]
         self._record_type = record_type
         offsets = [0]
@@ -102,19 +102,19 @@ class Records(Sequence["Record"]):
         self._offsets = offsets
 
     @classmethod
-    def of_nodes(cls, nodes: Iterable[Recorder], record_type: type[Record]) -> Records:
-        parts: list[tuple[Recorder, Rows]] = []
+    def of_nodes(cls, nodes: Iterable[Node], record_type: type[Record]) -> Records:
+        parts: list[tuple[Node, Rows]] = []
         for node in nodes:
             node.flush()
             parts.append((node, len(node)))
         return cls(parts, record_type)
 
     @classmethod
-    def of_subtree(cls, node: Recorder, record_type: type[Record]) -> Records:
+    def of_subtree(cls, node: Node, record_type: type[Record]) -> Records:
         return cls.of_nodes(node.walk(), record_type)
 
     @property
-    def nodes(self) -> list[Recorder]:
+    def nodes(self) -> list[Node]:
         """The nodes holding at least one selected record, in order."""
         return [node for node, _ in self._parts]
 
@@ -140,7 +140,7 @@ class Records(Sequence["Record"]):
         return self._record_type(node, row if isinstance(rows, int) else int(rows[row]))
 
     def _select(self, positions: npt.NDArray[Any]) -> Records:
-        parts: list[tuple[Recorder, Rows]] = []
+        parts: list[tuple[Node, Rows]] = []
         offsets = np.asarray(self._offsets)
         owners = np.searchsorted(offsets, positions, side="right") - 1
         start = 0
@@ -174,7 +174,7 @@ class Records(Sequence["Record"]):
         inherited field the field's value. A condition on an inherited field is decided once per
         node. ``_predicate`` is called per record: the general, slower path.
         """
-        parts: list[tuple[Recorder, Rows]] = []
+        parts: list[tuple[Node, Rows]] = []
         for node, rows in self._parts:
             kept: Rows | None = rows
             for key, wanted in fields.items():
@@ -187,7 +187,7 @@ class Records(Sequence["Record"]):
         if _predicate is None:
             return selection
         make = self._record_type
-        narrowed: list[tuple[Recorder, Rows]] = []
+        narrowed: list[tuple[Node, Rows]] = []
         for node, rows in selection._parts:
             indices = range(rows) if isinstance(rows, int) else rows.tolist()
             chosen = [row for row in indices if _predicate(make(node, row))]
@@ -282,7 +282,7 @@ class Records(Sequence["Record"]):
         return pd.DataFrame(data)
 
 
-def _filter_part(node: Recorder, rows: Rows | None, key: str, wanted: Any) -> Rows | None:
+def _filter_part(node: Node, rows: Rows | None, key: str, wanted: Any) -> Rows | None:
     """The rows of ``node`` (among ``rows``) whose ``key`` matches ``wanted``; None if none."""
     if rows is None:
         return None

@@ -3,7 +3,9 @@
 Layout under a namespace ``ns`` (default "recorder"): the hash ``ns:schema`` maps each series
 key to its schema (its fields are the key registry), and the list ``ns:data:<key>`` holds the
 values, one Redis list item each: the raw bytes of the value in the series' dtype, or UTF-8 text.
-No pickle is involved, so reading a server someone else wrote into runs no foreign code.
+No pickle is involved, so reading a server someone else wrote into runs no foreign code; the
+one exception is a series of pickled values, kept and read only by a store opened with
+``allow_pickle=True`` (its schema says "pickle"; see ``Store``).
 
 The first value of a key sets its schema with HSETNX, so concurrent writers agree on it; values
 go out in batches, each one Lua script (atomic in Redis) that pushes the batch's values only if
@@ -35,6 +37,7 @@ from .stores import (
     normalize_key,
     prefixes,
     under,
+    unpickled,
 )
 
 _READ_CHUNK = 65536
@@ -85,8 +88,9 @@ class RedisStore(Store):
         password: str | None = None,
         timeout: float = 10.0,
         retries: int = 3,
+        allow_pickle: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(allow_pickle=allow_pickle)
         self._config: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -171,7 +175,9 @@ class RedisStore(Store):
         return schema if stored is None else stored
 
     def _append_many(self, key: str, schema: SeriesSchema, values: Rows) -> None:
-        if schema.text:
+        if schema.pickled:
+            encoded = list(values)  # already pickle bytes
+        elif schema.text:
             encoded = [value.encode("utf-8") for value in values]
         else:
             encoded = [np.ascontiguousarray(value).tobytes() for value in values]
@@ -192,6 +198,8 @@ class RedisStore(Store):
             if len(chunk) < _READ_CHUNK:
                 break
             start += _READ_CHUNK
+        if schema.pickled:
+            return [unpickled(item) for item in items]
         if schema.text:
             return schema.stack([item.decode("utf-8") for item in items])
         joined = bytearray().join(items)
@@ -259,10 +267,10 @@ class RedisStore(Store):
     def __getstate__(self) -> dict[str, Any]:
         """Only the connection settings travel (pending values are sent first)."""
         self.flush()
-        return {"config": self._config}
+        return {"config": self._config, "allow_pickle": self.allow_pickle}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        Store.__init__(self)
+        Store.__init__(self, allow_pickle=state.get("allow_pickle", False))
         self._config = dict(state["config"])
         self._connect()
 
@@ -272,15 +280,18 @@ def drain_to_hdf5(
 ) -> list[str]:
     """Copy every series under ``prefix`` into the HDF5 file ``path`` (same keys); return them.
 
-    With ``delete=True`` each series is removed from Redis once it is in the file.
+    With ``delete=True`` each series is removed from Redis once it is in the file. Pickled
+    series are copied only from a store opened with ``allow_pickle=True``.
     """
     from .hdf5_store import Hdf5Store
 
     copied: list[str] = []
-    with Hdf5Store(path) as target:
+    with Hdf5Store(path, allow_pickle=store.allow_pickle) as target:
         for key in store.keys(prefix):
             values = store.get(key)
-            target.extend(key, values.tolist() if values.dtype.kind == "U" else values)
+            if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+                values = values.tolist()
+            target.extend(key, values)
             copied.append(key)
         target.flush()
     if delete:

@@ -8,12 +8,18 @@ cannot also be a prefix of another key (``a`` and ``a/b``), because HDF5 cannot 
 
 ``get(key)`` returns an array-like (``len``, ``[i]``, ``[a:b]``, ``numpy.asarray``): a numpy
 array from memory and Redis, a lazy view from HDF5. Text series read as numpy ``str`` arrays.
+
+Any other picklable value is kept only by a store opened with ``allow_pickle=True``: a series
+whose first value is neither a number, a numeric array nor text then holds pickled values (a
+list when read; lazy from HDF5). Reading them back also needs ``allow_pickle=True``, because
+unpickling runs code chosen by whoever wrote the data: use it only for data you wrote yourself.
 """
 
 from __future__ import annotations
 
 import abc
 import ast
+import pickle
 from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..hdf5._schema import RESERVED, key_parts
-from ._errors import RecordValueError, SeriesKeyError, StoreClosedError
+from ._errors import RecordValueError, SeriesKeyError, StoreClosedError, UntrustedPickleError
 
 Rows = Sequence[Any] | npt.NDArray[Any]
 """Coerced values for ``_append_many``: a list, or an array whose first axis counts values."""
@@ -103,14 +109,16 @@ def missing_error(key: str) -> SeriesKeyError:
 
 @dataclass(frozen=True)
 class SeriesSchema:
-    """A series' layout: the dtype and shape of each value, or ``text`` for str values."""
+    """A series' layout: the dtype and shape of each value, ``text`` for str values, or
+    ``pickled`` for any other Python value (kept as pickle bytes, see the module docstring)."""
 
     dtype: np.dtype[Any]
     shape: tuple[int, ...]
     text: bool = False
+    pickled: bool = False
 
     @classmethod
-    def of(cls, key: str, value: Any) -> tuple[SeriesSchema, Any]:
+    def of(cls, key: str, value: Any, allow_pickle: bool = False) -> tuple[SeriesSchema, Any]:
         """The schema a first value sets, and the value as the store keeps it."""
         if isinstance(value, str):
             return cls(np.dtype(object), (), text=True), value
@@ -124,14 +132,20 @@ class SeriesSchema:
             try:
                 array = np.array(value)
             except (TypeError, ValueError) as error:
+                if allow_pickle:
+                    return PICKLED, pickled(key, value)
                 raise _unsupported(key, value) from error
         if array.dtype.kind not in _NUMERIC_KINDS:
+            if allow_pickle:
+                return PICKLED, pickled(key, value)
             raise _unsupported(key, value)
         return cls(array.dtype, array.shape), array
 
     def coerce(self, key: str, value: Any) -> Any:
         """``value`` converted to this schema, or RecordValueError saying why it cannot be."""
-        if self.text:
+        if self.text or self.pickled:
+            if self.pickled:
+                return pickled(key, value)
             if isinstance(value, str):
                 return value
             raise self._mismatch(key, value)
@@ -167,9 +181,13 @@ class SeriesSchema:
         )
 
     def describe(self) -> str:
+        if self.pickled:
+            return "pickled Python values"
         return "str values" if self.text else f"values of shape {self.shape} {self.dtype}"
 
     def to_text(self) -> str:
+        if self.pickled:
+            return repr(("pickle", ()))
         descr = "text" if self.text else np.lib.format.dtype_to_descr(self.dtype)
         return repr((descr, self.shape))
 
@@ -178,6 +196,8 @@ class SeriesSchema:
         descr, shape = ast.literal_eval(text)
         if descr == "text":
             return cls(np.dtype(object), (), text=True)
+        if descr == "pickle":
+            return PICKLED
         return cls(np.lib.format.descr_to_dtype(descr), tuple(shape))
 
     def stack(self, values: list[Any]) -> npt.NDArray[Any]:
@@ -187,6 +207,28 @@ class SeriesSchema:
         if not values:
             return np.empty((0, *self.shape), self.dtype)
         return np.stack(values).astype(self.dtype, copy=False)
+
+
+PICKLED = SeriesSchema(np.dtype(object), (), pickled=True)
+"""The schema of a series of pickled values."""
+
+
+def pickled(key: str, value: Any) -> bytes:
+    """``value`` as pickle bytes, or RecordValueError when it cannot be pickled."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        raise RecordValueError(
+            f"series {key!r} cannot store {_describe(value)}: it cannot be pickled ({error}); "
+            "record a picklable value (module-level classes and functions, no open files)",
+            key=key,
+        ) from None
+
+
+def unpickled(data: Any) -> Any:
+    """A value from the pickle bytes (or uint8 array) a pickled series keeps. Only called for a
+    store opened with ``allow_pickle=True`` (``Store._check_pickle`` runs first)."""
+    return pickle.loads(data if isinstance(data, bytes) else bytes(data))
 
 
 def _python_int(key: str, value: int) -> npt.NDArray[Any]:
@@ -209,7 +251,8 @@ def _describe(value: Any) -> str:
 def _unsupported(key: str, value: Any) -> RecordValueError:
     return RecordValueError(
         f"series {key!r} cannot store {_describe(value)}: expected a bool, int, float, str or "
-        "a numeric numpy array (or list of numbers); convert the value first",
+        "a numeric numpy array (or list of numbers); convert the value first, or open the "
+        "store with allow_pickle=True to keep any picklable value",
         key=key,
     )
 
@@ -218,12 +261,14 @@ class Store(abc.ABC):
     """Where a keyed recorder keeps its series. Every store passes tests/recorder/store_suite.py.
 
     Subclasses implement ``_append_many``, ``_read``, ``_load_schema``, ``_create`` and
-    ``keys``; this class enforces keys, schemas and the closed state the same way for all.
+    ``keys``; this class enforces keys, schemas, the pickle opt-in and the closed state the same
+    way for all. ``allow_pickle=True`` lets the store keep and read back any picklable value.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_pickle: bool = False) -> None:
         self._schemas: dict[str, SeriesSchema] = {}
         self._closed = False
+        self.allow_pickle = allow_pickle
 
     @abc.abstractmethod
     def keys(self, prefix: str = "") -> list[str]:
@@ -273,13 +318,25 @@ class Store(abc.ABC):
         schema = self._stored_schema(key)
         if schema is None:
             self._check_conflicts(key)
-            proposed, value = SeriesSchema.of(key, first)
+            proposed, value = SeriesSchema.of(key, first, self.allow_pickle)
             schema = self._create(key, proposed)
             if schema == proposed:
                 self._schemas[key] = schema
                 return schema, value
         self._schemas[key] = schema
+        if schema.pickled:
+            self._check_pickle(key, schema)
         return schema, schema.coerce(key, first)
+
+    def _check_pickle(self, key: str, schema: SeriesSchema) -> None:
+        """Refuse a pickled series unless this store was opened with ``allow_pickle=True``."""
+        if schema.pickled and not self.allow_pickle:
+            raise UntrustedPickleError(
+                f"series {key!r} holds pickled Python values, and unpickling runs code chosen by "
+                "whoever wrote them: expected allow_pickle=True; pass it to the store only for "
+                "data you wrote yourself",
+                key=key,
+            )
 
     def validate(self, key: str, value: Any) -> None:
         """Raise exactly what ``append(key, value)`` would raise, without storing anything."""
@@ -288,8 +345,9 @@ class Store(abc.ABC):
         schema = self._stored_schema(key)
         if schema is None:
             self._check_conflicts(key)
-            SeriesSchema.of(key, value)
+            SeriesSchema.of(key, value, self.allow_pickle)
         else:
+            self._check_pickle(key, schema)
             schema.coerce(key, value)
 
     def append(self, key: str, value: Any) -> None:
@@ -309,6 +367,7 @@ class Store(abc.ABC):
             schema, _ = self._schema_for(key, values[0])
             if (
                 not schema.text
+                and not schema.pickled
                 and values.shape[1:] == schema.shape
                 and np.can_cast(values.dtype, schema.dtype, "safe")
             ):
@@ -328,6 +387,7 @@ class Store(abc.ABC):
         schema = self._stored_schema(key)
         if schema is None:
             raise missing_error(key)
+        self._check_pickle(key, schema)
         return self._read(key, schema)
 
     def get_all(self, prefix: str = "") -> dict[str, Any]:
@@ -369,12 +429,13 @@ class Store(abc.ABC):
 
 
 class MemoryStore(Store):
-    """Series kept in this process: numeric values in numpy buffers that double as they fill."""
+    """Series kept in this process: numeric values in numpy buffers that double as they fill,
+    text and pickled values in lists."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, allow_pickle: bool = False) -> None:
+        super().__init__(allow_pickle=allow_pickle)
         self._buffers: dict[str, npt.NDArray[Any]] = {}
-        self._texts: dict[str, list[str]] = {}
+        self._lists: dict[str, list[Any]] = {}
         self._sizes: dict[str, int] = {}
         self._groups: set[str] = set()
 
@@ -393,16 +454,16 @@ class MemoryStore(Store):
     def _create(self, key: str, schema: SeriesSchema) -> SeriesSchema:
         self._sizes[key] = 0
         self._groups.update(prefixes(key))
-        if schema.text:
-            self._texts[key] = []
+        if schema.text or schema.pickled:
+            self._lists[key] = []
         else:
             self._buffers[key] = np.empty((16, *schema.shape), schema.dtype)
         return schema
 
     def _append_many(self, key: str, schema: SeriesSchema, values: Rows) -> None:
         size = self._sizes[key]
-        if schema.text:
-            self._texts[key].extend(values)
+        if schema.text or schema.pickled:
+            self._lists[key].extend(values)
         else:
             buffer = self._buffers[key]
             needed = size + len(values)
@@ -414,6 +475,8 @@ class MemoryStore(Store):
         self._sizes[key] = size + len(values)
 
     def _read(self, key: str, schema: SeriesSchema) -> Any:
+        if schema.pickled:
+            return [unpickled(data) for data in self._lists[key]]
         if schema.text:
-            return schema.stack(self._texts[key])
+            return schema.stack(self._lists[key])
         return self._buffers[key][: self._sizes[key]].copy()

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._header import FIXED_BYTES, KIND_NAMES, MAX_META_BYTES, META_OFFSET, decode, read_identity
 from ._liveness import STALE, UNKNOWN, judge
+from ._mappers import mapping_pids
 from ._names import SEGMENT_PREFIX, SHM_DIRECTORY, open_segment_file, unlink_if_token
 
 FOREIGN = "foreign"
@@ -119,9 +120,11 @@ def cleanup_stale(names: Collection[str] | None = None, label: str | None = None
     return removed
 
 
-def reclaim_stale(force: bool = False) -> list[str]:
-    """Remove this user's segments whose creator is proved dead, unless a scan ran in this
-    process less than RECLAIM_INTERVAL seconds ago (``force`` scans anyway)."""
+def reclaim_stale(force: bool = False, keep: str | None = None) -> list[str]:
+    """Remove this user's segments whose creator is proved dead and that no live process still
+    maps (an orphaned consumer may be draining one), except ``keep`` (a name being attached:
+    a dead creator's data can still be rescued), unless a scan ran in this process less than
+    RECLAIM_INTERVAL seconds ago (``force`` scans anyway)."""
     global _next_reclaim
     now = time.monotonic()
     if not force and now < _next_reclaim:
@@ -134,7 +137,7 @@ def reclaim_stale(force: bool = False) -> list[str]:
         return []
     uid = os.geteuid()
     for entry in entries:
-        if not entry.name.startswith(SEGMENT_PREFIX):
+        if not entry.name.startswith(SEGMENT_PREFIX) or entry.name == f"{SEGMENT_PREFIX}{keep}":
             continue
         try:
             if entry.stat(follow_symlinks=False).st_uid != uid:
@@ -142,7 +145,9 @@ def reclaim_stale(force: bool = False) -> list[str]:
         except OSError:
             continue
         info = _judge_quickly(Path(entry.path))
-        if info is not None and remove_if_stale(info):
+        if info is None or info.state != STALE or mapping_pids(info.path):
+            continue
+        if remove_if_stale(info):
             removed.append(info.name)
     return removed
 

@@ -108,10 +108,11 @@ static PyObject *fast_unlock(PyObject *module, PyObject *address)
 }
 
 
-/* RingWriter: the ring's put (shm/_ring.py, Ring.put) for a record that fits before the end of
- * the lap, done in one call. The layout mirrors _ring.py and docs/queue.md: control words are
- * u64 (free 0, tail 2, put 3, intent 7), futex words u32 (put 0, consumers waiting 2), records
- * start with the 16-byte header <IBBHII (size, kind, state, meta length, payload length, taker).
+/* RingWriter: the ring's put (shm/_ring_put.py, RingPuts.put) for a record that fits before
+ * the end of the lap, done in one call. The layout mirrors _ring_core.py and docs/queue.md:
+ * control words are u64 (free 0, tail 2, put 3, intent 7), futex words u32 (put 0, consumers
+ * waiting 2), records start with the 16-byte header <IBBHII (size, kind, state, meta length,
+ * payload length, taker).
  * The commit is the same single store to tail after the record is written, so a writer killed
  * at any instant leaves the old or the new state, exactly as the Python path does. */
 enum { C_FREE = 0, C_TAIL = 2, C_PUT = 3, C_INTENT = 7, W_PUT = 0, W_CONSUMERS_WAITING = 2 };

@@ -109,7 +109,7 @@ class Segment:
 
     def creator_alive(self) -> bool:
         """False only when the creator is proved dead (its lifetime lock is free)."""
-        if self.header.creator_pid == PROCESS_ID[0] and self.name in _created_here:
+        if created_here(self.name, self.header.token):
             return True
         return _liveness.creator_alive(self.header.identity, self._descriptor)
 
@@ -136,10 +136,25 @@ class Segment:
 
     def unlink(self) -> None:
         """Remove the name (only if it still names this very segment); mappings stay valid."""
-        unlink_if_token(self.name, self.header.token)
-        created = _created_here.pop(self.name, None)
-        if created is not None and created.pid == PROCESS_ID[0]:
-            os.close(created.lifetime_descriptor)  # the name is gone: nobody asks any more
+        remove(self.name, self.header.token)
+
+
+def remove(name: str, token: int) -> None:
+    """Unlink ``name`` if it still holds the segment ``token``; when this process made that very
+    segment, forget it (an older handle's removal leaves a newer segment of the name alone) and
+    let go of its lifetime lock."""
+    unlink_if_token(name, token)
+    created = _created_here.get(name)
+    if created is not None and created.token == token:
+        del _created_here[name]
+        if created.pid == PROCESS_ID[0]:
+            os.close(created.lifetime_descriptor)
+
+
+def created_here(name: str, token: int) -> bool:
+    """True when this process created the segment ``token`` as ``name`` and has not removed it."""
+    created = _created_here.get(name)
+    return created is not None and created.pid == PROCESS_ID[0] and created.token == token
 
 
 def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok: bool) -> Segment:
@@ -226,7 +241,7 @@ def _exists_error(name: str, exist_ok: bool) -> SegmentExistsError:
 def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
     """Map the existing segment ``name``; its kind (and token, when given) must match."""
     validate_name(name)
-    _census.reclaim_stale()
+    _census.reclaim_stale(keep=name)
     path = segment_path(name)
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -12,15 +12,18 @@ import os
 from typing import Any
 
 import numpy as np
+import psutil
 
 from ..errors import (
     ArrayIndexError,
     CreatorOnlyError,
     DataMismatchError,
     NotConnectedError,
+    SegmentExistsError,
 )
-from . import _header, _names, _posix, _segment
+from . import _census, _header, _names, _posix, _segment
 from ._coerce import lossless
+from ._mappers import mapping_pids
 
 Index = int | tuple[int] | tuple[int, int] | slice
 
@@ -51,9 +54,11 @@ class SharedMemoryArray:
     ) -> SharedMemoryArray:
         """Create segment ``name`` holding a copy of ``prototype`` and return a connected handle.
 
-        With ``exist_ok=True`` a segment of that name whose creator is dead is replaced; one whose
-        creator lives is never touched (SegmentExistsError). ``exists_ok`` is the reference
-        library's spelling of the same flag.
+        With ``exist_ok=True`` an array already under ``name`` is replaced when that cuts nobody
+        off: a leftover of a dead process, or one this process made earlier (a re-run notebook
+        cell; the earlier handle keeps its now-unnamed copy). One that a live process made or
+        still maps is refused (SegmentExistsError naming the pids). ``exists_ok`` is the 4.x
+        spelling of the same flag.
         """
         if exists_ok is not None:
             exist_ok = exists_ok
@@ -68,7 +73,13 @@ class SharedMemoryArray:
             "descr": np.lib.format.dtype_to_descr(source.dtype),
             "shape": tuple(int(n) for n in source.shape),
         }
-        segment = _segment.create(name, _header.KIND_ARRAY, meta, source.nbytes, exist_ok)
+        _names.validate_name(name)
+        if exist_ok:
+            _make_room(name)
+        try:
+            segment = _segment.create(name, _header.KIND_ARRAY, meta, source.nbytes, exist_ok)
+        except SegmentExistsError:
+            raise _in_use(name, exist_ok) from None
         handle = cls(name, source.shape, source.dtype, segment.header.token)
         handle._bind(segment)
         assert handle._array is not None
@@ -103,16 +114,23 @@ class SharedMemoryArray:
             segment.close()
 
     def destroy(self) -> None:
-        """Disconnect and remove the segment. Only its creating process may do this."""
-        segment = self._require()
-        if segment.header.creator_pid != os.getpid():
-            raise CreatorOnlyError(
-                f"shared array {self._name!r} was created by pid {segment.header.creator_pid}, "
-                f"not this process ({os.getpid()}); call disconnect() here and destroy() there",
-                name=self._name,
-            )
-        segment.unlink()
+        """Remove the segment from its name and disconnect: the creating process's act, whether
+        or not it is connected. A no-op once the name no longer holds this segment."""
+        if _segment.created_here(self._name, self._token):
+            _segment.remove(self._name, self._token)
+        else:
+            info = _census.inspect_segment(_names.segment_path(self._name))
+            if info.token == self._token:
+                raise CreatorOnlyError(
+                    f"shared array {self._name!r} was created by pid {info.creator_pid}, not "
+                    f"this process ({os.getpid()}); call disconnect() here and destroy() there",
+                    name=self._name,
+                )
         self.disconnect()
+
+    def enable_buffer_destruction(self) -> None:
+        """Accepted for code written against ataraxis-data-structures 4.x; nothing to enable:
+        the creating process removes its arrays when it exits, attachers never do."""
 
     def __enter__(self) -> SharedMemoryArray:
         self.connect()
@@ -373,6 +391,72 @@ class _LockedArray:
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         if self._with_lock:  # fixed arguments: cheaper than *exc_info inside the locked part
             _unlock(self._handle._pointer)
+
+
+def _make_room(name: str) -> None:
+    """For ``exist_ok=True``: free ``name`` when replacing its array cuts no live process off.
+
+    Removes an array this process made earlier (nobody else mapping it); leaves a dead
+    creator's leftover to ``_segment.create``; refuses when a live process made or maps it.
+    """
+    path = _names.segment_path(name)
+    if not path.exists():
+        return
+    info = _census.inspect_segment(path)
+    if info.token is None:  # not ours to judge, or vanished: creation decides
+        return
+    own = _segment.created_here(name, info.token)  # by token: a pid may be another namespace's
+    if info.state in ("live", "unknown") and not own:
+        raise _in_use(name, True, f"was made by live pid {info.creator_pid}")
+    if own and info.kind != "array":
+        raise SegmentExistsError(
+            f"shared array {name!r} cannot replace the {info.kind} of that name this process "
+            "made: expected an array there; close that one first or pick another name",
+            name=name,
+        )
+    users = mapping_pids(path, exclude=(os.getpid(),))
+    if users:
+        raise _in_use(name, True, f"is still mapped by live pid(s) {_named(users)}")
+    if own:
+        _segment.remove(name, info.token)
+
+
+def _named(pids: list[int]) -> str:
+    """``pid (process name)`` for each pid, for messages."""
+    described = []
+    for pid in pids[:5]:
+        try:
+            described.append(f"{pid} ({psutil.Process(pid).name()})")
+        except psutil.Error:
+            described.append(str(pid))
+    return ", ".join(described) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
+
+
+def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsError:
+    """The error for a name ``create_array`` cannot take, saying who holds it and what to do."""
+    if why is None:
+        info = _census.inspect_segment(_names.segment_path(name))
+        if info.state == "live" and info.creator_pid == os.getpid():
+            why = f"was made earlier by this process (pid {info.creator_pid})"
+        elif info.state == "live":
+            why = f"was made by live pid {info.creator_pid}"
+        elif info.state == "stale":
+            why = f"is a leftover of dead pid {info.creator_pid}"
+        elif info.state == "unknown":
+            why = (f"was made by pid {info.creator_pid}, which cannot be judged dead (another "
+                   "PID namespace, or an older version of this library)")  # fmt: skip
+        elif info.state == "foreign":
+            why = "is not an ataraxis-like segment"
+        else:
+            why = f"cannot be read ({info.reason}; owner uid {info.owner_uid})"
+    if exist_ok:
+        hint = "replacing it would cut a live process off; stop that process or pick another name"
+    else:
+        hint = (
+            "pass exist_ok=True to replace it (refused while another process uses it) "
+            "or pick another name"
+        )
+    return SegmentExistsError(f"shared array {name!r} already exists and {why}; {hint}", name=name)
 
 
 _VIEW_TYPES = frozenset({np.ndarray, np.void})

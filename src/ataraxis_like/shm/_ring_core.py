@@ -1,0 +1,209 @@
+"""The ring's shared core: its layout in the segment, the mapped state every part works on, the
+lock, record headers, the sweep that reclaims space, and the queue's flags and statistics.
+
+The layout constants here are the one copy of docs/queue.md's tables in the code (the compiled
+put in ``_fastlock.c`` mirrors them). The put path (``_ring_put``), the take path
+(``_ring_take``), waiting (``_ring_wait``) and crash repair (``_ring_repair``) build on
+``RingCore``; ``_ring.Ring`` puts them together.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import Any
+
+from ..errors import NotConnectedError, QueueClosedError, QueueFailedError
+from . import _header, _posix, _segment
+
+RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payload length, taker
+TAKER = struct.Struct("<I")
+SIZE_KIND_STATE = struct.Struct("<IBB")
+# The structs' methods bound once: called through a name imported from here, ``X.method(...)``
+# would compile to an attribute load plus a call, making a bound method object on every record.
+pack_record_header = RECORD_HEADER.pack
+pack_record_header_into = RECORD_HEADER.pack_into
+unpack_record_header = RECORD_HEADER.unpack_from
+unpack_size_kind_state = SIZE_KIND_STATE.unpack_from
+HEADER_BYTES = 16
+ALIGN = 16
+NOTE_BYTES = 1024
+
+KIND_WRAP = 0
+STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
+
+# Control words (u64) in the segment's kind area.
+FREE, READ, TAIL, PUT, GOT, RESCUED, REDELIVERED = 0, 1, 2, 3, 4, 5, 6
+INTENT, INTENT_AT, STAGE, SERIAL = 7, 8, 9, 12  # STAGE..STAGE+2: staged free/read/tail
+INTENT_NONE, INTENT_RESET, INTENT_GET, INTENT_SPAN = 0, 1, 2, 3
+# Futex words (u32) after the control words.
+_WORDS_OFFSET = 128
+PUT_WORD, GOT_WORD, CONSUMERS_WAITING, PRODUCERS_WAITING = 0, 1, 2, 3
+_FLAG_FAILED = 2
+BATCH_MARK = 0x8000_0000
+"""A record's taker field holds a pid when taken for later release, or this bit plus the serial
+of the locked batch that copied it out, so a batch whose consumer died can be found again."""
+
+_trylock_clear = _posix.trylock_clear
+
+
+class RingCore:
+    """The mapped ring of one segment: control words, futex words, note and record bytes."""
+
+    def __init__(self, segment: _segment.Segment) -> None:
+        self.segment = segment
+        self.capacity = int(segment.header.meta["capacity"])
+        self.name = segment.name
+        self._label = f"queue {segment.name!r}"
+        area = segment.kind_area()
+        self._control: Any = (ctypes.c_uint64 * 16).from_buffer(area)
+        self._words: Any = (ctypes.c_uint32 * 8).from_buffer(area, _WORDS_OFFSET)
+        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _header.FLAGS_OFFSET)
+        self._words_address = ctypes.addressof(self._words)
+        data = segment.data()
+        self._note = data[:NOTE_BYTES]
+        self._buffer = data[NOTE_BYTES : NOTE_BYTES + self.capacity]
+        self._lock = segment.lock
+        self._pointer = segment.lock.pointer
+        self._intent_address = ctypes.addressof(self._control) + 8 * INTENT
+        self._idle = 0.0
+        self._writer: Any = None
+        if _posix.RingWriter is not None:
+            buffer_address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
+            self._writer = _posix.RingWriter(
+                self._pointer, ctypes.addressof(self._control), self._words_address,
+                ctypes.addressof(self._flags), buffer_address, self.capacity,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        """Unmap (after dropping every buffer exported from the mapping)."""
+        self._control = self._words = self._flags = self._writer = None
+        self._note = self._buffer = memoryview(b"")
+        self.segment.close()
+
+    # ------------------------------------------------------------- lock helpers
+    def _enter(self, timeout: float | None = None) -> None:
+        if self._control is None:
+            raise self._closed_here()
+        # The stale intent of a holder that returned is cleared in the call that takes the lock;
+        # taken from a dead holder instead, the intent is its own and _repair has used it.
+        result = _trylock_clear(self._pointer, self._intent_address)
+        if result:
+            self._lock.acquire_slow(result, timeout, self._intent_address)
+
+    def _exit(self) -> None:
+        _posix.unlock(self._pointer)
+
+    # --------------------------------------------------------------- records
+    def _header(self, position: int) -> tuple[int, int, int, int, int, int]:
+        result: tuple[int, int, int, int, int, int] = RECORD_HEADER.unpack_from(
+            self._buffer, position % self.capacity
+        )
+        return result
+
+    def _set_state(self, position: int, state: int, taker: int = 0) -> None:
+        offset = position % self.capacity
+        self._buffer[offset + 5] = state
+        struct.pack_into("<I", self._buffer, offset + 12, taker)
+
+    def _bump(self, word: int, always: bool = False) -> None:
+        words = self._words
+        words[word] = (words[word] + 1) & 0xFFFFFFFF
+        waiting = CONSUMERS_WAITING if word == PUT_WORD else PRODUCERS_WAITING
+        if always or words[waiting]:
+            _posix.futex_wake_all(self._words_address + 4 * word)
+
+    def _sweep(self) -> None:
+        """Advance ``free`` over released records so producers can reuse their space."""
+        control, buffer, capacity = self._control, self._buffer, self.capacity
+        unpack = SIZE_KIND_STATE.unpack_from
+        free, read = control[FREE], control[READ]
+        start = free
+        while free < read:
+            size, kind, state = unpack(buffer, free % capacity)
+            if state != STATE_RELEASED and kind != KIND_WRAP:
+                break
+            free += size
+        if free != start:
+            control[FREE] = free
+            self._bump(GOT_WORD)
+
+    # ---------------------------------------------------------------- status
+    def _check_open(self, for_put: bool) -> None:
+        flags = self.segment.flags
+        if flags & _FLAG_FAILED:
+            raise QueueFailedError(self.failure(), name=self.name)
+        if flags & _header.FLAG_CLOSED:
+            action = "put into" if for_put else "get from"
+            raise QueueClosedError(
+                f"cannot {action} {self._label}: it was closed by its creator; create a new queue",
+                name=self.name,
+            )
+
+    def reopen(self) -> None:
+        """Undo ``mark_closed`` and ``mark_failed``: puts and gets flow again."""
+        self._enter()
+        try:
+            self.segment.clear_flag(_header.FLAG_CLOSED | _FLAG_FAILED)
+        finally:
+            self._exit()
+
+    def mark_closed(self) -> None:
+        self._enter()
+        try:
+            self.segment.set_flag(_header.FLAG_CLOSED)
+            self._bump(PUT_WORD, always=True)
+            self._bump(GOT_WORD, always=True)
+        finally:
+            self._exit()
+
+    def mark_failed(self, message: str) -> None:
+        """Make every later put and get raise QueueFailedError(message)."""
+        encoded = message.encode("utf-8")[: NOTE_BYTES - 4]
+        self._enter()
+        try:
+            struct.pack_into("<I", self._note, 0, len(encoded))
+            self._note[4 : 4 + len(encoded)] = encoded
+            self.segment.set_flag(_FLAG_FAILED)
+            self._bump(PUT_WORD, always=True)
+            self._bump(GOT_WORD, always=True)
+        finally:
+            self._exit()
+
+    def failure(self) -> str:
+        if self._control is None:
+            raise self._closed_here()
+        length = struct.unpack_from("<I", self._note, 0)[0]
+        return bytes(self._note[4 : 4 + length]).decode("utf-8", "replace")
+
+    def stats(self) -> dict[str, int]:
+        control = self._control
+        if control is None:
+            raise self._closed_here()
+        return {
+            "items": int(control[PUT] - control[GOT]),
+            "bytes_used": int(control[TAIL] - control[FREE]),
+            "capacity": self.capacity,
+            "put_total": int(control[PUT]),
+            "got_total": int(control[GOT]),
+            "redelivered": int(control[REDELIVERED]),
+        }
+
+    def unreleased(self) -> int:
+        """Records whose space is still held: waiting, taken but not released, or rescued."""
+        self._enter()
+        try:
+            position, tail, count = self._control[FREE], self._control[TAIL], 0
+            while position < tail:
+                size, kind, state = self._header(position)[:3]
+                count += kind != KIND_WRAP and state != STATE_RELEASED
+                position += size
+            return count
+        finally:
+            self._exit()
+
+    def _closed_here(self) -> NotConnectedError:
+        return NotConnectedError(
+            f"{self._label} was closed in this process; attach it again to use it",
+            name=self.name,
+        )

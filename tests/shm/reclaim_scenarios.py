@@ -126,7 +126,7 @@ def killed_creator_is_stale_and_cleaned_but_live_one_kept() -> None:
     _census._next_reclaim = math.inf  # as if this process had just scanned: no automatic removal
     with SharedMemoryArray.create_array("live", [1]) as live:
         assert _states() == {"dead": "stale", "live": "live"}
-        with pytest.raises(SegmentExistsError, match=r"'dead' already exists \(stale\)"):
+        with pytest.raises(SegmentExistsError, match=r"'dead' already exists and is a leftover"):
             SharedMemoryArray.create_array("dead", [0])
         assert cleanup_stale() == ["dead"]
         assert _states() == {"live": "live"}

@@ -170,12 +170,19 @@ def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok
         raise _exists_error(name, exist_ok)
     # Unnamed until complete: a creator killed before link() leaves nothing behind.
     descriptor = os.open(SHM_DIRECTORY, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    working = -1
     try:
         _liveness.hold_lifetime_lock(descriptor)
         os.ftruncate(descriptor, size)
-        mapping = mmap.mmap(descriptor, size)
+        # The mapping and the lock checks use an open file description of their own: mmap keeps
+        # a duplicate of the descriptor it maps, and a fork child inheriting a duplicate of the
+        # lifetime descriptor would hold the lock for a creator that died.
+        working = os.open(f"/proc/self/fd/{descriptor}", os.O_RDWR | os.O_CLOEXEC)
+        mapping = mmap.mmap(working, size)
     except BaseException:
         os.close(descriptor)
+        if working >= 0:
+            os.close(working)
         raise
     pid = os.getpid()
     identity = Identity(
@@ -187,13 +194,13 @@ def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok
         mutex_init(ctypes.addressof(ctypes.c_char.from_buffer(mapping)) + MUTEX_OFFSET)
         write(mapping, identity, data_offset, meta_text)
         _publish(descriptor, name, exist_ok)
-        checker = os.open(f"/proc/self/fd/{descriptor}", os.O_RDONLY | os.O_CLOEXEC)
     except BaseException:
         mapping.close()
         os.close(descriptor)
+        os.close(working)
         raise
     _created_here[name] = _Created(pid, identity.token, descriptor)
-    return Segment(name, mapping, header, True, checker)
+    return Segment(name, mapping, header, True, working)
 
 
 def _publish(descriptor: int, name: str, exist_ok: bool) -> None:

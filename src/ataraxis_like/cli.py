@@ -155,6 +155,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     command = [sys.executable, str(script), "--repeats", str(arguments.repeats)]
     if arguments.list:
         command.append("--list")
+    if arguments.record:
+        command.append("--record")
     if arguments.only:
         command += ["--only", arguments.only]
     return subprocess.call(command)
@@ -209,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench.add_argument("--only", default="", help="comma-separated benchmarks, e.g. shm,queue")
     bench.add_argument("--list", action="store_true", help="print the benchmarks' names and stop")
+    bench.add_argument("--record", action="store_true",
+                       help="write the figures into benchmarks/RESULTS.md (nothing else is "
+                       "written into the checkout; exit 1 when a goal is missed)")  # fmt: skip
     bench.set_defaults(handler=_bench)
 
     chaos = commands.add_parser(

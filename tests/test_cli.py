@@ -77,3 +77,27 @@ def test_demo_refuses_bad_options() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "--producers" in result.stderr
+
+
+def test_recover_refuses_a_file_that_is_not_hdf5_and_creates_nothing(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("session notes\n")
+    result = cli("recover", str(notes))
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        f"ataraxis-like: error: {notes} is not an HDF5 file (no HDF5 signature in its 14 bytes); "
+        "pass the path of an HDF5 file"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]  # no lock file
+
+
+def test_demo_progress_lines_go_to_a_terminal_only(tmp_path: Path) -> None:
+    """Piped, the demo prints its announcement, one final count and the summary: no progress
+    line per second on stdout or stderr."""
+    result = cli("demo", "--seconds", "2.5", "--rate", "200", "--payload", "16",
+                 "--output", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    counts = [line for line in result.stdout.splitlines() if "entries sent" in line]
+    assert len(counts) == 1, result.stdout
+    assert "\r" not in result.stdout
+    assert result.stderr == ""

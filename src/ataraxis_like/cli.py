@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
+from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM, progress_stream
 from .errors import AtaraxisError
 
 Command = Callable[[argparse.Namespace], int]
@@ -166,10 +166,11 @@ def _chaos(arguments: argparse.Namespace) -> int:
     from .chaos import report_json, report_lines, run_chaos
 
     seconds = arguments.seconds if arguments.seconds is not None else arguments.minutes * 60
-    if not arguments.json:
+    progress = progress_stream(machine_output=arguments.json)
+    if progress is not None:
         print(f"chaos: {arguments.producers} log producers, a logger, {arguments.clients} sink "
               f"clients and a sink writer for {seconds:g} s, killing processes at random ...",
-              flush=True)  # fmt: skip
+              file=progress, flush=True)  # fmt: skip
     report = run_chaos(seconds, arguments.producers, arguments.seed, arguments.output,
                        clients=arguments.clients, deadline=arguments.deadline)  # fmt: skip
     print(report_json(report) if arguments.json else "\n".join(report_lines(report)))

@@ -31,7 +31,6 @@ from ._workers import ROWS_KEY, append_rows, produce, run_worker
 MAX_EPOCHS = 4096
 STALL_SECONDS = 10.0
 EXIT_DEADLOCK = 1
-_KILL_PASSES = 20
 _FORKING = threading.Lock()
 
 
@@ -75,23 +74,22 @@ class _Workers:
 
 def _deadlock_watchdog(deadline: float, done: threading.Event, output: str) -> None:
     """If the run is not done by ``deadline`` (monotonic), print the stacks, kill every process
-    this run started (and any a restart thread starts meanwhile) and exit 1."""
+    this run started and exit 1."""
     if done.wait(max(0.0, deadline - time.monotonic())):
         return
     print(f"chaos run FAILED: deadlock: the run did not finish by its deadline; its data is kept "
           f"in {output}; stacks follow", file=sys.stderr, flush=True)  # fmt: skip
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     _FORKING.acquire(timeout=5.0)  # never released: this process forks no more workers
-    for _ in range(_KILL_PASSES):
-        family = psutil.Process().children(recursive=True)
-        if not family:
-            break
-        for process in family:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(family, timeout=1.0)
+    # SIGKILL every process of the run and exit at once: waiting here would let the main thread
+    # see its helpers die and exit first with another code. Fork workers also die with us
+    # (PR_SET_PDEATHSIG); a logger or writer a restart thread starts meanwhile ends by itself
+    # when it finds its owner gone.
+    for process in psutil.Process().children(recursive=True):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
     os._exit(EXIT_DEADLOCK)  # our segments go to the next library call of this user (stale)
 
 

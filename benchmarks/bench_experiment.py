@@ -1,6 +1,9 @@
 """Parameter exploration runs against pypet (its own virtual environment), in the same run.
 
 python benchmarks/bench_experiment.py [--repeats N]
+
+Trivial runs at 100, 10,000 and 100,000 (one process; 100,000 measured once), the same sweep
+on a Dask LocalCluster of 2 workers, and a 10 x 10 grid with an array per run in each mode.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from _harness import BENCHMARKS, Row, median_runs, record, reference_python, tab
 
 # pypet 0.6 predates NumPy 2 and PyTables 3.10; these are the newest versions it runs with.
 REFERENCE_PACKAGES = ["pypet", "numpy<2", "tables<3.10", "pandas<2.2"]
+TRIVIAL_RUNS = (100, 10_000, 100_000)
+NOTE = " (pypet: its 10,000 figure)"
 
 
 def main() -> None:
@@ -22,6 +27,18 @@ def main() -> None:
     script = BENCHMARKS / "experiment_workload.py"
     reference = reference_python("pypet", REFERENCE_PACKAGES)
     runs = arguments.repeats
+    trivial = {n: median_runs(sys.executable, script, ["ours", str(n), "trivial"],
+                              runs if n <= 10_000 else 1) for n in TRIVIAL_RUNS}  # fmt: skip
+    trivial_theirs = {
+        n: median_runs(reference, script, ["pypet", str(n), "trivial"], runs if n < 10_000 else 1)
+        for n in TRIVIAL_RUNS[:2]
+    }
+    # pypet's time per run grows with the number of runs (10,000 take it tens of minutes on
+    # the development machine): its 100,000-run row repeats its 10,000-run figures, which
+    # flatters it.
+    trivial_theirs[TRIVIAL_RUNS[2]] = trivial_theirs[TRIVIAL_RUNS[1]]
+    dask = median_runs(sys.executable, script, ["ours", "10000", "dask"], 1)
+    dask_resumed = median_runs(sys.executable, script, ["ours", "10000", "dask-resume"], 1)
     modes = {"1": ["1"], "2 fork": ["2", "plain", "fork"], "2 spawn": ["2", "plain", "spawn"]}
     ours = {m: median_runs(sys.executable, script, ["ours", *a], runs) for m, a in modes.items()}
     theirs = {n: median_runs(reference, script, ["pypet", str(n)], runs) for n in (1, 2)}
@@ -32,6 +49,13 @@ def main() -> None:
     resumed = {m: median_runs(sys.executable, script, ["ours", a[0], "resume", *a[2:]], 1)
                for m, a in modes.items()}  # fmt: skip
     rows = [
+        *(Row(f"1 process, {n:,} trivial runs, time per run{NOTE if n > 10_000 else ''}",
+              trivial[n]["ms_per_run"], trivial_theirs[n]["ms_per_run"], "ms",
+              goal=20.0 if n == 10_000 else None, higher_is_better=False)
+          for n in TRIVIAL_RUNS),
+        *(Row(f"1 process, {n:,} trivial runs, file per run", trivial[n]["bytes_per_run"],
+              trivial_theirs[n]["bytes_per_run"], "bytes", higher_is_better=False)
+          for n in TRIVIAL_RUNS),
         Row("1 process, 100 runs", ours["1"]["seconds"], theirs[1]["seconds"], "s", goal=5.0,
             higher_is_better=False),
         Row("2 processes (fork), 100 runs", ours["2 fork"]["seconds"], theirs[2]["seconds"], "s",
@@ -58,8 +82,25 @@ def main() -> None:
     )
     seconds = {mode: f"{ours[mode]['seconds']:.2f} s" for mode in modes}
     busy_seconds = {mode: f"{busy[mode]['seconds']:.2f} s" for mode in modes}
+    largest = trivial[TRIVIAL_RUNS[2]]
+    targets = (largest["ms_per_run"] <= 0.1, largest["bytes_per_run"] <= 1024)
     body = (
         table(rows, f"pypet {version}")
+        + f"\n\nTrivial runs (each stores one scalar; the bookkeeping alone): at 100,000 runs ours "
+        f"costs {largest['ms_per_run']:.4f} ms and {largest['bytes_per_run']:.0f} bytes of "
+        f"file per run (targets <= 0.1 ms: {'met' if targets[0] else 'MISSED'}; <= 1 KB: "
+        f"{'met' if targets[1] else 'MISSED'}). pypet was run at 100 and 10,000 runs (the "
+        f"10,000 once): its time per run grows with the number of runs "
+        f"({trivial_theirs[100]['ms_per_run']:.1f} ms at 100, "
+        f"{trivial_theirs[10_000]['ms_per_run']:.1f} ms at 10,000), so its 100,000-run row, "
+        "which repeats its 10,000-run figures instead of running for hours, flatters it."
+        f"\n\nThe same 10,000 trivial runs on a Dask LocalCluster of 2 worker processes "
+        f"(`run(f, executor=client, runs_per_task=100)`): {dask['ms_per_run']:.3f} ms per run "
+        f"wall, {dask['caller_cpu_ms_per_run']:.3f} ms of the calling process's CPU per run "
+        "(storing included, and the LocalCluster's scheduler, which runs in that process); "
+        "killed (caller, scheduler and workers) after "
+        f"{dask_resumed['done_before_resume']:.0f} runs were stored, resumed on a new cluster "
+        f"in {dask_resumed['resume_s']:.2f} s with every run stored once."
         + f"\n\nOurs, 1 process -> 2 processes: {seconds['1']} -> {seconds['2 fork']} with forked "
         f"workers (goal: 2 processes faster than 1: {'met' if faster else 'MISSED'}), "
         f"{seconds['2 spawn']} with spawned ones (the default). Theirs (forked workers): "

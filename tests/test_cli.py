@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ataraxis_like.shm import list_segments
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -69,7 +71,8 @@ def test_demo_json_summary_proves_nothing_lost(tmp_path: Path) -> None:
         assert Path(path).is_file()
     assert Path(summary["outputs"]["settings"]).read_text().startswith("# How long")
     assert summary["put_median_us"] > 0
-    assert not [name for name in os.listdir("/dev/shm") if name.startswith("atxl_demo_state_")]
+    label = os.environ["ATARAXIS_LIKE_SHM_LABEL"]  # this run's, which the demo inherited
+    assert not [info.name for info in list_segments(label=label)]  # not another run's leftovers
 
 
 def test_demo_refuses_bad_options() -> None:

@@ -36,6 +36,7 @@ def test_links_resolve(name: str) -> None:
         "migrating-from-ataraxis-data-structures.md",
         "migrating-from-rigorous-recorder.md",
         "migrating-from-simrecorder.md",
+        "migrating-from-h5pyswmr.md",
     ],
 )
 def test_migration_guides_count_their_blocks_and_name_real_tests(name: str) -> None:

@@ -21,7 +21,8 @@ def run(name: str) -> str:
 
 
 def test_shared_array_example() -> None:
-    out = run("shared_array_example.py")
+    with fixed_names():  # the script names its array 'example_state', as a user's script would
+        out = run("shared_array_example.py")
     assert "4 processes x 5000 locked increments = 20000\n" in out
     assert "an unrelated process attached by name and saw: (2,) int64 20000\n" in out
     assert "after killing a lock holder: read -1, told it died: True\n" in out

@@ -9,6 +9,7 @@ are keyword attributes that survive pickling, so errors raised in a worker reach
 
 from __future__ import annotations
 
+import pickle
 import queue
 from typing import Any
 
@@ -44,6 +45,41 @@ class SegmentNotFoundError(AtaraxisError, FileNotFoundError):
 
 class ForeignSegmentError(AtaraxisError, ValueError):
     """A segment exists under that name but was not written by this library (or this version)."""
+
+
+class UntrustedSegmentError(AtaraxisError, PermissionError):
+    """A segment was made by a user this process does not trust (or others could write it)."""
+
+
+class CorruptSegmentError(AtaraxisError, ValueError):
+    """A segment's header, lock or control words hold values no intact segment can have."""
+
+
+class InvalidArgumentError(AtaraxisError, ValueError, TypeError):
+    """An argument has the wrong type or a value outside its range (a timeout, a count ...)."""
+
+
+class InvalidCapacityError(InvalidArgumentError):
+    """A queue capacity is not an int in the allowed range."""
+
+
+class ItemDecodeError(AtaraxisError, ValueError):
+    """An item taken from a queue cannot be turned back into an object.
+
+    The item has left the queue: ``raw`` holds its bytes, and ``items`` the other items of the
+    same ``get_many``, in order, so nothing taken is lost.
+    """
+
+    raw: list[bytes]
+    items: list[Any]
+
+
+class UntrustedPickleError(ItemDecodeError, PermissionError):
+    """A pickled item came from a segment whose pickles this process was not told to trust."""
+
+
+class UnpicklableItemError(AtaraxisError, pickle.PicklingError, TypeError):
+    """An item is neither bytes nor a numpy array, and pickle cannot serialise it either."""
 
 
 class NotConnectedError(AtaraxisError, RuntimeError):

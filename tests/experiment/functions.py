@@ -73,3 +73,49 @@ def clashing_then_fine(run: Any) -> dict[str, Any]:
 def quick_array(run: Any) -> dict[str, Any]:
     """No work; 2 KiB of result."""
     return {"array": np.full(256, float(run.x))}
+
+
+def trivial(run: Any) -> dict[str, Any]:
+    """Nothing but a scalar result (what the 100,000-run benchmark runs)."""
+    return {"y": run.x * 2.0}
+
+
+def with_arguments(run: Any, offset: int, *more: int, scale: int = 1) -> dict[str, Any]:
+    """Uses the extra positional and keyword arguments ``run(args=..., kwargs=...)`` passes."""
+    return {"value": (run.x + offset + sum(more)) * scale, "label": f"run{run.index}"}
+
+
+def dies_once(run: Any) -> dict[str, Any]:
+    """Kills its own process in run x == 3 the first time (the file ``gate`` marks it)."""
+    if run.x == 3 and not Path(run.gate).exists():
+        Path(run.gate).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.01)
+    return {"y": run.x * 2.0}
+
+
+def mixed_results(run: Any) -> dict[str, Any]:
+    """Results that do not fit one column: shapes and types that vary between runs."""
+    return {
+        "ragged": np.arange(run.x + 1, dtype=np.float64),
+        "number": 1.5 if run.x == 2 else run.x,
+        "text": f"t{run.x}",
+        "words": np.array(["a", "b"][: run.x % 2 + 1]),
+        "nested": {"a": run.x, "b": {"c": float(run.x) / 2}},
+    }
+
+
+def warns_every_run(run: Any) -> int:
+    """The same warning from the same line in every run (each run's log must show it)."""
+    time.sleep(0.01)
+    warnings.warn(f"warning of run {run.index}", UserWarning, stacklevel=1)
+    time.sleep(0.01)
+    return int(run.x)
+
+
+def waits_for_gate(run: Any) -> int:
+    """Run 0 returns at once; run 1 waits (up to a minute) until the file ``gate`` exists."""
+    deadline = time.monotonic() + 60
+    while run.x == 1 and not Path(run.gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(run.x)

@@ -317,6 +317,8 @@ def test_consumer_killed_inside_get_loses_nothing(queue_name: str) -> None:
         assert counts.min() == 1, f"lost: {np.flatnonzero(counts == 0).tolist()}"
         assert counts.max() == 1, f"duplicated: {np.flatnonzero(counts > 1).tolist()}"
         assert queue.ring().segment.recoveries >= 1  # victims died holding the lock
+        assert queue.qsize() == 0, "the repairs left the item count off"
+        assert queue.empty()
 
 
 def test_consumer_killed_inside_get_many_loses_nothing(queue_name: str) -> None:
@@ -350,6 +352,7 @@ def test_consumer_killed_inside_get_many_loses_nothing(queue_name: str) -> None:
         counts = seen.read_data((0,))
         assert counts.min() == 1, f"lost: {np.flatnonzero(counts == 0)[:10].tolist()}"
         assert counts.max() == 1, f"duplicated: {np.flatnonzero(counts > 1)[:10].tolist()}"
+        assert queue.qsize() == 0, "the repairs left the item count off"
 
 
 def test_producer_killed_inside_put_corrupts_nothing(queue_name: str) -> None:
@@ -387,6 +390,34 @@ def test_view_holder_killed_item_delivered_again(queue_name: str) -> None:
         item = queue.get(timeout=5)  # found again by the wait's periodic rescue
         assert workers.check_item(item) == (3, 9)
         assert queue.stats()["redelivered"] == 1
+
+
+def test_counts_stay_exact_when_an_item_is_delivered_again(queue_name: str) -> None:
+    context = mp.get_context("fork")
+    with ShmQueue(queue_name, capacity_bytes=1 << 20) as queue:
+        queue.put(b"first")
+        holding = context.Event()
+        holder = context.Process(target=workers.take_view_and_wait, args=(queue, holding))
+        holder.start()
+        assert holding.wait(30)
+        assert (queue.qsize(), queue.empty()) == (0, True)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(10)
+        assert queue.ring().rescue_abandoned() == 1
+        assert (queue.qsize(), queue.empty()) == (1, False)
+        assert queue.get(timeout=5) == b"first"  # delivered again
+        assert (queue.qsize(), queue.empty()) == (0, True)
+        queue.put(b"second")
+        assert (queue.qsize(), queue.empty()) == (1, False)
+        # Taken in place and handed back (what the logger does after a failed write).
+        ring = queue.ring()
+        _kind, _meta, (position, _payload) = ring.get(5, take=True)
+        assert (queue.qsize(), queue.empty()) == (0, True)
+        ring.give_back([position])
+        assert (queue.qsize(), queue.empty()) == (1, False)
+        assert queue.get_many(4, timeout=5) == [b"second"]
+        assert (queue.qsize(), queue.empty()) == (0, True)
+        assert queue.stats()["redelivered"] == 2
 
 
 class QueueAgainstDeque(RuleBasedStateMachine):

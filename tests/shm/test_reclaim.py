@@ -13,7 +13,6 @@ from ataraxis_like import SharedMemoryArray, cleanup_stale, list_arrays
 from ataraxis_like.errors import InvalidNameError
 from ataraxis_like.shm import _census, _header, _liveness
 from ataraxis_like.shm._names import segment_path
-from ataraxis_like.shm.queue import ShmQueue
 from tests.shm import reclaim_scenarios
 from tests.support.private_shm import run_private
 
@@ -85,16 +84,6 @@ def test_version_1_segment_of_a_live_creator_is_live(shm_name: str) -> None:
     assert _census.inspect_segment(segment_path(shm_name)).state == "live"
     assert cleanup_stale(names=[shm_name]) == []
     assert segment_path(shm_name).exists()
-
-
-def test_a_failed_create_leaves_nothing(shm_name: str) -> None:
-    """It is built unnamed, so a failure (here: sizes the machine cannot map) leaves no file."""
-    with pytest.raises(OverflowError):
-        ShmQueue(name=shm_name, capacity_bytes=10**30)
-    assert not segment_path(shm_name).exists()
-    with pytest.raises(OSError, match="Cannot allocate memory"):
-        ShmQueue(name=shm_name, capacity_bytes=2**62)
-    assert not segment_path(shm_name).exists()
 
 
 def test_segments_record_the_label_of_their_creator(

@@ -8,16 +8,18 @@ from typing import Any
 from .._inspection import EXPERIMENT, Inspection, plain, short
 from .results import ExperimentResults
 
-_FIXED = ("index", "status", "duration_s", "error")
+_FIXED = ("index", "status", "duration_s", "error", "started", "attempts")
 
 
 def inspect_experiment(path: Path) -> Inspection:
     """Runs (parameters, status, duration, error), counts per status, and the sessions."""
     results = ExperimentResults.load(path)
-    runs = [plain(row) for row in results.overview()]
+    runs = [plain(row) for row in results.runs]
     counts = results.counts()
     data = {
         "name": results.name,
+        "comment": results.comment,
+        "layout": results.layout,
         "counts": counts,
         "runs": runs,
         "defaults": plain(results.defaults),

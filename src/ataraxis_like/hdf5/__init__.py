@@ -7,6 +7,9 @@ reopens a file whose writer was killed.
 """
 
 from ._errors import (
+    LockConfigError,
+    LockLostError,
+    LockServerError,
     RecoveryError,
     SinkCapacityError,
     SinkClosedError,
@@ -16,6 +19,7 @@ from ._errors import (
     SinkKeyError,
     SinkWriteError,
 )
+from ._mounts import NetworkFileSystemWarning
 from ._rwlock import FileRWLock
 from .client import Hdf5Client
 from .locked import locked_file
@@ -27,6 +31,10 @@ __all__ = [
     "FileRWLock",
     "Hdf5Client",
     "Hdf5Sink",
+    "LockConfigError",
+    "LockLostError",
+    "LockServerError",
+    "NetworkFileSystemWarning",
     "RecoveryError",
     "RecoveryReport",
     "SinkCapacityError",

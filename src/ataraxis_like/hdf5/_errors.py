@@ -40,3 +40,16 @@ class SinkInUseError(AtaraxisError, FileExistsError):
 
 class RecoveryError(AtaraxisError, OSError):
     """A file could not be recovered after a crash (or a live process still writes it)."""
+
+
+class LockLostError(SinkError):
+    """This process's lease on the file's Redis lock expired (it was paused or cut off from the
+    server for longer than the lease), so its write was refused."""
+
+
+class LockServerError(AtaraxisError, ConnectionError):
+    """The Redis server that holds the file's lock did not answer."""
+
+
+class LockConfigError(AtaraxisError, ValueError):
+    """A ``lock=`` setting is neither "flock" nor a usable ``redis://`` URL."""

@@ -40,7 +40,9 @@ class QueueOwner(RestartPolicy):
             store = Store(path, mode, options["compression"], options["chunk_bytes"])
             schemas = store.schemas
             store.close()
-            ring = self._ring = Ring.create(f"h5q_{uuid.uuid4().hex[:16]}", options["queue_bytes"])
+            ring = self._ring = Ring.create(
+                f"h5q_{uuid.uuid4().hex[:16]}", options["queue_bytes"], argument="queue_bytes"
+            )
             registry = Registry.create(options["registry_bytes"])
             table = ClientTable.create(options["max_clients"])
             self._made = [registry.array, table.array]

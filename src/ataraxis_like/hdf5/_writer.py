@@ -81,6 +81,27 @@ def _shared_array(state: dict[str, Any]) -> SharedMemoryArray:
     return array
 
 
+def journal_entry(handle: Any, session: int, serial: int) -> dict[str, Any] | None:
+    """Journal slot ``serial`` of ``handle`` (an h5py file) when it is intact and of ``session``."""
+    dataset = handle.get(_JOURNAL[serial % 2])
+    blob = b"" if dataset is None else dataset[()].tobytes()
+    if len(blob) < 4 or zlib.crc32(blob[:-4]) != int.from_bytes(blob[-4:], "little"):
+        return None
+    entry: dict[str, Any] = json.loads(blob[:-4])
+    if entry["session"] != session or entry["serial"] != serial:
+        return None
+    return entry
+
+
+def pending_batch(handle: Any, session: int) -> bool:
+    """Whether ``session`` began a batch in ``handle`` that it never committed (it was killed)."""
+    commit = handle.get(_COMMIT)
+    if commit is None:
+        return False
+    committed_session, serial = (int(value) for value in commit[()])
+    return committed_session == session and journal_entry(handle, session, serial + 1) is not None
+
+
 class Journal:
     """The exactly-once bookkeeping inside the file (see the module docstring)."""
 
@@ -89,6 +110,8 @@ class Journal:
         self.session = session
         self.serial = 0
         self.applied: dict[int, int] = {}
+        if all(name in store.file for name in (*_JOURNAL, _COMMIT)):
+            return  # no structural window (a reopening) when the journal exists
         with store.structural() as handle:
             for name in _JOURNAL:
                 if name not in handle:
@@ -98,13 +121,13 @@ class Journal:
                 handle.create_dataset(_COMMIT, data=np.zeros(2, dtype=np.uint64))
 
     def _slot(self, serial: int) -> dict[str, Any] | None:
-        blob = self.store.dataset(_JOURNAL[serial % 2])[()].tobytes()
-        if len(blob) < 4 or zlib.crc32(blob[:-4]) != int.from_bytes(blob[-4:], "little"):
-            return None
-        entry: dict[str, Any] = json.loads(blob[:-4])
-        if entry["session"] != self.session or entry["serial"] != serial:
-            return None
-        return entry
+        return journal_entry(self.store.file, self.session, serial)
+
+    def adopt(self) -> None:
+        """Make this session the file's (lock mode: every holder of the lock shares one)."""
+        if int(self.store.dataset(_COMMIT)[0]) != self.session:
+            self.store.dataset(_COMMIT)[:] = np.array([self.session, 0], dtype=np.uint64)
+            self.store.flush()
 
     def recover(self) -> None:
         """Load what this session committed; undo a batch that was cut short."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py  # type: ignore[import-untyped]
 
 from ._errors import RecoveryError
-from ._rwlock import FileRWLock
+from ._locks import open_lock
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _STATUS, _EOF, _CHECKSUM, _SUPERBLOCK_BYTES = 11, 28, 44, 48
@@ -177,18 +177,19 @@ class RecoveryReport:
         return f"{self.path}: {state}; {len(self.datasets)} dataset(s) readable"
 
 
-def recover(path: Path | str, timeout: float = 10.0) -> RecoveryReport:
+def recover(path: Path | str, timeout: float = 10.0, lock: str | None = None) -> RecoveryReport:
     """Make ``path`` openable again after its writer was killed, then check it reads.
 
-    Takes the file's writer lock first (waiting up to ``timeout`` s), so a live sink is never
+    Takes the file's writer lock first (``lock``: None/"flock" or the "redis://..." URL the
+    file's writers use; waiting up to ``timeout`` s), so a live sink is never
     disturbed; raises RecoveryError when the file cannot be read even after that.
     """
     path = Path(path)
     if not path.exists():
         raise RecoveryError(f"{path} does not exist; pass the path of an HDF5 file", path=str(path))
-    status_flags(path)  # not an HDF5 file: refused here, before the lock file is made
-    lock = FileRWLock(path)
-    lock.acquire(exclusive=True, timeout=timeout)
+    status_flags(path)  # not an HDF5 file: refused here, before a lock file is made beside it
+    rwlock = open_lock(path, lock)
+    rwlock.acquire(exclusive=True, timeout=timeout)
     try:
         recovered = clear_status_flags(path)
         report = RecoveryReport(str(path), recovered)
@@ -210,4 +211,4 @@ def recover(path: Path | str, timeout: float = 10.0) -> RecoveryReport:
             ) from None
         return report
     finally:
-        lock.release()
+        rwlock.release()

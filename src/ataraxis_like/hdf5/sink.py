@@ -25,8 +25,18 @@ from typing import Any
 import numpy as np
 
 from ..shm._segment import PROCESS_ID
-from ._errors import SinkClosedError, SinkError, SinkKeyError, SinkWriteError
+from ._errors import (
+    LockConfigError,
+    LockLostError,
+    LockServerError,
+    SinkClosedError,
+    SinkError,
+    SinkInUseError,
+    SinkKeyError,
+    SinkWriteError,
+)
 from ._keys import KeyTree
+from ._locks import check_lock_url
 from ._owner import QueueOwner
 from ._paths import FileIdentity, require_directory, writing
 from ._rwlock import writer_lock
@@ -44,7 +54,7 @@ from ._schema import (
 )
 from ._store import DEFAULT_CHUNK_BYTES, Buffer, Store, compression_options
 from .client import Hdf5Client
-from .locked import write_batch
+from .locked import exclusive_lock, write_batch
 from .reader import SinkReader, dataset_keys, load_dataset
 
 _MODES = ("r", "r+", "a", "w", "w-", "x")
@@ -78,11 +88,18 @@ class Hdf5Sink:
         max_restarts: int = 5,
         max_clients: int = 4096,
         registry_bytes: int = 1 << 20,
+        lock: str | None = None,
     ) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES} (got {mode!r}); use 'a' to append")
         if sharing not in (None, "queue", "lock"):
             raise ValueError(f"sharing must be None, 'queue' or 'lock' (got {sharing!r})")
+        if check_lock_url(lock) not in (None, "flock") and sharing != "lock":
+            raise LockConfigError(
+                f"lock={lock!r} needs sharing='lock' (got sharing={sharing!r}): a Redis lock "
+                "guards lock-mode batches; pass sharing='lock'",
+                lock=lock,
+            )
         compression_options(compression)
         self.path = Path(path)
         self.mode, self.sharing = mode, sharing
@@ -104,7 +121,7 @@ class Hdf5Sink:
         self._stop_ticking = threading.Event()
         self._ticker: threading.Thread | None = None
         self._options = {"lock_timeout": lock_timeout, "compression": compression,
-                         "chunk_bytes": chunk_bytes}  # fmt: skip
+                         "chunk_bytes": chunk_bytes, "lock": lock}  # fmt: skip
         self._identity: FileIdentity | None = None
         if mode != "r":
             require_directory(self.path)
@@ -121,8 +138,11 @@ class Hdf5Sink:
             self._client = self._queue.client
         elif sharing == "lock":
             if mode in ("w", "w-", "x"):
-                with writer_lock(self.path, lock_timeout):
+                file_lock = exclusive_lock(self.path, self._options)
+                try:
                     Store(self.path, mode, compression, chunk_bytes).close()
+                finally:
+                    file_lock.release()
             self._remember(write_batch(self.path, [], self._options))
         else:
             self._writer_lock = writer_lock(self.path, lock_timeout)
@@ -377,8 +397,14 @@ class Hdf5Sink:
             self._reader.close()
             self._reader = None
         pending, self._pending, self._pending_bytes = self._pending, [], 0
-        with writing(self.path):
-            self._remember(write_batch(self.path, pending, self._options, operation, create=False))
+        try:
+            with writing(self.path):
+                schemas = write_batch(self.path, pending, self._options, operation, create=False)
+        except (SinkInUseError, LockLostError, LockServerError):
+            self._pending[:0] = pending  # nothing was written: the next flush tries again
+            self._pending_bytes += sum(rows.nbytes for _schema, rows in pending)
+            raise
+        self._remember(schemas)
 
     # --------------------------------------------------------------- reading
     def _reader_now(self) -> SinkReader:

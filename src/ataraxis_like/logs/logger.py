@@ -167,7 +167,9 @@ class DataLogger(RestartPolicy):
             )
         self._name = instance_name
         self._directory = Path(output_directory) / f"{instance_name}_data_log"
-        self._ring = Ring.create(f"log_{uuid.uuid4().hex[:16]}", queue_bytes)
+        self._ring = Ring.create(
+            f"log_{uuid.uuid4().hex[:16]}", queue_bytes, argument="queue_bytes"
+        )
         self._queue = LogQueue(self._ring.name, self._ring.segment.header.token, instance_name)
         self.onset_us = time.time_ns() // 1000
         self._onset_monotonic_ns = time.monotonic_ns()

@@ -48,9 +48,12 @@ def lossless(data: Any, target: np.dtype[Any], label: str) -> np.ndarray:
             ):
                 raise TypeError(f"cannot cast {data.dtype} safely")
             return np.asarray(data, dtype=target)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise _mismatch(data, target, label, str(error)) from None
-    values = data if isinstance(data, np.ndarray) else np.asarray(data)
+    try:
+        values = data if isinstance(data, np.ndarray) else np.asarray(data)
+    except Exception as error:  # ragged, mixed or undecodable data: numpy raises many kinds
+        raise _mismatch(data, target, label, f"numpy cannot make an array of it: {error}") from None
     source = values.dtype
     if source == target or np.can_cast(source, target, "safe"):
         return values
@@ -63,7 +66,10 @@ def lossless(data: Any, target: np.dtype[Any], label: str) -> np.ndarray:
     )
     if not accepted:
         raise _mismatch(data, target, label, f"it is {source}")
-    return values.astype(target)
+    try:
+        return values.astype(target)
+    except UnicodeError as error:  # bytes that are not ASCII cannot become text
+        raise _mismatch(data, target, label, str(error)) from None
 
 
 def _mismatch(data: Any, target: np.dtype[Any], label: str, reason: str) -> DataMismatchError:

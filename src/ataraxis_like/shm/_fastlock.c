@@ -5,6 +5,7 @@
  * blocks. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -22,11 +23,52 @@ static pthread_mutex_t *mutex_at(PyObject *address)
     return (pthread_mutex_t *)pointer;
 }
 
+/* The type word glibc keeps in a mutex initialised as _posix.mutex_init does (robust,
+ * process-shared, error-checking), read from a reference mutex at import; -1 where unknown. A
+ * mutex in a segment whose type word differs was corrupted: glibc would take it for another
+ * kind of mutex (priority-inheriting, priority-protected ...) and may abort the process on an
+ * assertion. Every call below checks the word first (one comparison) and answers EINVAL. */
+static int expected_kind = -1;
+
+static int reference_kind(void)
+{
+#ifdef __GLIBC__
+    pthread_mutexattr_t attributes;
+    pthread_mutex_t reference;
+    int kind = -1;
+    if (pthread_mutexattr_init(&attributes) != 0)
+        return -1;
+    if (pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED) == 0 &&
+        pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST) == 0 &&
+        pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK) == 0 &&
+        pthread_mutex_init(&reference, &attributes) == 0) {
+        kind = reference.__data.__kind;
+        pthread_mutex_destroy(&reference);
+    }
+    pthread_mutexattr_destroy(&attributes);
+    return kind;
+#else
+    return -1;
+#endif
+}
+
+static inline int mutex_sane(pthread_mutex_t *mutex)
+{
+#ifdef __GLIBC__
+    return expected_kind < 0 || mutex->__data.__kind == expected_kind;
+#else
+    (void)mutex;
+    return 1;
+#endif
+}
+
 static PyObject *fast_trylock(PyObject *module, PyObject *address)
 {
     pthread_mutex_t *mutex = mutex_at(address);
     if (mutex == NULL)
         return NULL;
+    if (!mutex_sane(mutex))
+        return PyLong_FromLong(EINVAL);
     return PyLong_FromLong(pthread_mutex_trylock(mutex));
 }
 
@@ -48,6 +90,8 @@ static PyObject *fast_trylock_clear(PyObject *module, PyObject *const *args, Py_
             PyErr_SetString(PyExc_ValueError, "word address must not be 0");
         return NULL;
     }
+    if (!mutex_sane(mutex))
+        return PyLong_FromLong(EINVAL);
     int result = pthread_mutex_trylock(mutex);
     if (result == 0)
         *word = 0;
@@ -74,6 +118,8 @@ static PyObject *fast_lock_until(PyObject *module, PyObject *const *args, Py_ssi
     volatile unsigned long long *word = PyLong_AsVoidPtr(args[2]);
     if (word == NULL && PyErr_Occurred())
         return NULL;
+    if (!mutex_sane(mutex))
+        return PyLong_FromLong(EINVAL);
     if (deadline < 0)
         deadline = 0;
     struct timespec until;
@@ -104,6 +150,8 @@ static PyObject *fast_unlock(PyObject *module, PyObject *address)
     pthread_mutex_t *mutex = mutex_at(address);
     if (mutex == NULL)
         return NULL;
+    if (!mutex_sane(mutex))
+        return PyLong_FromLong(EINVAL);
     return PyLong_FromLong(pthread_mutex_unlock(mutex));
 }
 
@@ -188,17 +236,21 @@ static PyObject *writer_put(RingWriter *self, PyObject *const *args, Py_ssize_t 
         goto done; /* the general path raises the clear error */
     }
     if (!locked) {
-        int result = pthread_mutex_trylock(self->mutex);
+        int result = mutex_sane(self->mutex) ? pthread_mutex_trylock(self->mutex) : EINVAL;
         if (result != 0) {
             status = result;
             goto done;
         }
     }
     self->control[C_INTENT] = 0; /* a finished get's intent, cleared by its next holder */
-    uint64_t tail = self->control[C_TAIL];
+    uint64_t tail = self->control[C_TAIL], free = self->control[C_FREE];
     uint64_t offset = tail % self->capacity;
-    int fits = *self->flags == 0 && offset + need <= self->capacity &&
-               tail - self->control[C_FREE] + need <= self->capacity;
+    /* Positions that no intact ring holds (free past tail, more than a lap apart, off the
+     * 16-byte grid) also go to the general path, which raises CorruptSegmentError. Whatever
+     * they hold, the record is written inside the ring: offset + need <= capacity. */
+    int fits = *self->flags == 0 && free <= tail && tail - free <= self->capacity &&
+               (tail & 15) == 0 && offset + need <= self->capacity &&
+               tail - free + need <= self->capacity;
     uint32_t waiting = 0;
     if (fits) {
         unsigned char *record = self->buffer + offset;
@@ -268,12 +320,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastlock(void)
 {
+    expected_kind = reference_kind();
     if (PyType_Ready(&RingWriterType) < 0)
         return NULL;
     PyObject *created = PyModule_Create(&module);
     if (created == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(created, "RingWriter", (PyObject *)&RingWriterType) < 0) {
+    if (PyModule_AddIntConstant(created, "MUTEX_KIND", expected_kind) < 0 ||
+        PyModule_AddObjectRef(created, "RingWriter", (PyObject *)&RingWriterType) < 0) {
         Py_DECREF(created);
         return NULL;
     }

@@ -15,7 +15,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..errors import LockOwnerDiedWarning, LockReentryError, LockTimeoutError
+from ..errors import (
+    CorruptSegmentError,
+    LockOwnerDiedWarning,
+    LockReentryError,
+    LockTimeoutError,
+)
 from . import _posix
 
 _WAIT_SLICE_SECONDS = 0.1
@@ -34,16 +39,35 @@ class RobustLock:
     everything else uses ``acquire``/``release`` or ``held``.
     """
 
-    __slots__ = ("_label", "_on_recovered", "_warn", "_word", "pointer")
+    __slots__ = ("_address", "_label", "_name", "_on_recovered", "_warn", "_word", "pointer")
 
     def __init__(
-        self, address: int, label: str, on_recovered: Callable[[], None], warn: bool = True
+        self,
+        address: int,
+        label: str,
+        on_recovered: Callable[[], None],
+        warn: bool = True,
+        name: str | None = None,
     ) -> None:
         self.pointer = _posix.pointer(address)
+        self._address = address
         self._word = _posix.lock_word(address)
         self._label = label
+        self._name = name
         self._on_recovered = on_recovered
         self._warn = warn
+
+    def check(self) -> None:
+        """Raise CorruptSegmentError unless the mutex still has the type it was made with."""
+        if not _posix.mutex_kind_ok(self._address):
+            raise self._corrupt(f"its type word is not {_posix.MUTEX_KIND}")
+
+    def _corrupt(self, what: str) -> CorruptSegmentError:
+        return CorruptSegmentError(
+            f"the lock of {self._label} is corrupt ({what}); stop the processes using it and "
+            "remove it with 'ataraxis-like shm clean' once its creator has ended",
+            name=self._name,
+        )
 
     def acquire(self, timeout: float | None = None) -> bool:
         """Take the lock; return True when it was recovered from a dead holder.
@@ -64,6 +88,7 @@ class RobustLock:
         With ``clear_address``, a plain acquisition zeroes that 64-bit word in the same call
         that takes the lock (see ``_posix.trylock_clear`` and ``_posix.mutex_lock_until``)."""
         pointer = self.pointer
+        self.check()  # the compiled calls check on every call; this covers the ctypes ones
         if result == _posix.EBUSY:
             # Test before test-and-set: reading the word leaves the cache line with the holder,
             # where a failing trylock (an atomic write) would pull it away and slow the holder.
@@ -95,7 +120,11 @@ class RobustLock:
             return False
         if result == _posix.EOWNERDEAD:
             _posix.mutex_make_consistent(pointer)
-            self._on_recovered()
+            try:
+                self._on_recovered()
+            except BaseException:
+                _posix.unlock(pointer)  # a repair that fails must not leave the lock held
+                raise
             if not self._warn:
                 return True
             warnings.warn(
@@ -111,6 +140,8 @@ class RobustLock:
                 "to calls made inside 'with ... array()'",
                 label=self._label,
             )
+        if result in (_posix.EINVAL, _posix.ENOTRECOVERABLE):
+            raise self._corrupt(f"locking it failed: {os.strerror(result)}")
         raise OSError(result, f"locking {self._label} failed: {os.strerror(result)}")
 
     def release(self) -> None:

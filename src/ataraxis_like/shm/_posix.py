@@ -28,6 +28,7 @@ ETIMEDOUT = errno.ETIMEDOUT
 EDEADLK = errno.EDEADLK
 EAGAIN = errno.EAGAIN
 EINTR = errno.EINTR
+EINVAL = errno.EINVAL
 ENOTRECOVERABLE = errno.ENOTRECOVERABLE
 
 _PTHREAD_PROCESS_SHARED = 1
@@ -128,6 +129,38 @@ def mutex_init(address: int) -> None:
     _keep_gil.pthread_mutexattr_destroy(attr)
     if result != 0:
         raise OSError(result, f"pthread_mutex_init: {os.strerror(result)}")
+
+
+def _glibc_kind_offset() -> int | None:
+    """Where glibc keeps a mutex's type word (16 on every 64-bit glibc); None on another libc."""
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        libc = ""
+    return 16 if libc.startswith("glibc") and ctypes.sizeof(ctypes.c_void_p) == 8 else None
+
+
+def _reference_kind(offset: int | None) -> int | None:
+    if offset is None:
+        return None
+    reference = ctypes.create_string_buffer(MUTEX_BYTES)
+    mutex_init(ctypes.addressof(reference))
+    return int.from_bytes(reference.raw[offset : offset + 4], "little", signed=True)
+
+
+_KIND_OFFSET = _glibc_kind_offset()
+MUTEX_KIND = _reference_kind(_KIND_OFFSET)
+"""The type word of a mutex as ``mutex_init`` leaves it (robust, shared, error-checking), or
+None where the libc's layout is not known. A segment's mutex must still carry it: glibc reads
+the word on every call, and a corrupted one can make it abort the process on an assertion."""
+
+
+def mutex_kind_ok(address: int) -> bool:
+    """True when the mutex at ``address`` has the type ``mutex_init`` gave it (or we cannot
+    tell). The compiled calls check this themselves on every call; the ctypes ones do not."""
+    if _KIND_OFFSET is None:
+        return True
+    return ctypes.c_int.from_address(address + _KIND_OFFSET).value == MUTEX_KIND
 
 
 def pointer(address: int) -> Any:

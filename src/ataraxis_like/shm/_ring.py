@@ -18,8 +18,13 @@ written down in docs/queue.md.
 
 from __future__ import annotations
 
-from . import _header, _segment
-from ._ring_core import ALIGN, NOTE_BYTES
+import os
+
+import numpy as np
+
+from ..errors import InvalidCapacityError
+from . import _segment, _trust
+from ._ring_core import ALIGN, MIN_CAPACITY, NOTE_BYTES
 from ._ring_put import RingPuts
 from ._ring_take import RingTakes
 
@@ -28,16 +33,60 @@ def _align(size: int) -> int:
     return (size + ALIGN - 1) & ~(ALIGN - 1)
 
 
+def _shm_bytes() -> int:
+    """The size of the file system segments live in: no ring can be larger."""
+    try:
+        status = os.statvfs(_segment.SHM_DIRECTORY)
+    except OSError:
+        return 1 << 40
+    return status.f_blocks * status.f_frsize
+
+
+def checked_capacity(capacity: object, argument: str = "capacity_bytes") -> int:
+    """``capacity`` rounded up to a multiple of 16, or InvalidCapacityError with the range."""
+    largest = _shm_bytes() - NOTE_BYTES
+    if (
+        isinstance(capacity, int | np.integer)
+        and not isinstance(capacity, bool)
+        and MIN_CAPACITY <= capacity <= largest
+    ):
+        return _align(int(capacity))
+    shown = f"{capacity!r:.60}"
+    raise InvalidCapacityError(
+        f"{argument} must be an int from {MIN_CAPACITY} to {largest} (the size of "
+        f"{_segment.SHM_DIRECTORY}) bytes (got {shown} that is a {type(capacity).__name__}); "
+        "pass a whole number of bytes in that range (it is rounded up to a multiple of 16)",
+        argument=argument,
+        capacity=capacity,
+    )
+
+
 class Ring(RingPuts, RingTakes):
     """The ring inside one segment. ``Ring.create`` makes one; ``Ring.attach`` maps it."""
 
     @classmethod
-    def create(cls, name: str, capacity: int, exist_ok: bool = False) -> Ring:
-        capacity = _align(max(capacity, 4 * ALIGN))
+    def create(
+        cls, name: str, capacity: object, exist_ok: bool = False, argument: str = "capacity_bytes"
+    ) -> Ring:
+        """A new ring of ``capacity`` bytes (checked; ``argument`` names it in the error)."""
+        capacity = checked_capacity(capacity, argument)
         meta = {"capacity": capacity}
-        segment = _segment.create(name, _header.KIND_QUEUE, meta, NOTE_BYTES + capacity, exist_ok)
-        return cls(segment)
+        segment = _segment.create(name, _segment.KIND_QUEUE, meta, NOTE_BYTES + capacity, exist_ok)
+        try:
+            return cls(segment)
+        except BaseException:
+            segment.unlink()
+            segment.close()
+            raise
 
     @classmethod
-    def attach(cls, name: str, token: int | None = None) -> Ring:
-        return cls(_segment.attach(name, _header.KIND_QUEUE, token))
+    def attach(
+        cls, name: str, token: int | None = None, trust: _trust.Trust = _trust.OWN_USER
+    ) -> Ring:
+        """Map the existing ring ``name``; see ``_segment.attach`` for ``token`` and ``trust``."""
+        segment = _segment.attach(name, _segment.KIND_QUEUE, token, trust)
+        try:
+            return cls(segment)
+        except BaseException:
+            segment.close()
+            raise

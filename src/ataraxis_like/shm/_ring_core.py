@@ -13,8 +13,8 @@ import ctypes
 import struct
 from typing import Any
 
-from ..errors import NotConnectedError, QueueClosedError, QueueFailedError
-from . import _header, _posix, _segment
+from ..errors import CorruptSegmentError, NotConnectedError, QueueClosedError, QueueFailedError
+from . import _integrity, _posix, _segment
 
 RECORD_HEADER = struct.Struct("<IBBHII")  # size, kind, state, meta length, payload length, taker
 TAKER = struct.Struct("<I")
@@ -28,6 +28,9 @@ unpack_size_kind_state = SIZE_KIND_STATE.unpack_from
 HEADER_BYTES = 16
 ALIGN = 16
 NOTE_BYTES = 1024
+MIN_CAPACITY = 64
+_LARGEST_RECORD = 0xFFFF_FFF0
+"""A record's size is a u32 (docs/queue.md, "Records")."""
 
 KIND_WRAP = 0
 STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
@@ -35,6 +38,7 @@ STATE_READY, STATE_TAKEN, STATE_RELEASED, STATE_RESCUED = 0, 1, 2, 3
 # Control words (u64) in the segment's kind area.
 FREE, READ, TAIL, PUT, GOT, RESCUED, REDELIVERED = 0, 1, 2, 3, 4, 5, 6
 INTENT, INTENT_AT, STAGE, SERIAL = 7, 8, 9, 12  # STAGE..STAGE+2: staged free/read/tail
+STAGED_GOT = 13  # ``got`` when a copying get began: its repair puts it back
 INTENT_NONE, INTENT_RESET, INTENT_GET, INTENT_SPAN = 0, 1, 2, 3
 # Futex words (u32) after the control words.
 _WORDS_OFFSET = 128
@@ -52,13 +56,17 @@ class RingCore:
 
     def __init__(self, segment: _segment.Segment) -> None:
         self.segment = segment
-        self.capacity = int(segment.header.meta["capacity"])
+        room = segment.size - segment.header.data_offset - NOTE_BYTES
+        self.capacity = _integrity.ring_capacity(
+            segment.name, segment.header.meta, room, MIN_CAPACITY, ALIGN
+        )
+        self._largest_record = min(self.capacity, _LARGEST_RECORD)
         self.name = segment.name
         self._label = f"queue {segment.name!r}"
         area = segment.kind_area()
         self._control: Any = (ctypes.c_uint64 * 16).from_buffer(area)
         self._words: Any = (ctypes.c_uint32 * 8).from_buffer(area, _WORDS_OFFSET)
-        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _header.FLAGS_OFFSET)
+        self._flags: Any = ctypes.c_uint32.from_buffer(segment.mapping, _segment.FLAGS_OFFSET)
         self._words_address = ctypes.addressof(self._words)
         data = segment.data()
         self._note = data[:NOTE_BYTES]
@@ -94,12 +102,44 @@ class RingCore:
     def _exit(self) -> None:
         _posix.unlock(self._pointer)
 
-    # --------------------------------------------------------------- records
-    def _header(self, position: int) -> tuple[int, int, int, int, int, int]:
-        result: tuple[int, int, int, int, int, int] = RECORD_HEADER.unpack_from(
-            self._buffer, position % self.capacity
+    # ------------------------------------------------- positions and records
+    def _positions(self) -> tuple[int, int, int]:
+        """``free``, ``read`` and ``tail``, checked: an intact ring has free <= read <= tail <=
+        free + capacity, all multiples of 16 (two comparisons and a mask)."""
+        control = self._control
+        free, read, tail = control[FREE], control[READ], control[TAIL]
+        if free <= read <= tail <= free + self.capacity and not (free | read | tail) & 15:
+            return free, read, tail
+        raise self._corrupt(
+            f"its positions are free {free}, read {read}, tail {tail}, expected "
+            f"free <= read <= tail <= free + {self.capacity}, multiples of 16"
         )
-        return result
+
+    def _record(self, position: int, end: int) -> tuple[int, int, int, int, int, int]:
+        """The header of the record at ``position``, checked to lie whole inside the ring and
+        before ``end``, with its meta and payload inside the record."""
+        offset = position % self.capacity
+        header: tuple[int, int, int, int, int, int] = unpack_record_header(self._buffer, offset)
+        size = header[0]
+        if (
+            size & 15
+            or HEADER_BYTES + header[3] + header[4] > size  # also: size >= 16
+            or offset + size > self.capacity
+            or position + size > end
+        ):
+            raise self._bad_record(position, header)
+        return header
+
+    def _bad_record(self, position: int, header: tuple[int, ...]) -> CorruptSegmentError:
+        size, kind, _state, meta_length, length, _taker = header
+        return self._corrupt(
+            f"the record at position {position} has size {size}, kind {kind}, meta length "
+            f"{meta_length} and payload length {length}, which do not fit the ring of "
+            f"{self.capacity} bytes"
+        )
+
+    def _corrupt(self, what: str) -> CorruptSegmentError:
+        return _integrity.corrupt(self.name, what)
 
     def _set_state(self, position: int, state: int, taker: int = 0) -> None:
         offset = position % self.capacity
@@ -114,7 +154,10 @@ class RingCore:
             _posix.futex_wake_all(self._words_address + 4 * word)
 
     def _sweep(self) -> None:
-        """Advance ``free`` over released records so producers can reuse their space."""
+        """Advance ``free`` over released records so producers can reuse their space.
+
+        Runs after records were taken, so it never raises: it stops at a record that cannot be
+        intact, and the next operation that reads it reports the corruption."""
         control, buffer, capacity = self._control, self._buffer, self.capacity
         unpack = SIZE_KIND_STATE.unpack_from
         free, read = control[FREE], control[READ]
@@ -122,6 +165,8 @@ class RingCore:
         while free < read:
             size, kind, state = unpack(buffer, free % capacity)
             if state != STATE_RELEASED and kind != KIND_WRAP:
+                break
+            if size < HEADER_BYTES or size & 15 or free + size > read:
                 break
             free += size
         if free != start:
@@ -133,7 +178,7 @@ class RingCore:
         flags = self.segment.flags
         if flags & _FLAG_FAILED:
             raise QueueFailedError(self.failure(), name=self.name)
-        if flags & _header.FLAG_CLOSED:
+        if flags & _segment.FLAG_CLOSED:
             action = "put into" if for_put else "get from"
             raise QueueClosedError(
                 f"cannot {action} {self._label}: it was closed by its creator; create a new queue",
@@ -144,14 +189,14 @@ class RingCore:
         """Undo ``mark_closed`` and ``mark_failed``: puts and gets flow again."""
         self._enter()
         try:
-            self.segment.clear_flag(_header.FLAG_CLOSED | _FLAG_FAILED)
+            self.segment.clear_flag(_segment.FLAG_CLOSED | _FLAG_FAILED)
         finally:
             self._exit()
 
     def mark_closed(self) -> None:
         self._enter()
         try:
-            self.segment.set_flag(_header.FLAG_CLOSED)
+            self.segment.set_flag(_segment.FLAG_CLOSED)
             self._bump(PUT_WORD, always=True)
             self._bump(GOT_WORD, always=True)
         finally:
@@ -180,8 +225,11 @@ class RingCore:
         control = self._control
         if control is None:
             raise self._closed_here()
+        # got before put: each only grows and got never passes put, so no count read this
+        # way is negative (the max() guards a segment whose counters were garbled).
+        got, rescued = control[GOT], control[RESCUED]
         return {
-            "items": int(control[PUT] - control[GOT]),
+            "items": max(0, int(control[PUT] - got + rescued)),
             "bytes_used": int(control[TAIL] - control[FREE]),
             "capacity": self.capacity,
             "put_total": int(control[PUT]),
@@ -193,9 +241,10 @@ class RingCore:
         """Records whose space is still held: waiting, taken but not released, or rescued."""
         self._enter()
         try:
-            position, tail, count = self._control[FREE], self._control[TAIL], 0
+            position, _read, tail = self._positions()
+            count = 0
             while position < tail:
-                size, kind, state = self._header(position)[:3]
+                size, kind, state = self._record(position, tail)[:3]
                 count += kind != KIND_WRAP and state != STATE_RELEASED
                 position += size
             return count

@@ -45,7 +45,7 @@ class RingPuts(RingWaiting):
     ) -> None:
         """Append one record; block while full (``timeout`` None: forever, 0: not at all)."""
         need = (HEADER_BYTES + len(meta) + payload_length + ALIGN - 1) & ~(ALIGN - 1)
-        if need > self.capacity:
+        if need > self._largest_record:
             raise ItemTooLargeError(
                 f"item of {payload_length} bytes does not fit {self._label} of "
                 f"{self.capacity} bytes; create the queue with capacity_bytes >= {need}",
@@ -105,7 +105,7 @@ class RingPuts(RingWaiting):
         """Write the record under the lock: None when there is no room, else how many consumers
         wait for it (the caller wakes them after unlocking)."""
         control, capacity, buffer = self._control, self.capacity, self._buffer
-        free, read, tail = control[FREE], control[READ], control[TAIL]
+        free, read, tail = self._positions()
         offset = tail % capacity
         wrap = capacity - offset if offset + need > capacity else 0
         if (tail - free) + wrap + need > capacity:

@@ -15,6 +15,7 @@ from ._ring_core import (
     BATCH_MARK,
     CONSUMERS_WAITING,
     FREE,
+    GOT,
     GOT_WORD,
     INTENT,
     INTENT_AT,
@@ -29,6 +30,7 @@ from ._ring_core import (
     RESCUED,
     SERIAL,
     STAGE,
+    STAGED_GOT,
     STATE_READY,
     STATE_RESCUED,
     STATE_TAKEN,
@@ -36,9 +38,15 @@ from ._ring_core import (
     RingCore,
 )
 
+_PID_LIMIT = 1 << 22
+"""Linux never hands out pids above this (the largest pid_max): a taker word beyond it (or 0)
+cannot name a process, only a garbled record."""
+
 
 def process_dead(pid: int) -> bool:
     """True when ``pid`` no longer runs (a zombie awaiting its parent counts as dead)."""
+    if not 0 < pid <= _PID_LIMIT:
+        return True
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -70,24 +78,29 @@ class RingRepair(RingCore):
         elif intent == INTENT_SPAN:
             # The holder died after copying a span out: none of it reached its caller.
             control[READ] = control[FREE] = control[INTENT_AT]
+            control[GOT] = control[STAGED_GOT]
         elif intent == INTENT_GET:
             # The holder died holding a batch it had copied out, so its get never returned:
             # put back the positions it started from, and deliver its rescued records again.
             batch = BATCH_MARK | control[SERIAL]
             old_free, old_read = control[STAGE], control[INTENT_AT]
-            position, read = old_free, control[READ]
+            _free, read, _tail = self._positions()
+            if not old_free <= old_read <= read:
+                raise self._corrupt(
+                    f"a get's staged positions free {old_free} and read {old_read} lie past "
+                    f"read {read}"
+                )
+            position = old_free
             while position < read:
-                size, kind, _state, _m, _l, taker = self._header(position)
+                size, kind, _state, _m, _l, taker = self._record(position, read)
                 if taker == batch and kind != KIND_WRAP:
-                    if position >= old_read:
-                        self._set_state(position, STATE_READY)
-                    else:
-                        self._set_state(position, STATE_RESCUED)
-                        control[RESCUED] += 1
+                    again = STATE_READY if position >= old_read else STATE_RESCUED
+                    self._set_state(position, again)
                 position += size
             control[READ], control[FREE] = old_read, old_free
+            control[GOT] = control[STAGED_GOT]
         control[INTENT] = INTENT_NONE
-        self._rescue_dead_takers()
+        self._rescue_dead_takers(recount=True)
         self._words[CONSUMERS_WAITING] = 0
         self._words[PRODUCERS_WAITING] = 0
         self._bump(PUT_WORD, always=True)
@@ -101,21 +114,29 @@ class RingRepair(RingCore):
         finally:
             self._exit()
 
-    def _rescue_dead_takers(self) -> int:
+    def _rescue_dead_takers(self, recount: bool = False) -> int:
+        """Mark records taken by dead processes rescued; with ``recount``, also set the rescued
+        count from the records themselves (after a repair: the dead holder may have changed a
+        record's state and died before counting it)."""
         control = self._control
-        position, read = control[FREE], control[READ]
-        rescued = 0
+        position, read, _tail = self._positions()
+        rescued = waiting = 0
         dead: dict[int, bool] = {}
         while position < read:
-            size, _kind, state, _m, _l, taker = self._header(position)
-            if state == STATE_TAKEN:
+            size, kind, state, _m, _l, taker = self._record(position, read)
+            if state == STATE_TAKEN and kind != KIND_WRAP:
                 if taker not in dead:
                     dead[taker] = process_dead(taker)
                 if dead[taker]:
                     self._set_state(position, STATE_RESCUED)
+                    state = STATE_RESCUED
                     rescued += 1
+            waiting += state == STATE_RESCUED and kind != KIND_WRAP
             position += size
-        if rescued:
+        if recount:
+            control[RESCUED] = waiting
+        elif rescued:
             control[RESCUED] += rescued
+        if rescued:
             self._bump(PUT_WORD)
         return rescued

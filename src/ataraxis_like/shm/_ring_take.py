@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import QueueEmptyError
+from ..errors import CorruptSegmentError, QueueEmptyError
 from . import _segment
 from ._ring_core import (
     BATCH_MARK,
@@ -33,6 +33,7 @@ from ._ring_core import (
     RESCUED,
     SERIAL,
     STAGE,
+    STAGED_GOT,
     STATE_RELEASED,
     STATE_RESCUED,
     STATE_TAKEN,
@@ -143,6 +144,8 @@ class RingTakes(RingWaiting):
             read, tail = control[READ], control[TAIL]
             if read == tail or control[RESCUED] or control[FREE] != read or wanted <= 0:
                 break
+            if not read < tail <= read + capacity or (read | tail) & 15:
+                break  # positions no intact ring holds: _take reports them
             end = min(tail, read - read % capacity + capacity, read + _SPAN_BYTES)
             offset = read % capacity
             first = unpack_size_kind_state(self._buffer, offset)[0]
@@ -150,14 +153,17 @@ class RingTakes(RingWaiting):
                 break  # the next record is larger than a span: _take copies it alone
             end = min(end, read + max(first * wanted * 2, 4096))  # copy about what is wanted
             if not pieces:  # one intent for the whole hold: repair rewinds to the first piece
-                control[INTENT_AT] = read
+                control[INTENT_AT], control[STAGED_GOT] = read, control[GOT]
                 control[INTENT] = INTENT_SPAN
             data = bytes(self._buffer[offset : offset + (end - read)])
             records: list[tuple[int, int]] = []
-            position, length = 0, len(data)
-            unpack = unpack_size_kind_state
+            position, length, intact = 0, len(data), True
+            unpack = unpack_record_header
             while position + HEADER_BYTES <= length and len(records) < wanted:
-                size, kind, _state = unpack(data, position)
+                size, kind, _state, meta_length, payload_length, _taker = unpack(data, position)
+                if size & 15 or HEADER_BYTES + meta_length + payload_length > size:
+                    intact = False  # taken up to here; _take reports it when it comes first
+                    break
                 if position + size > length:
                     break  # cut by the span's limit: left for the next get
                 if kind != KIND_WRAP:
@@ -168,6 +174,8 @@ class RingTakes(RingWaiting):
             wanted -= len(records)
             if records:
                 pieces.append((data, records))
+            if not intact:
+                break
         if pieces:
             self._bump(GOT_WORD)
         return pieces or None
@@ -196,8 +204,11 @@ class RingTakes(RingWaiting):
     ) -> list[tuple[int, bytes, Any]]:
         control, buffer, capacity = self._control, self._buffer, self.capacity
         budget = capacity if max_bytes is None else max_bytes
+        free, read, tail = control[FREE], control[READ], control[TAIL]
+        if not free <= read <= tail <= free + capacity or (free | read | tail) & 15:
+            self._positions()  # raises: a corrupt ring is reported before anything moves
         if take and not control[RESCUED]:
-            return self._take_in_place(max_items, budget)
+            return self._take_in_place(max_items, budget, read, tail)
         found: list[tuple[int, bytes, Any]] = []
         if take:
             state, taker = STATE_TAKEN, _segment.PROCESS_ID[0]
@@ -207,21 +218,37 @@ class RingTakes(RingWaiting):
             serial = (control[SERIAL] + 1) & 0x7FFF_FFFF
             control[SERIAL] = serial
             state, taker = STATE_RELEASED, BATCH_MARK | serial
-            control[STAGE], control[INTENT_AT] = control[FREE], control[READ]
+            control[STAGE], control[INTENT_AT], control[STAGED_GOT] = free, read, control[GOT]
             control[INTENT] = INTENT_GET
+        pack_taker = TAKER.pack_into
         while len(found) < max_items and budget > 0:
-            position = self._find_rescued() if control[RESCUED] else None
-            if position is None:
-                position = control[READ]
-                if position == control[TAIL]:
-                    break
-            size, kind, _state, meta_length, length, _ = unpack_record_header(
-                buffer, position % capacity
-            )
+            try:
+                position = self._find_rescued() if control[RESCUED] else None
+                if position is None:
+                    position = read
+                    if position == tail:
+                        break
+                    end = tail
+                else:
+                    end = read
+                offset = position % capacity
+                header = unpack_record_header(buffer, offset)
+                size, kind, _state, meta_length, length, _ = header
+                if (
+                    size & 15
+                    or HEADER_BYTES + meta_length + length > size  # also: size >= 16
+                    or offset + size > capacity
+                    or position + size > end
+                ):
+                    raise self._bad_record(position, header)
+            except CorruptSegmentError:
+                if found:
+                    break  # hand out what was taken; the next get reports the corruption
+                raise
             if kind == KIND_WRAP:
-                control[READ] = position + size
+                read = control[READ] = position + size
                 continue
-            start = position % capacity + HEADER_BYTES
+            start = offset + HEADER_BYTES
             meta = bytes(buffer[start : start + meta_length])
             budget -= length
             if take:
@@ -232,18 +259,21 @@ class RingTakes(RingWaiting):
                 found.append(
                     (kind, meta, materialize(kind, meta, buffer[start + meta_length : end]))
                 )
-            self._set_state(position, state, taker)
-            if position == control[READ]:
-                control[READ] = position + size
-            else:
+            buffer[offset + 5] = state
+            pack_taker(buffer, offset + 12, taker)
+            if position == read:
+                read = control[READ] = position + size
+                control[GOT] += 1
+            else:  # delivered again: counted in got when first taken, in rescued until now
                 control[RESCUED] -= 1
                 control[REDELIVERED] += 1
-            control[GOT] += 1
         if found and not take:
             self._sweep()
         return found
 
-    def _take_in_place(self, max_items: int, budget: int) -> list[tuple[int, bytes, Any]]:
+    def _take_in_place(
+        self, max_items: int, budget: int, read: int, tail: int
+    ) -> list[tuple[int, bytes, Any]]:
         """``_take(take=True)`` when nothing waits to be delivered again (the logger's loop).
 
         Marks each record taken by this pid, then commits ``read`` once. A holder killed before
@@ -254,10 +284,20 @@ class RingTakes(RingWaiting):
         unpack, pack_taker = unpack_record_header, TAKER.pack_into
         pid = _segment.PROCESS_ID[0]
         found: list[tuple[int, bytes, Any]] = []
-        position, tail = control[READ], control[TAIL]
+        position = read
         while position < tail and len(found) < max_items and budget > 0:
             offset = position % capacity
-            size, kind, _state, meta_length, length, _ = unpack(buffer, offset)
+            header = unpack(buffer, offset)
+            size, kind, _state, meta_length, length, _ = header
+            if (
+                size & 15
+                or HEADER_BYTES + meta_length + length > size
+                or offset + size > capacity
+                or position + size > tail
+            ):
+                if found:
+                    break  # hand out what was taken; the next take reports the corruption
+                raise self._bad_record(position, header)
             if kind != KIND_WRAP:
                 start = offset + HEADER_BYTES
                 end = start + meta_length
@@ -276,7 +316,7 @@ class RingTakes(RingWaiting):
         control = self._control
         position, read = control[FREE], control[READ]
         while position < read:
-            size, _kind, state = self._header(position)[:3]
+            size, _kind, state = self._record(position, read)[:3]
             if state == STATE_RESCUED:
                 return int(position)
             position += size

@@ -7,12 +7,14 @@ their first try finds no room or nothing to take.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import QueueClosedError
 from . import _posix
+from ._arguments import checked_timeout
 from ._ring_repair import RingRepair
 
 _T = TypeVar("_T")
@@ -56,8 +58,10 @@ class RingWaiting(RingRepair):
                 seen = self._words[word]
             finally:
                 self._exit()
-            if deadline is None:
-                deadline = None if timeout is None else time.monotonic() + timeout
+            if deadline is None and timeout is not None:
+                # Callers pass anything whose ``timeout >= 0`` holds: waiting needs seconds.
+                seconds = checked_timeout(timeout, self._label)
+                deadline = math.inf if seconds is None else time.monotonic() + seconds
             if not self._wait(word, seen, deadline, poll):
                 if registered:
                     self._withdraw(counter)

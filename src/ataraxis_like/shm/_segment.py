@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ForeignSegmentError, SegmentExistsError, SegmentNotFoundError
-from . import _census, _liveness
+from . import _census, _integrity, _liveness, _trust
+from ._census import inspect_segment as inspect_segment
+from ._header import FLAG_CLOSED as FLAG_CLOSED
+from ._header import FLAGS_OFFSET as FLAGS_OFFSET
 from ._header import (
-    FLAGS_OFFSET,
     KIND_AREA_BYTES,
     KIND_AREA_OFFSET,
-    KIND_ARRAY,
     KIND_NAMES,
     MAX_META_BYTES,
     META_OFFSET,
@@ -40,8 +41,13 @@ from ._header import (
     label_from_environment,
     write,
 )
+from ._header import KIND_ARRAY as KIND_ARRAY
+from ._header import KIND_QUEUE as KIND_QUEUE
 from ._lock import RobustLock
-from ._names import SHM_DIRECTORY, segment_path, unlink_if_token, validate_name
+from ._names import SHM_DIRECTORY as SHM_DIRECTORY
+from ._names import segment_path as segment_path
+from ._names import unlink_if_token
+from ._names import validate_name as validate_name
 from ._posix import mutex_init
 
 
@@ -49,8 +55,11 @@ class Segment:
     """One mapped segment: header, lock and data region. Not picklable; handles carry names.
 
     ``descriptor`` is this process's own open file description of the segment, used to ask
-    whether its creator still holds the lifetime lock.
+    whether its creator still holds the lifetime lock. ``pickles_trusted`` says whether pickled
+    items found in it may be unpickled (see _trust).
     """
+
+    pickles_trusted = True
 
     def __init__(
         self, name: str, mapping: mmap.mmap, header: Header, created: bool, descriptor: int
@@ -68,6 +77,7 @@ class Segment:
             f"shared memory {name!r}",
             self._recovered,
             warn=header.kind == KIND_ARRAY,
+            name=name,
         )
 
     @property
@@ -167,7 +177,7 @@ def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok
     size = data_offset + max(data_bytes, 0)
     path = segment_path(name)
     if path.exists() and not (exist_ok and _remove_if_stale(name)):
-        raise _exists_error(name, exist_ok)
+        raise _trust.foreign_owner_error(path, name) or _exists_error(name, exist_ok)
     # Unnamed until complete: a creator killed before link() leaves nothing behind.
     descriptor = os.open(SHM_DIRECTORY, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
     working = -1
@@ -216,7 +226,8 @@ def _publish(descriptor: int, name: str, exist_ok: bool) -> None:
                 return
             except FileExistsError:
                 if attempt or not (exist_ok and _remove_if_stale(name)):
-                    raise _exists_error(name, exist_ok) from None
+                    foreign = _trust.foreign_owner_error(segment_path(name), name)
+                    raise foreign or _exists_error(name, exist_ok) from None
     finally:
         os.close(directory)
 
@@ -245,8 +256,11 @@ def _exists_error(name: str, exist_ok: bool) -> SegmentExistsError:
     )
 
 
-def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
-    """Map the existing segment ``name``; its kind (and token, when given) must match."""
+def attach(
+    name: str, expected_kind: int, token: int | None = None, trust: _trust.Trust = _trust.OWN_USER
+) -> Segment:
+    """Map the existing segment ``name``; its kind (and token, when given) must match, and its
+    file and creator must be users that ``trust`` accepts."""
     validate_name(name)
     _census.reclaim_stale(keep=name)
     path = segment_path(name)
@@ -258,7 +272,10 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
             "('ataraxis-like shm ls' lists existing ones)",
             name=name,
         ) from None
+    except OSError as error:  # another user's file (EACCES) or a symbolic link (ELOOP)
+        raise _trust.unopenable_error(path, name, error) from None
     try:
+        owner = _trust.check_file(descriptor, name, trust).st_uid
         size = os.fstat(descriptor).st_size
         if size < META_OFFSET:
             raise ForeignSegmentError(
@@ -268,18 +285,37 @@ def attach(name: str, expected_kind: int, token: int | None = None) -> Segment:
             )
         mapping = mmap.mmap(descriptor, size)
         try:
-            header = _checked_header(mapping, name, expected_kind, token)
+            header = _checked_header(mapping, name, expected_kind, token, size)
+            pickles_trusted = _trust.check_creator(mapping, owner, header.creator_pid, name, trust)
         except BaseException:
             mapping.close()
             raise
     except BaseException:
         os.close(descriptor)
         raise
-    return Segment(name, mapping, header, False, descriptor)
+    segment = Segment(name, mapping, header, False, descriptor)
+    segment.pickles_trusted = pickles_trusted
+    try:
+        segment.lock.check()
+    except BaseException:
+        segment.close()
+        raise
+    return segment
 
 
-def _checked_header(mapping: mmap.mmap, name: str, kind: int, token: int | None) -> Header:
-    header = decode(mapping[: META_OFFSET + MAX_META_BYTES], name)
+def _checked_header(
+    mapping: mmap.mmap, name: str, kind: int, token: int | None, size: int
+) -> Header:
+    """The header of an attached mapping: ours, of ``kind`` (and ``token``), its sizes and
+    offsets checked against ``size``."""
+    try:
+        # A copy: a view into the mapping kept alive by a traceback would block closing it.
+        header = decode(mapping[: META_OFFSET + MAX_META_BYTES], name)
+    except ForeignSegmentError:
+        raise
+    except Exception as error:  # the metadata text is not the literal we write
+        raise _integrity.corrupt(name, f"its metadata cannot be read ({error!r:.200})") from None
+    _integrity.check_header(name, header.data_offset, header.meta, size, META_OFFSET)
     if header.kind != kind:
         raise ForeignSegmentError(
             f"shared memory {name!r} holds a {KIND_NAMES.get(header.kind, str(header.kind))}, "

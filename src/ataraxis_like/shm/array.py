@@ -9,6 +9,7 @@ segment's lock by default, and reads always return copies.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from ..errors import (
     NotConnectedError,
     SegmentExistsError,
 )
-from . import _census, _header, _names, _posix, _segment
+from . import _integrity, _posix, _segment, _trust
+from ._arguments import checked_timeout
 from ._coerce import lossless
 from ._mappers import mapping_pids
 
@@ -32,7 +34,7 @@ class SharedMemoryArray:
     """A handle to a named shared array. Make one with ``create_array`` or ``attach``."""
 
     def __init__(self, name: str, shape: tuple[int, ...], datatype: np.dtype[Any], token: int):
-        self._name = _names.validate_name(name)
+        self._name = _segment.validate_name(name)
         self._shape = tuple(shape)
         self._length = self._shape[0] if self._shape else 0
         self._datatype = np.dtype(datatype)
@@ -46,6 +48,7 @@ class SharedMemoryArray:
             self._integer_bounds = (int(info.min), int(info.max))
         self._last_acquire_recovered = False
         self._locked = _LockedArray(self, True, None)
+        self._trust = _trust.OWN_USER
 
     # ----------------------------------------------------------------- lifetime
     @classmethod
@@ -62,7 +65,15 @@ class SharedMemoryArray:
         """
         if exists_ok is not None:
             exist_ok = exists_ok
-        source = np.asarray(prototype)
+        _segment.validate_name(name)
+        try:
+            source = np.asarray(prototype)
+        except Exception as error:  # numpy refuses ragged, mixed or undecodable data in many ways
+            raise DataMismatchError(
+                f"shared array {name!r} cannot be made from {prototype!r:.60}: numpy cannot turn "
+                f"it into an array ({error}); pass an array or a regular nested list",
+                name=name,
+            ) from None
         if source.dtype.hasobject:
             raise DataMismatchError(
                 f"shared array {name!r} needs a fixed-size dtype (got {source.dtype} holding "
@@ -73,12 +84,16 @@ class SharedMemoryArray:
             "descr": np.lib.format.dtype_to_descr(source.dtype),
             "shape": tuple(int(n) for n in source.shape),
         }
-        _names.validate_name(name)
+        foreign = _trust.foreign_owner_error(_segment.segment_path(name), name)
+        if foreign is not None:  # another user's: never replaced, and the error names them
+            raise foreign
         if exist_ok:
             _make_room(name)
         try:
-            segment = _segment.create(name, _header.KIND_ARRAY, meta, source.nbytes, exist_ok)
-        except SegmentExistsError:
+            segment = _segment.create(name, _segment.KIND_ARRAY, meta, source.nbytes, exist_ok)
+        except SegmentExistsError as error:
+            if "owner_uid" in error.details:
+                raise
             raise _in_use(name, exist_ok) from None
         handle = cls(name, source.shape, source.dtype, segment.header.token)
         handle._bind(segment)
@@ -87,12 +102,21 @@ class SharedMemoryArray:
         return handle
 
     @classmethod
-    def attach(cls, name: str) -> SharedMemoryArray:
-        """Connect to the existing array ``name`` from any process, knowing only its name."""
-        segment = _segment.attach(name, _header.KIND_ARRAY)
-        meta = segment.header.meta
-        datatype = np.lib.format.descr_to_dtype(meta["descr"])
-        handle = cls(name, tuple(meta["shape"]), datatype, segment.header.token)
+    def attach(cls, name: str, *, trust: int | str | Iterable[int | str] = ()) -> SharedMemoryArray:
+        """Connect to the existing array ``name`` from any process, knowing only its name.
+
+        Only arrays created by this process's own user are attached, unless ``trust`` names
+        their creator (a uid or login name, or several); see docs/shared-memory.md.
+        """
+        policy = _trust.Trust.of(trust)
+        segment = _segment.attach(name, _segment.KIND_ARRAY, trust=policy)
+        try:
+            shape, datatype = _layout(segment)
+        except BaseException:
+            segment.close()
+            raise
+        handle = cls(name, shape, datatype, segment.header.token)
+        handle._trust = policy
         handle._bind(segment)
         return handle
 
@@ -100,7 +124,18 @@ class SharedMemoryArray:
         """Map the segment in this process (a no-op when already connected here)."""
         if self._segment is not None:
             return
-        self._bind(_segment.attach(self._name, _header.KIND_ARRAY, self._token))
+        segment = _segment.attach(self._name, _segment.KIND_ARRAY, self._token, self._trust)
+        try:
+            if _layout(segment) != (self._shape, self._datatype):
+                raise _integrity.corrupt(
+                    self._name,
+                    f"its header now describes {_layout(segment)}, not the {self._shape} "
+                    f"{self._datatype} it was made with",
+                )
+        except BaseException:
+            segment.close()
+            raise
+        self._bind(segment)
 
     def _bind(self, segment: _segment.Segment) -> None:
         self._segment = segment
@@ -119,7 +154,7 @@ class SharedMemoryArray:
         if _segment.created_here(self._name, self._token):
             _segment.remove(self._name, self._token)
         else:
-            info = _census.inspect_segment(_names.segment_path(self._name))
+            info = _segment.inspect_segment(_segment.segment_path(self._name))
             if info.token == self._token:
                 raise CreatorOnlyError(
                     f"shared array {self._name!r} was created by pid {info.creator_pid}, not "
@@ -149,11 +184,13 @@ class SharedMemoryArray:
             "shape": self._shape,
             "descr": np.lib.format.dtype_to_descr(self._datatype),
             "token": self._token,
+            **self._trust.state(),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         datatype = np.lib.format.descr_to_dtype(state["descr"])
         self.__init__(state["name"], state["shape"], datatype, state["token"])  # type: ignore[misc]
+        self._trust = _trust.Trust.from_state(state)
 
     # --------------------------------------------------------------- properties
     @property
@@ -278,12 +315,16 @@ class SharedMemoryArray:
             array = self._live()
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # 0-d, step 0 ...
+            raise self._index_error(index, str(error)) from None
         finally:
             if with_lock:
                 _unlock(self._pointer)
@@ -299,6 +340,8 @@ class SharedMemoryArray:
         length = self._length
         key = index if type(index) is int and -length <= index < length else self._key(index)
         value = self._value(data)
+        if timeout is not None:
+            timeout = checked_timeout(timeout, f"shared array {self._name!r}")
         if with_lock:
             self._acquire(timeout)
         try:
@@ -310,13 +353,13 @@ class SharedMemoryArray:
     def _assign(self, array: np.ndarray, key: Any, value: Any) -> None:
         try:
             array[key] = value
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise DataMismatchError(
                 f"cannot store data of shape {np.shape(value)} at {key!r} of shared array "
                 f"{self._name!r} (shape {self._shape}): {error}; match the target's shape",
                 name=self._name,
             ) from None
-        except IndexError as error:
+        except (IndexError, OverflowError) as error:
             raise self._index_error(key, str(error)) from None
 
     def __getitem__(self, key: Any) -> Any:
@@ -333,7 +376,7 @@ class SharedMemoryArray:
             value = array[key]
             if type(value) in _VIEW_TYPES:
                 value = value.copy()
-        except IndexError as error:
+        except (IndexError, TypeError, ValueError, OverflowError) as error:  # numpy: a bad key
             raise self._index_error(key, str(error)) from None
         finally:
             _unlock(pointer)
@@ -393,16 +436,22 @@ class _LockedArray:
             _unlock(self._handle._pointer)
 
 
+def _layout(segment: _segment.Segment) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype an array segment's header describes, checked against its file."""
+    room = segment.size - segment.header.data_offset
+    return _integrity.array_layout(segment.name, segment.header.meta, room)
+
+
 def _make_room(name: str) -> None:
     """For ``exist_ok=True``: free ``name`` when replacing its array cuts no live process off.
 
     Removes an array this process made earlier (nobody else mapping it); leaves a dead
     creator's leftover to ``_segment.create``; refuses when a live process made or maps it.
     """
-    path = _names.segment_path(name)
+    path = _segment.segment_path(name)
     if not path.exists():
         return
-    info = _census.inspect_segment(path)
+    info = _segment.inspect_segment(path)
     if info.token is None:  # not ours to judge, or vanished: creation decides
         return
     own = _segment.created_here(name, info.token)  # by token: a pid may be another namespace's
@@ -435,7 +484,7 @@ def _named(pids: list[int]) -> str:
 def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsError:
     """The error for a name ``create_array`` cannot take, saying who holds it and what to do."""
     if why is None:
-        info = _census.inspect_segment(_names.segment_path(name))
+        info = _segment.inspect_segment(_segment.segment_path(name))
         if info.state == "live" and info.creator_pid == os.getpid():
             why = f"was made earlier by this process (pid {info.creator_pid})"
         elif info.state == "live":

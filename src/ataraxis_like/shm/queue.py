@@ -8,89 +8,23 @@ by bytes. Crash behaviour and the record format are in docs/queue.md.
 
 from __future__ import annotations
 
-import ast
 import os
-import pickle
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from ..errors import NotConnectedError
+from . import _items, _trust
+from ._arguments import checked_count, checked_timeout, plain_timeout
+from ._items import KIND_ARRAY, KIND_BYTES, KIND_PICKLE, copy_out, decode_all, encode
 from ._ring import Ring
 from ._segment import PROCESS_ID as _PROCESS_ID
 
-KIND_BYTES, KIND_ARRAY, KIND_PICKLE = 1, 2, 3
+__all__ = ["DEFAULT_CAPACITY", "KIND_ARRAY", "KIND_BYTES", "KIND_PICKLE", "ItemView", "ShmQueue"]
+
 DEFAULT_CAPACITY = 64 * 1024 * 1024
-
-_array_meta: dict[tuple[np.dtype[Any], tuple[int, ...]], bytes] = {}
-_array_layout: dict[bytes, tuple[np.dtype[Any], tuple[int, ...]]] = {}
-
-
-def _encode_array(array: np.ndarray) -> bytes:
-    key = (array.dtype, array.shape)
-    meta = _array_meta.get(key)
-    if meta is None:
-        descr = np.lib.format.dtype_to_descr(array.dtype)
-        meta = repr((descr, array.shape)).encode()
-        if len(_array_meta) < 4096:
-            _array_meta[key] = meta
-    return meta
-
-
-def _decode_array_layout(meta: bytes) -> tuple[np.dtype[Any], tuple[int, ...]]:
-    layout = _array_layout.get(meta)
-    if layout is None:
-        descr, shape = ast.literal_eval(meta.decode())
-        layout = (np.lib.format.descr_to_dtype(descr), tuple(shape))
-        if len(_array_layout) < 4096:
-            _array_layout[meta] = layout
-    return layout
-
-
-def encode(item: Any) -> tuple[int, bytes, Any, int]:
-    """(kind, meta, payload buffer, payload length) for an item."""
-    if isinstance(item, bytes | bytearray):
-        return KIND_BYTES, b"", item, len(item)
-    if isinstance(item, np.ndarray) and not item.dtype.hasobject:
-        contiguous = item if item.flags.c_contiguous else item.copy(order="C")
-        return (
-            KIND_ARRAY,
-            _encode_array(contiguous),
-            contiguous.reshape(-1).view(np.uint8),
-            (contiguous.nbytes),
-        )
-    if isinstance(item, memoryview):
-        flat = item.cast("B") if item.contiguous else memoryview(item.tobytes())
-        return KIND_BYTES, b"", flat, flat.nbytes
-    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-    return KIND_PICKLE, b"", data, len(data)
-
-
-def copy_out(kind: int, meta: bytes, view: memoryview) -> Any:
-    """Runs under the ring's lock: one copy from the ring into the object handed out.
-
-    Arrays land directly in their final array; pickles are only copied here and unpickled
-    after the lock is released (unpickling runs user code).
-    """
-    if kind == KIND_ARRAY:
-        dtype, shape = _decode_array_layout(meta)
-        array = np.empty(shape, dtype)
-        array.reshape(-1).view(np.uint8)[:] = view
-        return array
-    return bytes(view)
-
-
-def decode(kind: int, meta: bytes, payload: Any) -> Any:
-    """The item a record holds, from ``copy_out``'s result or from a view into the ring."""
-    if kind == KIND_BYTES:
-        return payload
-    if kind == KIND_ARRAY:
-        if isinstance(payload, np.ndarray):
-            return payload
-        dtype, shape = _decode_array_layout(meta)
-        return np.frombuffer(payload, dtype=dtype).reshape(shape)
-    return pickle.loads(payload)
 
 
 class ShmQueue:
@@ -107,29 +41,45 @@ class ShmQueue:
         *,
         exist_ok: bool = False,
     ) -> None:
+        """Create the queue ``name`` (a fresh unique name when None) holding up to
+        ``capacity_bytes`` (64 bytes up to the size of /dev/shm, rounded up to a multiple of
+        16) of records; a name another user holds raises SegmentExistsError naming them."""
         name = name if name is not None else f"q_{uuid.uuid4().hex[:16]}"
         ring = Ring.create(name, capacity_bytes, exist_ok)
-        self._adopt(ring)
+        self._adopt(ring, _trust.OWN_USER)
 
-    def _adopt(self, ring: Ring) -> None:
+    def _adopt(self, ring: Ring, trust: _trust.Trust) -> None:
         self._ring: Ring | None = ring
         self._name = ring.name
         self._token = ring.segment.header.token
+        self._trust = trust
         self._pid = os.getpid()
+        self._label = f"queue {ring.name!r}"
 
     @classmethod
-    def attach(cls, name: str) -> ShmQueue:
-        """Join the existing queue ``name`` from any process."""
+    def attach(
+        cls, name: str, *, trust: int | str | Iterable[int | str] = (), allow_pickle: bool = False
+    ) -> ShmQueue:
+        """Join the existing queue ``name`` from any process.
+
+        Only queues created by this process's own user are attached, unless ``trust`` names
+        the creator (a uid or login name, or several). Pickled items from a trusted other
+        user are unpickled only with ``allow_pickle=True`` (unpickling runs their code as
+        you); bytes and arrays are never unpickled. See docs/shared-memory.md, "Who may attach".
+        """
+        policy = _trust.Trust.of(trust, allow_pickle)
         handle = cls.__new__(cls)
-        handle._adopt(Ring.attach(name))
+        handle._adopt(Ring.attach(name, trust=policy), policy)
         return handle
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"name": self._name, "token": self._token}
+        return {"name": self._name, "token": self._token, **self._trust.state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._name = state["name"]
         self._token = state["token"]
+        self._trust = _trust.Trust.from_state(state)
+        self._label = f"queue {self._name!r}"
         self._ring = None
         self._pid = -1
 
@@ -143,7 +93,7 @@ class ShmQueue:
                     name=self._name,
                 )
             if ring is None:
-                ring = Ring.attach(self._name, self._token)
+                ring = Ring.attach(self._name, self._token, self._trust)
             self._ring, self._pid = ring, os.getpid()
         return ring
 
@@ -157,24 +107,52 @@ class ShmQueue:
 
     def put(self, item: Any, timeout: float | None = None) -> None:
         """Add ``item``; wait while the queue is full (up to ``timeout`` seconds, None: forever)."""
+        if timeout is not None:  # inline: the put costs well under a microsecond
+            try:
+                plain = (timeout >= 0) is True
+            except (TypeError, ValueError):
+                plain = False
+            if not plain:
+                timeout = checked_timeout(timeout, self._label)
         kind, meta, payload, length = encode(item)
-        self.ring().put(kind, meta, payload, length, timeout)
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
+        ring.put(kind, meta, payload, length, timeout)
 
     def put_nowait(self, item: Any) -> None:
         self.put(item, timeout=0)
 
     def get(self, timeout: float | None = None) -> Any:
-        """Remove and return the oldest item; wait up to ``timeout`` seconds (None: forever)."""
-        kind, meta, payload = self.ring().get_many(1, timeout, materialize=copy_out)[0]
-        return decode(kind, meta, payload)
+        """Remove and return the oldest item; wait up to ``timeout`` seconds (None: forever).
+
+        An item that cannot be decoded (or a pickle from an untrusted user) raises
+        ItemDecodeError carrying its bytes."""
+        if timeout is not None and not plain_timeout(timeout):
+            timeout = checked_timeout(timeout, self._label)
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
+        records = ring.get_many(1, timeout, materialize=copy_out)
+        kind, _meta, payload = records[0]
+        if kind == KIND_BYTES or type(payload) is np.ndarray:  # copied out whole: no decoding
+            return payload
+        return decode_all(records, ring.segment.pickles_trusted, self._label)[0]
 
     def get_nowait(self) -> Any:
         return self.get(timeout=0)
 
     def get_many(self, max_items: int, timeout: float | None = None) -> list[Any]:
         """Up to ``max_items`` items in one locked pass; waits (per ``timeout``) only when empty."""
-        records = self.ring().get_many(max_items, timeout, materialize=copy_out)
-        return [decode(kind, meta, payload) for kind, meta, payload in records]
+        if type(max_items) is not int or max_items < 1:
+            max_items = checked_count(max_items, "max_items", self._label)
+        if timeout is not None and not plain_timeout(timeout):
+            timeout = checked_timeout(timeout, self._label)
+        ring = self._ring
+        if ring is None or self._pid != _PROCESS_ID[0]:
+            ring = self.ring()
+        records = ring.get_many(max_items, timeout, materialize=copy_out)
+        return decode_all(records, ring.segment.pickles_trusted, self._label)
 
     def get_view(self, timeout: float | None = None) -> ItemView:
         """Take the oldest item without copying it out; use as ``with q.get_view() as item:``.
@@ -182,9 +160,18 @@ class ShmQueue:
         The item is a read-only view into the queue, valid until the view is released. If this
         process dies first, the item is delivered again to another consumer.
         """
+        if not plain_timeout(timeout):
+            timeout = checked_timeout(timeout, self._label)
         ring = self.ring()
         kind, meta, (position, payload) = ring.get(timeout, take=True)
-        return ItemView(ring, position, decode(kind, meta, payload.toreadonly()))
+        try:
+            value = _items.decode(
+                kind, meta, payload.toreadonly(), ring.segment.pickles_trusted, self._label
+            )
+        except BaseException:
+            ring.release([position])  # refused: its space is given back, it is not kept
+            raise
+        return ItemView(ring, position, value)
 
     def qsize(self) -> int:
         """Items waiting (approximate while others put and get)."""

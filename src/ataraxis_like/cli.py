@@ -91,10 +91,15 @@ def _shm_ls(arguments: argparse.Namespace) -> int:
         row = _segment_row(info)
         print(
             f"{row['name']:<32} {row['kind'] or '?':<6} {row['state']:<10} "
-            f"{row['creator_pid'] or '?':>8} {row['owner_uid']:>6} {row['size_bytes']:>12}  "
+            f"{row['creator_pid'] or '?':>8} {_or_unknown(row['owner_uid']):>6} "
+            f"{row['size_bytes']:>12}  "
             f"{row['label'] or '-'}  {row['layout'] or row['reason']}"
         )
     return EXIT_OK
+
+
+def _or_unknown(value: object) -> str:
+    return "?" if value is None else str(value)
 
 
 def _segment_row(info: object) -> dict[str, object]:

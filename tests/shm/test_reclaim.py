@@ -119,3 +119,22 @@ sys.stdin.read()
     with pytest.raises(InvalidNameError, match="expected 1 to 32"):
         SharedMemoryArray.create_array(shm_name, [1])
     assert not segment_path(shm_name).exists()
+
+
+def test_a_segment_removed_while_listing_is_not_listed(
+    shm_name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Other processes remove segments at any moment: ``shm ls`` printed a traceback when one
+    vanished between the directory listing and its reading."""
+    from ataraxis_like.cli import main
+
+    gone = segment_path(shm_name)
+    info = _census.inspect_segment(gone)
+    assert (info.state, info.reason, info.owner_uid) == ("unreadable", _census.VANISHED, None)
+    monkeypatch.setattr(_census.SHM_DIRECTORY.__class__, "glob", lambda _self, _pattern: [gone])
+    assert _census.list_segments() == []
+    import ataraxis_like.shm
+
+    monkeypatch.setattr(ataraxis_like.shm, "list_segments", lambda label=None: [info])
+    assert main(["shm", "ls"]) == 0
+    assert f"{shm_name:<32} ?      unreadable        ?      ?" in capsys.readouterr().out

@@ -22,6 +22,7 @@ from ._names import SEGMENT_PREFIX, SHM_DIRECTORY, open_segment_file, unlink_if_
 
 FOREIGN = "foreign"
 UNREADABLE = "unreadable"
+VANISHED = "removed while listing"
 RECLAIM_INTERVAL = 1.0
 """Seconds between two automatic scans in one process: creating or attaching stays cheap."""
 _next_reclaim = 0.0
@@ -60,7 +61,7 @@ def inspect_segment(path: Path) -> SegmentInfo:
     try:
         status = path.lstat()
     except FileNotFoundError:
-        return SegmentInfo(name, path, 0, UNREADABLE, reason="removed while listing")
+        return SegmentInfo(name, path, 0, UNREADABLE, reason=VANISHED)
     base = SegmentInfo(name, path, status.st_size, UNREADABLE, owner_uid=status.st_uid)
     try:
         descriptor = open_segment_file(path)
@@ -96,7 +97,8 @@ def list_segments(label: str | None = None) -> list[SegmentInfo]:
     if not SHM_DIRECTORY.is_dir():
         return []
     found = [inspect_segment(path) for path in sorted(SHM_DIRECTORY.glob(f"{SEGMENT_PREFIX}*"))]
-    return [info for info in found if label is None or info.label == label]
+    return [info for info in found  # a file removed while we listed is gone: not listed
+            if info.reason != VANISHED and (label is None or info.label == label)]  # fmt: skip
 
 
 def remove_if_stale(info: SegmentInfo, named: bool = False) -> bool:

@@ -235,7 +235,7 @@ def _publish(descriptor: int, name: str, exist_ok: bool) -> None:
 def _remove_if_stale(name: str) -> bool:
     """True when ``name`` is free now: it was ours with a dead creator (removed) or vanished."""
     info = _census.inspect_segment(segment_path(name))
-    if info.state == _census.UNREADABLE and info.reason == "removed while listing":
+    if info.state == _census.UNREADABLE and info.reason == _census.VANISHED:
         return True
     return _census.remove_if_stale(info)
 

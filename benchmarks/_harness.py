@@ -3,6 +3,11 @@
 A workload is a script that prints one JSON object of figures. It runs under our interpreter
 for our figures and under a reference library's own virtual environment for the reference's,
 in the same benchmark run, so both see the same machine state.
+
+Nothing is written into the source tree unless asked: the reference environments live in a
+cache folder (``ATARAXIS_LIKE_BENCH_CACHE``, default ``~/.cache/ataraxis-like/bench``), the rows
+for run_all.py's table in the folder it names (``ATARAXIS_LIKE_BENCH_ROWS``), and RESULTS.md is
+updated only with ``ATARAXIS_LIKE_BENCH_RECORD=1`` (what ``run_all.py --record`` sets).
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
-VENVS = BENCHMARKS / ".venvs"
+CACHE = Path(
+    os.environ.get("ATARAXIS_LIKE_BENCH_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ataraxis-like" / "bench"
+)
+VENVS = CACHE / "venvs"
 RESULTS = BENCHMARKS / "RESULTS.md"
+RECORDING = os.environ.get("ATARAXIS_LIKE_BENCH_RECORD") == "1"
 
 
 def reference_python(environment: str, packages: Sequence[str]) -> Path:
@@ -32,6 +42,7 @@ def reference_python(environment: str, packages: Sequence[str]) -> Path:
     if python.exists() and marker.exists() and marker.read_text() == wanted:
         return python
     if not python.exists():
+        VENVS.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENVS / environment)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--upgrade", *packages], check=True
@@ -180,7 +191,6 @@ def _figure(value: float) -> str:
 
 
 _tabled: list[dict[str, object]] = []
-ROWS = BENCHMARKS / ".rows"
 
 
 def table(rows: Sequence[Row], reference_name: str) -> str:
@@ -215,7 +225,15 @@ def machine() -> str:
 
 
 def record(section: str, body: str, command: str) -> None:
-    """Replace (or add) ``## section`` in RESULTS.md with ``body`` and how it was produced."""
+    """Hand the rows to run_all.py (when it runs us) and, when recording, replace (or add)
+    ``## section`` in RESULTS.md with ``body`` and how it was produced."""
+    rows = os.environ.get("ATARAXIS_LIKE_BENCH_ROWS")
+    if rows:
+        slug = re.sub(r"[^a-z0-9]+", "_", section.lower()).strip("_")
+        (Path(rows) / f"{slug}.json").write_text(json.dumps({"section": section, "rows": _tabled}))
+    _tabled.clear()
+    if not RECORDING:
+        return
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     block = f"## {section}\n\nMachine: {machine()}. Command: `{command}`.\n\n{body}\n"
     pattern = re.compile(rf"^## {re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
@@ -224,7 +242,3 @@ def record(section: str, body: str, command: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block
     RESULTS.write_text(text.rstrip("\n") + "\n")
-    ROWS.mkdir(exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "_", section.lower()).strip("_")
-    (ROWS / f"{slug}.json").write_text(json.dumps({"section": section, "rows": _tabled}))
-    _tabled.clear()

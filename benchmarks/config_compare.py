@@ -30,7 +30,10 @@ from typing import Any
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 MATRIX_DIR = ROOT / "tests" / "config"
-VENV = BENCHMARKS / ".venvs" / "reference"
+sys.path.insert(0, str(BENCHMARKS))
+from _harness import VENVS  # noqa: E402  (benchmarks/ is not a package)
+
+VENV = VENVS / "reference"
 REFERENCE = "ataraxis-data-structures"
 SECTION = "YamlConfig: type and mistake matrix"
 

@@ -1,5 +1,7 @@
-"""Shared fixtures: unique segment names removed after each test, the start methods, and a real
-redis-server per test session (per xdist worker) with fresh key namespaces."""
+"""Shared fixtures: unique segment names removed after each test, the start methods, a real
+redis-server per test session (per xdist worker) with fresh key namespaces, and the check that
+every test module leaves no segment and no child process behind (tests/support/leftovers.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm._names import segment_path
+from tests.support.leftovers import leaves_nothing_behind, pytest_configure
+
+__all__ = ["leaves_nothing_behind", "pytest_configure"]  # the check, active in every module
 
 
 @pytest.fixture

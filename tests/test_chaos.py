@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from ataraxis_like.chaos import run_chaos, verify_logs, verify_rows
 from ataraxis_like.hdf5 import open_sink
 from ataraxis_like.logs.format import BATCH_HEADER, read_batch
 from ataraxis_like.shm import list_segments
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm._census import reclaim_stale
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -75,31 +76,26 @@ def test_chaos_command_json(tmp_path: Path) -> None:
 
 
 def test_deadlock_fails_loudly_with_exit_1(tmp_path: Path) -> None:
-    """A deadline shorter than the run is what a hang looks like: stacks, a message, exit 1."""
-    command = [
-        sys.executable,
-        "-m",
-        "ataraxis_like",
-        "chaos",
-        "--seconds",
-        "30",
-        "--deadline",
-        "1",
-        "--producers",
-        "1",
-        "--clients",
-        "1",
-        "--output",
-        str(tmp_path),
-    ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as run:  # fmt: skip
-        try:
-            _, stderr = run.communicate(timeout=120)
-        finally:
-            for info in list_segments():  # only the killed run's own segments
-                if info.creator_pid == run.pid:
-                    segment_path(info.name).unlink(missing_ok=True)
+    """A deadline shorter than the run is what a hang looks like: stacks, a message, exit 1;
+    no process of the run survives it (none holds our pipes), and the next library call
+    reclaims its segments."""
+    command = [sys.executable, "-m", "ataraxis_like", "chaos", "--seconds", "30", "--deadline",
+               "1", "--producers", "1", "--clients", "1", "--output", str(tmp_path)]  # fmt: skip
+    label = f"chaos-deadlock-{os.getpid()}"
+    environment = dict(os.environ, ATARAXIS_LIKE_SHM_LABEL=label)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=environment) as run:  # fmt: skip
+        _, stderr = run.communicate(timeout=120)
     assert run.returncode == 1
-    assert "chaos run FAILED: deadlock" in stderr
+    assert f"did not finish by its deadline; its data is kept in {tmp_path}" in stderr
     assert "_kill_loop" in stderr  # where the main thread was
+    reclaim_stale(force=True)  # what any library call of ours does first
+    assert list_segments(label=label) == []
+
+
+def test_passing_run_without_output_removes_its_data() -> None:
+    report = run_chaos(seconds=1, producers=1, seed=2, clients=1)
+    assert report.passed, report
+    directory = report.output.split(" (removed")[0]
+    assert report.output.endswith("(removed: the run passed; pass --output to keep it)")
+    assert not Path(directory).exists()

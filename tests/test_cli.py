@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm import list_segments
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,37 +52,6 @@ def test_usage_error_exits_2_with_one_line() -> None:
     assert "invalid choice" in result.stderr
 
 
-def test_shm_ls_and_clean() -> None:
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    code = textwrap.dedent(f"""
-        import os, signal
-        from ataraxis_like import SharedMemoryArray
-        SharedMemoryArray.create_array({name!r}, [1.5, 2.5])
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    killed = subprocess.run([sys.executable, "-c", code], check=False, timeout=60)
-    assert killed.returncode == -signal.SIGKILL
-    try:
-        listing = json.loads(cli("shm", "ls", "--json").stdout)
-        row = next(row for row in listing if row["name"] == name)
-        assert row["state"] == "stale"
-        assert row["kind"] == "array"
-        assert "shape=(2,)" in row["layout"]
-        text = cli("shm", "ls").stdout
-        assert name in text
-        untouched = cli("shm", "clean", f"{name}_other")
-        assert untouched.returncode == 0
-        assert "0 stale segment(s) removed" in untouched.stdout
-        assert segment_path(name).exists()
-        # Only our segment: a global clean would race tests that make stale segments of their own.
-        cleaned = cli("shm", "clean", name)
-        assert cleaned.returncode == 0
-        assert cleaned.stdout.startswith(f"removed {name}\n1 stale segment(s) removed")
-        assert not segment_path(name).exists()
-    finally:
-        segment_path(name).unlink(missing_ok=True)
-
-
 def test_demo_json_summary_proves_nothing_lost(tmp_path: Path) -> None:
     result = cli(
         "demo", "--seconds", "1.5", "--rate", "500", "--payload", "100", "--json",
@@ -105,7 +71,8 @@ def test_demo_json_summary_proves_nothing_lost(tmp_path: Path) -> None:
         assert Path(path).is_file()
     assert Path(summary["outputs"]["settings"]).read_text().startswith("# How long")
     assert summary["put_median_us"] > 0
-    assert not [name for name in os.listdir("/dev/shm") if name.startswith("atxl_demo_state_")]
+    label = os.environ["ATARAXIS_LIKE_SHM_LABEL"]  # this run's, which the demo inherited
+    assert not [info.name for info in list_segments(label=label)]  # not another run's leftovers
 
 
 def test_demo_refuses_bad_options() -> None:
@@ -113,3 +80,27 @@ def test_demo_refuses_bad_options() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "--producers" in result.stderr
+
+
+def test_recover_refuses_a_file_that_is_not_hdf5_and_creates_nothing(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("session notes\n")
+    result = cli("recover", str(notes))
+    assert result.returncode == 3
+    assert result.stderr.strip() == (
+        f"ataraxis-like: error: {notes} is not an HDF5 file (no HDF5 signature in its 14 bytes); "
+        "pass the path of an HDF5 file"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]  # no lock file
+
+
+def test_demo_progress_lines_go_to_a_terminal_only(tmp_path: Path) -> None:
+    """Piped, the demo prints its announcement, one final count and the summary: no progress
+    line per second on stdout or stderr."""
+    result = cli("demo", "--seconds", "2.5", "--rate", "200", "--payload", "16",
+                 "--output", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    counts = [line for line in result.stdout.splitlines() if "entries sent" in line]
+    assert len(counts) == 1, result.stdout
+    assert "\r" not in result.stdout
+    assert result.stderr == ""

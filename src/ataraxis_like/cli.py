@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
+from ._exit_codes import EXIT_CODES, EXIT_ERROR, EXIT_OK, EXIT_PROBLEM, progress_stream
 from .errors import AtaraxisError
 
 Command = Callable[[argparse.Namespace], int]
@@ -78,21 +78,28 @@ def _configure_recover(parser: argparse.ArgumentParser) -> None:
 def _shm_ls(arguments: argparse.Namespace) -> int:
     from .shm import list_segments
 
-    segments = list_segments()
+    segments = list_segments(label=arguments.label)
     if arguments.json:
         print(json.dumps([_segment_row(info) for info in segments], indent=2))
         return EXIT_OK
     if not segments:
         print("no ataraxis-like shared memory segments")
         return EXIT_OK
-    print(f"{'name':<32} {'kind':<6} {'state':<10} {'creator':>8} {'bytes':>12}  layout")
+    print(f"{'name':<32} {'kind':<6} {'state':<10} {'creator':>8} {'uid':>6} {'bytes':>12}  "
+          "label  layout")  # fmt: skip
     for info in segments:
         row = _segment_row(info)
         print(
             f"{row['name']:<32} {row['kind'] or '?':<6} {row['state']:<10} "
-            f"{row['creator_pid'] or '?':>8} {row['size_bytes']:>12}  {row['layout']}"
+            f"{row['creator_pid'] or '?':>8} {_or_unknown(row['owner_uid']):>6} "
+            f"{row['size_bytes']:>12}  "
+            f"{row['label'] or '-'}  {row['layout'] or row['reason']}"
         )
     return EXIT_OK
+
+
+def _or_unknown(value: object) -> str:
+    return "?" if value is None else str(value)
 
 
 def _segment_row(info: object) -> dict[str, object]:
@@ -110,18 +117,22 @@ def _segment_row(info: object) -> dict[str, object]:
         "kind": info.kind,
         "state": info.state,
         "creator_pid": info.creator_pid,
+        "owner_uid": info.owner_uid,
+        "label": info.label,
         "size_bytes": info.size_bytes,
         "layout": layout,
+        "reason": info.reason,
     }
 
 
 def _shm_clean(arguments: argparse.Namespace) -> int:
     from .shm import cleanup_stale
 
-    removed = cleanup_stale(incomplete_grace=arguments.grace, names=arguments.names or None)
+    removed = cleanup_stale(names=arguments.names or None, label=arguments.label)
     for name in removed:
         print(f"removed {name}")
-    print(f"{len(removed)} stale segment(s) removed; live segments are never touched")
+    print(f"{len(removed)} stale segment(s) removed; live segments, other users' and files "
+          "without an ataraxis-like header are never touched")  # fmt: skip
     return EXIT_OK
 
 
@@ -149,6 +160,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     command = [sys.executable, str(script), "--repeats", str(arguments.repeats)]
     if arguments.list:
         command.append("--list")
+    if arguments.record:
+        command.append("--record")
     if arguments.only:
         command += ["--only", arguments.only]
     return subprocess.call(command)
@@ -158,10 +171,11 @@ def _chaos(arguments: argparse.Namespace) -> int:
     from .chaos import report_json, report_lines, run_chaos
 
     seconds = arguments.seconds if arguments.seconds is not None else arguments.minutes * 60
-    if not arguments.json:
+    progress = progress_stream(machine_output=arguments.json)
+    if progress is not None:
         print(f"chaos: {arguments.producers} log producers, a logger, {arguments.clients} sink "
               f"clients and a sink writer for {seconds:g} s, killing processes at random ...",
-              flush=True)  # fmt: skip
+              file=progress, flush=True)  # fmt: skip
     report = run_chaos(seconds, arguments.producers, arguments.seed, arguments.output,
                        clients=arguments.clients, deadline=arguments.deadline)  # fmt: skip
     print(report_json(report) if arguments.json else "\n".join(report_lines(report)))
@@ -203,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench.add_argument("--only", default="", help="comma-separated benchmarks, e.g. shm,queue")
     bench.add_argument("--list", action="store_true", help="print the benchmarks' names and stop")
+    bench.add_argument("--record", action="store_true",
+                       help="write the figures into benchmarks/RESULTS.md (nothing else is "
+                       "written into the checkout; exit 1 when a goal is missed)")  # fmt: skip
     bench.set_defaults(handler=_bench)
 
     chaos = commands.add_parser(
@@ -242,17 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     shm_commands = shm.add_subparsers(dest="shm_command", required=True, metavar="ACTION")
     listing = shm_commands.add_parser("ls", help="list this library's segments and their state")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument("--label", default=None,
+                         help="only segments made with ATARAXIS_LIKE_SHM_LABEL=LABEL")  # fmt: skip
     listing.set_defaults(handler=_shm_ls)
-    clean = shm_commands.add_parser("clean", help="remove segments whose creator is dead")
-    clean.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
-        help="seconds after which a segment whose creation never finished counts as dead",
+    clean = shm_commands.add_parser(
+        "clean", help="remove this user's segments whose creator is dead"
     )
+    clean.add_argument("--label", default=None,
+                       help="only segments made with ATARAXIS_LIKE_SHM_LABEL=LABEL")  # fmt: skip
     clean.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these segments (default: all)"
-    )
+        "names", nargs="*", metavar="NAME",
+        help="only these segments (default: all); a named segment whose creator cannot be "
+        "judged (made by version 1) is removed too",
+    )  # fmt: skip
     clean.set_defaults(handler=_shm_clean)
     commands.add_parser(
         "compress",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._demo_producer import STATE_COLUMNS, payload_for, produce
+from ._exit_codes import progress_stream
 from .config import YamlConfig
 from .hdf5 import Hdf5Sink
 from .logs import DataLogger
@@ -134,12 +135,11 @@ def run_demo(arguments: argparse.Namespace) -> int:
         process.start()
     start.wait()  # every producer has started and imported: the clock starts for all at once
     began = time.monotonic()
-    interactive = sys.stdout.isatty()
+    progress = progress_stream(machine_output=quiet)
     while not all(state.read_data((0,))[:, 3]) and any(p.is_alive() for p in processes):
-        if not quiet:
-            line = _progress(state, settings, began)
-            print("\r" + line if interactive else line, end="" if interactive else "\n", flush=True)
-        time.sleep(0.25 if interactive else 1.0)
+        if progress is not None:
+            print("\r" + _progress(state, settings, began), end="", file=progress, flush=True)
+        time.sleep(0.25)
     reports = [results.get(timeout=60) for _ in processes]
     for process in processes:
         process.join()
@@ -147,7 +147,9 @@ def run_demo(arguments: argparse.Namespace) -> int:
     logger.close()
     sink.close()
     if not quiet:
-        print(("\r" if interactive else "") + _progress(state, settings, began))
+        if progress is not None:
+            print("\r\x1b[K", end="", file=progress, flush=True)  # the progress line goes
+        print(_progress(state, settings, began))
     state.destroy()
     sent = {producer: count for producer, _elapsed, _latencies in reports}
     latencies = np.concatenate([latency for _p, _e, latency in reports]) * 1e6

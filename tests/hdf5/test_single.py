@@ -72,6 +72,32 @@ def test_datasets_are_chunked_and_extendible(h5_path: Path) -> None:
         assert sink["frames"].maxshape == (None, 64, 64)
 
 
+@pytest.mark.parametrize("sharing", ["local", "queue", "lock"])
+def test_small_files_stay_small_and_chunks_follow_the_first_block(
+    h5_path: Path, sharing: str
+) -> None:
+    """HDF5 stores chunks whole: a chunk sized for a stream made a one-row file 264 KB."""
+    options = {} if sharing == "local" else {"sharing": sharing}
+    with Hdf5Sink(h5_path, "w", **options) as sink:  # type: ignore[arg-type]
+        writer = sink.client() if sharing == "queue" else sink
+        writer.append("one", 1.5)
+        for value in range(20):
+            writer.extend(f"stats/{value % 10}", np.array([value, value], dtype=np.float64))
+        writer.extend("stream", np.arange(20_000, dtype=np.int64))
+        writer.append("frames", np.zeros(1 << 20, dtype=np.uint8))
+    with h5py.File(h5_path, "r") as handle:
+        assert handle["one"].chunks == (8192,)  # 64 KiB: the smallest chunk
+        assert handle["stats/0"].chunks == (8192,)
+        assert handle["stream"].chunks == (32768,)  # a big first block: 256 KiB chunks at once
+        assert handle["frames"].chunks == (1, 1 << 20)  # big rows: one per chunk
+        assert handle["one"].id.get_storage_size() == 65536
+    small = h5_path.with_name("small.h5")
+    with Hdf5Sink(small, "w", **options) as sink:  # type: ignore[arg-type]
+        writer = sink.client() if sharing == "queue" else sink
+        writer.append("one", 1.5)
+    assert small.stat().st_size < 80_000  # was 264 KB
+
+
 @pytest.mark.parametrize(
     ("first", "bad", "expected"),
     [

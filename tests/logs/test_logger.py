@@ -335,7 +335,7 @@ def test_vanished_directory_raises_and_keeps_entries(make_logger) -> None:  # ty
 
 
 def test_full_disk_raises_with_cause(make_logger) -> None:  # type: ignore[no-untyped-def]
-    from ataraxis_like.shm._segment import segment_path
+    from ataraxis_like.shm._names import segment_path
 
     logger = make_logger(flush_interval=0.02)
     logger.start()

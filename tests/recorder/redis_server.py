@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import LONG_LIVED
+
 _START_SECONDS = 10.0
 
 
@@ -44,6 +46,7 @@ def redis_server(directory: Path, port: int | None = None) -> Iterator[int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    LONG_LIVED.add(server.pid)
     try:
         deadline = time.monotonic() + _START_SECONDS
         while not answers_ping(port):
@@ -58,3 +61,4 @@ def redis_server(directory: Path, port: int | None = None) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        LONG_LIVED.discard(server.pid)

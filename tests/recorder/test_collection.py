@@ -114,16 +114,14 @@ def test_one_experiment_at_a_time(tmp_path: Path) -> None:
     assert len(collection) == 2
 
 
-def best_rate(recorder: Recorder, count: int) -> float:
-    best = 0.0
-    for attempt in range(3):
-        node = recorder.child(attempt=attempt)
-        push = node.push
-        start = time.perf_counter()
-        for step in range(count):
-            push(step=step, loss=0.5)
-        best = max(best, count / (time.perf_counter() - start))
-    return best
+def push_rate(recorder: Recorder, attempt: int, count: int) -> float:
+    """Pushes per second of this process's CPU time: other processes taking the cores (a loaded
+    machine) do not count, where a wall-clock rate halved whenever they did."""
+    push = recorder.child(attempt=attempt).push
+    start = time.process_time()
+    for step in range(count):
+        push(step=step, loss=0.5)
+    return count / max(time.process_time() - start, 1e-9)
 
 
 def test_push_rate_does_not_depend_on_the_collection(tmp_path: Path) -> None:
@@ -132,7 +130,10 @@ def test_push_rate_does_not_depend_on_the_collection(tmp_path: Path) -> None:
         with collection.new_experiment(value=value) as recorder:
             for step in range(20_000):
                 recorder.push(step=step, loss=0.5)
-    standalone = best_rate(Recorder(), 50_000)
+    standalone_recorder = Recorder()
     with collection.new_experiment() as recorder:
-        inside = best_rate(recorder, 50_000)
-    assert inside >= 0.5 * standalone, (inside, standalone)
+        rates = [(push_rate(standalone_recorder, attempt, 50_000),
+                  push_rate(recorder, attempt, 50_000)) for attempt in range(3)]  # fmt: skip
+    standalone = max(alone for alone, _inside in rates)
+    inside = max(inside for _alone, inside in rates)
+    assert inside >= 0.5 * standalone, rates

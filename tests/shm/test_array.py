@@ -22,7 +22,7 @@ from ataraxis_like.errors import (
     SegmentExistsError,
     SegmentNotFoundError,
 )
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm._names import segment_path
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -203,13 +203,14 @@ def test_only_creator_destroys(shm_name: str) -> None:
 
 def test_foreign_and_wrong_kind_segments_are_refused(shm_name: str) -> None:
     from ataraxis_like.shm import _segment
+    from ataraxis_like.shm._header import KIND_QUEUE
 
     path = segment_path(shm_name)
     path.write_bytes(b"not ours" * 100)
-    with pytest.raises(ForeignSegmentError, match="no complete ataraxis-like header"):
+    with pytest.raises(ForeignSegmentError, match="is not an ataraxis-like segment"):
         SharedMemoryArray.attach(shm_name)
     path.unlink()
-    queue = _segment.create(shm_name, _segment.KIND_QUEUE, {"capacity": 64}, 64, False)
+    queue = _segment.create(shm_name, KIND_QUEUE, {"capacity": 64}, 64, False)
     with pytest.raises(ForeignSegmentError, match="holds a queue, not an array"):
         SharedMemoryArray.attach(shm_name)
     queue.mapping[8:10] = (99).to_bytes(2, "little")

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ataraxis_like import LockOwnerDiedWarning, SharedMemoryArray, cleanup_stale, list_arrays
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like import LockOwnerDiedWarning, SharedMemoryArray
+from ataraxis_like.shm._names import segment_path
 
 from ..support.processes import run_together
 from . import workers
@@ -170,28 +170,6 @@ def test_creator_exit_without_destroy_removes_segment(shm_name: str) -> None:
     """)
     assert result.returncode == 0, result.stderr
     assert not segment_path(shm_name).exists()
-
-
-def test_killed_creator_segment_is_cleaned_but_live_one_kept(shm_name: str) -> None:
-    context = mp.get_context("spawn")
-    created = context.Event()
-    dead_name = shm_name + "_dead"
-    creator = context.Process(target=workers.create_and_die, args=(dead_name, created))
-    creator.start()
-    try:
-        assert created.wait(30)
-        creator.join(10)
-        with SharedMemoryArray.create_array(shm_name, [1]) as live:
-            states = {info.name: info.state for info in list_arrays()}
-            assert states[dead_name] == "stale"
-            assert states[shm_name] == "live"
-            removed = cleanup_stale(names={dead_name, shm_name})  # not other tests' segments
-            assert dead_name in removed
-            assert shm_name not in removed
-            assert not segment_path(dead_name).exists()
-            assert live.read_data(0) == 1
-    finally:
-        segment_path(dead_name).unlink(missing_ok=True)
 
 
 def test_threads_share_the_lock(shm_name: str) -> None:

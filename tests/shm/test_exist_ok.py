@@ -8,6 +8,8 @@ replacing would cut a live process off. destroy() is the creator's act, connecte
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -94,18 +96,19 @@ def test_refused_when_another_live_process_made_it(shm_name: str) -> None:
 def test_dead_creators_leftover_is_replaced_unless_still_mapped(
     shm_name: str, start_method: str
 ) -> None:
+    """The orphan maps the array before its creator dies: any process's next call would remove a
+    dead creator's leftover that nobody maps (docs/shared-memory.md, Lifetime)."""
     context = mp.get_context(start_method)
-    created = context.Event()
-    creator = context.Process(target=workers.create_and_die, args=(shm_name, created))
+    created, release = context.Event(), context.Event()
+    creator = context.Process(target=workers.create_and_wait, args=(shm_name, created, release))
     creator.start()
     assert created.wait(30)
-    creator.join(30)
-    with (
-        holding(context, workers.map_and_wait, shm_name) as orphan,
-        pytest.raises(SegmentExistsError) as caught,
-    ):
-        SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
-    assert f"mapped by live pid(s) {orphan.pid} (" in str(caught.value)
+    with holding(context, workers.map_and_wait, shm_name) as orphan:
+        os.kill(creator.pid, signal.SIGKILL)
+        creator.join(30)
+        with pytest.raises(SegmentExistsError) as caught:
+            SharedMemoryArray.create_array(shm_name, [0], exist_ok=True)
+        assert f"mapped by live pid(s) {orphan.pid} (" in str(caught.value)
     with SharedMemoryArray.create_array(shm_name, [4], exist_ok=True) as handle:
         assert handle.read_data(0) == 4
 

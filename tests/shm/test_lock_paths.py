@@ -17,6 +17,7 @@ import pytest
 from ataraxis_like import SharedMemoryArray
 from ataraxis_like.errors import QueueFullError
 from ataraxis_like.shm import _posix
+from ataraxis_like.shm._header import MUTEX_OFFSET
 from ataraxis_like.shm.queue import ShmQueue
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,7 +36,7 @@ def _in_other_thread(function: object, argument: object) -> int:
 @pytest.mark.skipif(not _posix.ACCELERATED, reason="the accelerator was not built here")
 def test_accelerator_and_ctypes_return_the_same_errnos(shm_name: str) -> None:
     with SharedMemoryArray.create_array(shm_name, np.zeros(1, dtype=np.int64)) as handle:
-        address = handle._require().base_address + 64
+        address = handle._require().base_address + MUTEX_OFFSET
         fast = (_posix.trylock, _posix.unlock, address)
         slow = (_posix._ctypes_trylock, _posix._ctypes_unlock, ctypes.c_void_p(address))
         for (trylock, unlock, pointer), (other_trylock, other_unlock, other_pointer) in (
@@ -143,7 +144,7 @@ def test_compiled_put_waits_for_a_held_lock(shm_name: str) -> None:
 def test_blocking_acquisition_clears_the_word_only_when_it_takes_the_lock(shm_name: str) -> None:
     """lock_until zeroes the intent word in the call that takes the lock, never otherwise."""
     with SharedMemoryArray.create_array(shm_name, np.zeros(1, dtype=np.int64)) as handle:
-        address = handle._require().base_address + 64
+        address = handle._require().base_address + MUTEX_OFFSET
         word = ctypes.c_uint64(7)
         assert _posix.trylock(address) == 0
         deadline = time.monotonic() + 0.05

@@ -28,7 +28,7 @@ from ataraxis_like.errors import (
     QueueEmptyError,
     QueueFullError,
 )
-from ataraxis_like.shm._segment import segment_path
+from ataraxis_like.shm._names import segment_path
 from ataraxis_like.shm.queue import ShmQueue
 
 from ..support.kill import kill_inside_lock

@@ -14,7 +14,8 @@ import time
 
 import psutil
 
-from ataraxis_like.shm._segment import MUTEX_OFFSET, segment_path
+from ataraxis_like.shm._header import MUTEX_OFFSET
+from ataraxis_like.shm._names import segment_path
 
 _TID_MASK = 0x3FFF_FFFF
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+LONG_LIVED: set[int] = set()
+"""Pids of helpers meant to outlive a test module (a session's redis-server)."""
+
 
 def run_together(processes: list[Any], start: Any, timeout: float) -> None:
     """Start the processes, release them together with ``start`` (an Event they wait on), and

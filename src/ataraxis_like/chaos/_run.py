@@ -6,6 +6,7 @@ import faulthandler
 import multiprocessing as mp
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from ..errors import LockOwnerDiedWarning
 from ..hdf5 import Hdf5Sink, SinkError, open_sink
@@ -24,11 +26,12 @@ from ..logs import DataLogger, LoggerError
 from ..shm import SharedMemoryArray
 from ._report import ChaosReport
 from ._verify import verify_logs, verify_rows
-from ._workers import ROWS_KEY, append_rows, produce
+from ._workers import ROWS_KEY, append_rows, produce, run_worker
 
 MAX_EPOCHS = 4096
 STALL_SECONDS = 10.0
 EXIT_DEADLOCK = 1
+_FORKING = threading.Lock()
 
 
 class _Workers:
@@ -44,8 +47,11 @@ class _Workers:
 
     def launch(self, index: int) -> None:
         arguments = (self.channel, self.acked, index, self.epochs[index], self.rng.randrange(2**31))
-        process = mp.get_context("fork").Process(target=self.target, args=arguments, daemon=True)
-        process.start()
+        process = mp.get_context("fork").Process(
+            target=run_worker, args=(os.getpid(), self.target, *arguments), daemon=True
+        )
+        with _FORKING:  # the deadlock watchdog takes it for good: no fork after its last look
+            process.start()
         self.processes[index] = process
 
     def kill_one(self) -> bool:
@@ -59,9 +65,6 @@ class _Workers:
         self.launch(index)
         return True
 
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
-
     def stop(self) -> None:
         for process in self.processes:
             if process.is_alive():
@@ -69,21 +72,25 @@ class _Workers:
                 process.join()
 
 
-def _deadlock_watchdog(
-    deadline: float, done: threading.Event, pids: Callable[[], list[int]]
-) -> None:
-    """If the run is not done by ``deadline`` (monotonic), print the stacks and exit 1."""
+def _deadlock_watchdog(deadline: float, done: threading.Event, output: str) -> None:
+    """If the run is not done by ``deadline`` (monotonic), print the stacks, kill every process
+    this run started and exit 1."""
     if done.wait(max(0.0, deadline - time.monotonic())):
         return
-    print("chaos run FAILED: deadlock: the run did not finish by its deadline; stacks follow",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(f"chaos run FAILED: deadlock: the run did not finish by its deadline; its data is kept "
+          f"in {output}; stacks follow", file=sys.stderr, flush=True)  # fmt: skip
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-    for pid in pids():
+    _FORKING.acquire(timeout=5.0)  # never released: this process forks no more workers
+    # SIGKILL every process of the run and exit at once: waiting here would let the main thread
+    # see its helpers die and exit first with another code. Fork workers also die with us
+    # (PR_SET_PDEATHSIG); a logger or writer a restart thread starts meanwhile ends by itself
+    # when it finds its owner gone.
+    for process in psutil.Process().children(recursive=True):
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            process.kill()
+        except psutil.NoSuchProcess:
             pass
-    os._exit(EXIT_DEADLOCK)
+    os._exit(EXIT_DEADLOCK)  # our segments go to the next library call of this user (stale)
 
 
 class _Progress:
@@ -135,14 +142,9 @@ def run_chaos(
                     queue_bytes=16 << 20, max_clients=4 * MAX_EPOCHS * max(1, clients))  # fmt: skip
     groups: list[_Workers] = []
     done = threading.Event()
-
-    def children() -> list[int]:
-        found = [pid for group in groups for pid in group.pids()]
-        found += [pid for pid in (logger._process and logger._process.pid, sink.writer_pid) if pid]
-        return found
-
     limit = time.monotonic() + (deadline if deadline is not None else seconds + 60.0)
-    threading.Thread(target=_deadlock_watchdog, args=(limit, done, children), daemon=True).start()
+    watchdog_arguments = (limit, done, str(directory))
+    threading.Thread(target=_deadlock_watchdog, args=watchdog_arguments, daemon=True).start()
     logger.start()
     try:
         groups.append(_Workers(producers, produce, logger.input_queue, entry_acks, rng))
@@ -160,6 +162,9 @@ def run_chaos(
     report.rows = verify_rows(rows, row_acks.read_data((0,)))
     entry_acks.destroy()
     row_acks.destroy()
+    if output is None and report.passed:
+        shutil.rmtree(directory, ignore_errors=True)  # nothing to look at: give the space back
+        report.output = f"{directory} (removed: the run passed; pass --output to keep it)"
     return report
 
 

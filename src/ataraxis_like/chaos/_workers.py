@@ -6,7 +6,11 @@ so the count never runs ahead of what the logger or the sink accepted.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +23,18 @@ from ._verify import SEQUENCE_BITS
 
 ROWS_KEY = "chaos/rows"
 _FLUSH_EVERY = 4096
+_PR_SET_PDEATHSIG = 1
+
+
+def run_worker(parent: int, target: Callable[..., None], *arguments: Any) -> None:
+    """Run ``target`` in a fork child that the kernel kills when the run's process dies: a
+    worker never outlives a run that was killed or gave up on a deadlock."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+    target(*arguments)
 
 
 def produce(queue: Any, acked: SharedMemoryArray, producer: int, epoch: int, seed: int) -> None:

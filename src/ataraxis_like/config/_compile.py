@@ -2,7 +2,8 @@
 
 An annotation the config cannot write and read back exactly raises ``TypeError`` here, when the
 class is first used, naming the field: it is a mistake in the class, not in a file. Annotations are
-resolved with ``typing.get_type_hints``, so ``from __future__ import annotations`` modules work.
+resolved with ``typing.get_type_hints``, so ``from __future__ import annotations`` modules work,
+and taken apart with ``get_origin`` and ``get_args`` after PEP 695 aliases are expanded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import sys
 import types
 import typing
 from pathlib import PurePath
@@ -86,6 +88,7 @@ def dataclass_spec(cls: type[Any]) -> DataclassSpec:
 
 def compile_spec(tp: Any, field: dataclasses.Field[Any] | None = None) -> Spec:
     """The converter for annotation ``tp``; ``field`` supplies a bare ndarray's dtype default."""
+    tp = expand_type_alias(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
@@ -111,6 +114,34 @@ def compile_spec(tp: Any, field: dataclasses.Field[Any] | None = None) -> Spec:
     if origin is not None:
         raise TypeError(f"unsupported annotation {tp!r}")
     return _plain_class(tp)
+
+
+def _type_alias_classes() -> tuple[Any, ...]:
+    """The classes of ``type X = ...`` aliases here: typing's (3.12+) and typing_extensions' when
+    something already imported it (its backport is a class of its own on 3.11)."""
+    found = [getattr(typing, "TypeAliasType", None)]
+    backport = sys.modules.get("typing_extensions")
+    found.append(getattr(backport, "TypeAliasType", None))
+    return tuple({cls for cls in found if isinstance(cls, type)})
+
+
+def expand_type_alias(tp: Any) -> Any:
+    """What a PEP 695 alias stands for, its type parameters substituted, as ``typing`` does it.
+
+    ``numpy.typing.NDArray`` is such an alias from numpy 2.5 on Python 3.12+, so
+    ``NDArray[np.float32]`` has the alias as its origin instead of ``np.ndarray``. Aliases of
+    aliases are expanded in turn; anything else comes back unchanged.
+    """
+    alias_classes = _type_alias_classes()
+    for _ in range(100):
+        alias: Any = typing.get_origin(tp)
+        if isinstance(tp, alias_classes):
+            tp = tp.__value__
+        elif isinstance(alias, alias_classes):
+            tp = alias.__value__[typing.get_args(tp)] if alias.__type_params__ else alias.__value__
+        else:
+            return tp
+    raise TypeError(f"type alias {tp!r} does not expand to a type (it refers to itself)")
 
 
 def _plain_class(tp: Any) -> Spec:

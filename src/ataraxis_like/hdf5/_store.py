@@ -11,7 +11,7 @@ readers already open see new keys only after they reopen (SinkReader does that b
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,10 @@ from ._space import Room, release
 from .recover import clear_status_flags, is_stale_flags_error
 
 DEFAULT_CHUNK_BYTES = 256 * 1024
+MIN_CHUNK_BYTES = 64 * 1024
+"""Smaller chunks would save more on tiny files, but a batch spanning many new chunks that fails
+on a full disk then leaves HDF5 unable to flush the undo (tests/hdf5/test_limits.py)."""
+FIRST_BLOCKS_PER_CHUNK = 8
 MAX_CHUNK_ROWS = 65536
 MAX_BUFFER_ROWS = 65536
 
@@ -137,11 +141,21 @@ class Store:
             self._window = 0
             self.file.swmr_mode = True
 
-    def chunk_rows(self, schema: Schema) -> int:
-        return max(1, min(MAX_CHUNK_ROWS, self._chunk_bytes // schema.row_bytes))
+    def chunk_rows(self, schema: Schema, first_rows: int = 1) -> int:
+        """Rows per chunk of a new dataset whose first block has ``first_rows`` rows.
 
-    def create(self, schemas: list[Schema]) -> None:
-        """Create the datasets of new rows keys (one structural window for all)."""
+        HDF5 fixes a dataset's chunk shape when it is made and stores every chunk whole, so a
+        chunk sized for a stream would make a file of one row weigh ``chunk_bytes``. The chunk
+        follows the data instead: room for FIRST_BLOCKS_PER_CHUNK first blocks, rounded up to a
+        power of two, at least MIN_CHUNK_BYTES and at most ``chunk_bytes`` (a key that starts
+        with big blocks, or big rows, gets big chunks at once)."""
+        wanted = max(first_rows * FIRST_BLOCKS_PER_CHUNK * schema.row_bytes, MIN_CHUNK_BYTES)
+        chunk_bytes = min(1 << (wanted - 1).bit_length(), max(self._chunk_bytes, MIN_CHUNK_BYTES))
+        return max(1, min(MAX_CHUNK_ROWS, chunk_bytes // schema.row_bytes))
+
+    def create(self, schemas: list[Schema], first_rows: Mapping[str, int] | None = None) -> None:
+        """Create the datasets of new rows keys (one structural window for all), each chunked
+        for its first block (``first_rows`` by key; one row when not given)."""
         missing = list({s.key: s for s in schemas if s.key not in self.schemas}.values())
         if not missing:
             return
@@ -153,7 +167,10 @@ class Store:
                     name,
                     shape=(0, *schema.shape),
                     maxshape=(None, *schema.shape),
-                    chunks=(self.chunk_rows(schema), *schema.shape),
+                    chunks=(
+                        self.chunk_rows(schema, (first_rows or {}).get(schema.key, 1)),
+                        *schema.shape,
+                    ),
                     dtype=schema.h5_dtype,
                     **self._options,
                 )
@@ -227,7 +244,8 @@ class Store:
         schema = self.schemas[key]
         room = rows_bytes(rows)
         if key not in self._durable:
-            room += self.chunk_rows(schema) * schema.row_bytes  # a new chunk, at the flush
+            chunk_rows = dataset.chunks[0] if dataset.chunks else 1  # this key's own chunk
+            room += chunk_rows * schema.row_bytes  # a new chunk, at the flush
         self._room.ensure(room)
         self._durable.setdefault(key, start)
         self._room.pending += room
@@ -428,9 +446,14 @@ def _write_in_chunks(dataset: h5py.Dataset, start: int, rows: np.ndarray, chunk_
         dataset[start + end : start + count] = rows[end:]
 
 
+_ASSIGNMENT_REFUSES_OVERFLOW = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+"""numpy 2 raises OverflowError for ``int8_array[i] = 300``; numpy 1.26 wraps it (a warning)."""
+
+
 def _fast_types(schema: Schema) -> frozenset[type]:
     """Value types a buffer may take by plain assignment (numpy refuses overflow for these;
-    ``str`` is checked for text HDF5 cannot hold, so it takes the checked path)."""
+    ``str`` is checked for text HDF5 cannot hold, so it takes the checked path; before numpy 2
+    a Python int is refused only by int64, so narrower keys check it first)."""
     if schema.shape or schema.dtype.fields is not None:
         return frozenset()
     if schema.text is not None:
@@ -439,7 +462,8 @@ def _fast_types(schema: Schema) -> frozenset[type]:
     if kind == "b":
         return frozenset({bool, np.bool_})
     if kind in "iu":
-        return frozenset({int, bool, exact})
+        wide = _ASSIGNMENT_REFUSES_OVERFLOW or schema.dtype == np.dtype(np.int64)
+        return frozenset({int, bool, exact} if wide else {bool, exact})
     if kind == "f":
         return frozenset({float, int, bool, exact})
     if kind == "c":

@@ -291,7 +291,10 @@ class Writer:
             # One window for every new dataset, write and attribute of the batch: each window
             # closes and reopens the file to leave SWMR mode, which costs more than the changes.
             with self.store.structural():
-                self.store.create(new)
+                self.store.create(
+                    new,
+                    {schemas[schema_id].key: count for schema_id, count in batch.counts.items()},
+                )
                 self._apply_operations(batch)
         plan: dict[str, tuple[int, int]] = {}
         for schema_id, count in batch.counts.items():

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import ItemTooLargeError, QueueClosedError, QueueFailedError
-from ..shm import _segment
 from ..shm._ring import Ring
 from ..shm._segment import PROCESS_ID
 from ..shm.array import SharedMemoryArray
@@ -239,7 +238,7 @@ class Hdf5Client:
         while self._table.committed(self._client) < sequence:
             if ring.segment.flags & 2:
                 raise SinkError(ring.failure(), path=self._channels.path)
-            if not _segment.creator_alive(*ring._creator):
+            if not ring.segment.creator_alive():
                 raise SinkError(
                     f"the owner of the sink for {self._channels.path} died before this client's "
                     "rows were flushed; they may be missing: check the file",

@@ -218,7 +218,10 @@ def _journalled(
     if blocks or operation is not None:
         lock.check()
         with store.structural():  # one window for the new datasets and the operation
-            store.create([schema for schema, _rows in blocks])
+            store.create(
+                [schema for schema, _rows in blocks],
+                {schema.key: len(rows) for schema, rows in blocks},
+            )
             if operation is not None:
                 operation(store)
     plan: dict[str, tuple[int, int]] = {}

@@ -77,7 +77,13 @@ def _superblock_offset(handle: object, size: int) -> int:
         if os.pread(handle.fileno(), 8, offset) == SIGNATURE:  # type: ignore[attr-defined]
             return offset
         offset = 512 if offset == 0 else offset * 2
-    raise RecoveryError("no HDF5 superblock found: this is not an HDF5 file", size=size)
+    name = getattr(handle, "name", "the file")
+    raise RecoveryError(
+        f"{name} is not an HDF5 file (no HDF5 signature in its {size} bytes); pass the path of "
+        "an HDF5 file",
+        path=str(name),
+        size=size,
+    )
 
 
 def status_flags(path: Path | str) -> int:
@@ -181,6 +187,7 @@ def recover(path: Path | str, timeout: float = 10.0, lock: str | None = None) ->
     path = Path(path)
     if not path.exists():
         raise RecoveryError(f"{path} does not exist; pass the path of an HDF5 file", path=str(path))
+    status_flags(path)  # not an HDF5 file: refused here, before a lock file is made beside it
     rwlock = open_lock(path, lock)
     rwlock.acquire(exclusive=True, timeout=timeout)
     try:

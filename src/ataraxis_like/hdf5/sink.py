@@ -396,7 +396,7 @@ class Hdf5Sink:
         if self._store is not None:
             with writing(self.path):
                 if schema.key not in self._store.schemas:
-                    self._store.create([schema])
+                    self._store.create([schema], {schema.key: len(rows)})
                 self._store.append_block(schema.key, rows)
             return
         self._pending.append((schema, np.array(rows, copy=True)))

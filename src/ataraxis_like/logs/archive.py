@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from .._exit_codes import progress_stream
 from .._files import FILE_MODE, check_file_mode
 from ..errors import AtaraxisError
 from ._archive_layout import (
@@ -158,7 +159,8 @@ def compress_npy_logs(
     processed by up to ``max_workers`` threads (default: one per source, at most one per CPU).
     ``memory_mapping`` is accepted for compatibility with the reference library and unused:
     sources are always read through small windows, so memory stays bounded. New archives and
-    the lock file get ``file_mode`` (owner-only by default, docs/files.md).
+    the lock file get ``file_mode`` (owner-only by default, docs/files.md). ``verbose`` prints a
+    summary, and a progress line while stderr is a terminal.
     Raises LogCompressionError after the run when a source could not be written.
     """
     del memory_mapping
@@ -219,7 +221,7 @@ def _compress(
               for source, refs in sources.items()}  # fmt: skip
     jobs.sort(key=lambda job: -weight[job.source_id])
     workers = min(len(jobs), os.cpu_count() or 1) if max_workers is None else max_workers
-    progress = _Progress(sum(weight.values()), verbose)
+    progress = _Progress(sum(weight.values()), verbose and progress_stream() is not None)
     outcomes: list[SourceOutcome] = []
     failures: dict[int, BaseException] = {}
     try:

@@ -18,8 +18,38 @@ import numpy as np
 from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import LOG_ARCHIVE, LOG_DIRECTORY, InspectError, Inspection
 from ..errors import AtaraxisError
-from .archive import SourceTimeline, compress_npy_logs, source_timelines
+from ._archive_layout import discover_log_archives
+from .archive import LogDirectoryError, SourceTimeline, compress_npy_logs, source_timelines
+from .format import BATCH_PREFIX
 from .reader import LogArchiveReader
+
+LOG_FOLDER_SUFFIX = "_data_log"
+"""A DataLogger writes into ``<output_directory>/<name>_data_log``."""
+
+
+def log_folders(directory: Path) -> list[Path]:
+    """The log folders ``directory`` stands for: itself when it holds batch files or archives
+    (or is named like one), else the folders one level down that do (it is the directory that
+    was passed to a DataLogger). LogDirectoryError naming what to pass when there are none."""
+    if not directory.is_dir() or _holds_logs(directory):
+        return [directory]
+    found = sorted(
+        child for child in directory.iterdir()
+        if child.is_dir() and not child.name.startswith(".") and _holds_logs(child)
+    )  # fmt: skip
+    if found or directory.name.endswith(LOG_FOLDER_SUFFIX):
+        return found or [directory]
+    raise LogDirectoryError(
+        f"{directory} holds no log files (batch_*.npy or <source>_log.npz), nor does any folder "
+        f"in it; pass the folder a DataLogger writes: <output_directory>/<name>{LOG_FOLDER_SUFFIX}",
+        directory=str(directory),
+    )
+
+
+def _holds_logs(directory: Path) -> bool:
+    return directory.name.endswith(LOG_FOLDER_SUFFIX) or bool(
+        discover_log_archives(directory) or next(directory.glob(f"{BATCH_PREFIX}*.npy"), None)
+    )
 
 
 def configure(compress: argparse.ArgumentParser) -> None:
@@ -46,37 +76,62 @@ def _fail(error: OSError) -> int:
 
 
 def _compress(arguments: argparse.Namespace) -> int:
-    try:
-        result = compress_npy_logs(
-            arguments.directory,
-            remove_sources=arguments.remove_sources,
-            verbose=not (arguments.quiet or arguments.json),
-            compress=arguments.compress,
-            verify_integrity=arguments.verify_integrity,
-            max_workers=arguments.workers,
-        )
-    except AtaraxisError:
-        raise  # the main command line prints it as one line and exits 3
-    except OSError as error:
-        return _fail(error)
-    if arguments.json:
-        summary = {
+    folders = log_folders(arguments.directory)
+    summaries, problems = [], False
+    for folder in folders:
+        if folder != arguments.directory and not arguments.json:
+            print(f"log folder {folder}:")
+        try:
+            result = compress_npy_logs(
+                folder,
+                remove_sources=arguments.remove_sources,
+                verbose=not (arguments.quiet or arguments.json),
+                compress=arguments.compress,
+                verify_integrity=arguments.verify_integrity,
+                max_workers=arguments.workers,
+            )
+        except AtaraxisError:
+            raise  # the main command line prints it as one line and exits 3
+        except OSError as error:
+            return _fail(error)
+        problems = problems or bool(result.problems)
+        summaries.append({
+            "directory": str(folder),
             "archives": {str(source): str(path) for source, path in result.items()},
             "added": {str(source): count for source, count in result.added.items()},
             "duplicates": result.duplicates,
             "removed": result.removed,
             "problems": result.problems,
             "seconds": round(result.seconds, 3),
-        }
-        print(json.dumps(summary, indent=2))
-    elif arguments.quiet:
-        for name, why in result.problems.items():
-            print(f"{name}: {why}", file=sys.stderr)
-    return EXIT_PROBLEM if result.problems else EXIT_OK
+        })  # fmt: skip
+        if arguments.quiet:
+            for name, why in result.problems.items():
+                print(f"{name}: {why}", file=sys.stderr)
+    if arguments.json:
+        print(json.dumps(summaries[0] if folders == [arguments.directory] else summaries,
+                         indent=2))  # fmt: skip
+    return EXIT_PROBLEM if problems else EXIT_OK
 
 
 def inspect_logs(path: Path, gaps: int) -> tuple[Inspection, list[SourceTimeline]]:
-    """Sources, counts, span, rate and largest gaps of a log directory or one archive."""
+    """Sources, counts, span, rate and largest gaps of a log directory or one archive; for the
+    directory that was passed to a DataLogger, of each log folder in it."""
+    folders = log_folders(path)
+    if folders == [path]:
+        return _inspect_one(path, gaps)
+    parts = [_inspect_one(folder, gaps) for folder in folders]
+    lines = [f"{path}: {len(folders)} log folder(s)"]
+    problems: dict[str, str] = {}
+    for inspection, _timelines in parts:
+        lines += inspection.lines
+        problems.update({f"{inspection.path.name}/{name}": why
+                         for name, why in inspection.problems.items()})  # fmt: skip
+    data = {"log_folders": [{"path": str(part.path), **part.data} for part, _t in parts]}
+    timelines = [timeline for _inspection, found in parts for timeline in found]
+    return Inspection(LOG_DIRECTORY, path, data, lines, problems), timelines
+
+
+def _inspect_one(path: Path, gaps: int) -> tuple[Inspection, list[SourceTimeline]]:
     try:
         if path.is_dir():
             timelines, problems = source_timelines(path)

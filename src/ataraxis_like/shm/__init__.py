@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._segment import SegmentInfo, cleanup_stale, list_segments
+from ._census import SegmentInfo, cleanup_stale, list_segments
 
 if TYPE_CHECKING:
     from .array import SharedMemoryArray

@@ -75,7 +75,6 @@ class RingCore:
         self._lock = segment.lock
         self._pointer = segment.lock.pointer
         self._intent_address = ctypes.addressof(self._control) + 8 * INTENT
-        self._creator = (segment.header.creator_pid, segment.header.creator_start_time)
         self._idle = 0.0
         self._buffer_address = ctypes.addressof(ctypes.c_char.from_buffer(self._buffer))
         self._writer: Any = None

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..errors import QueueClosedError
-from . import _posix, _segment
+from . import _posix
 from ._arguments import checked_timeout
 from ._ring_repair import RingRepair
 
@@ -87,9 +87,9 @@ class RingWaiting(RingRepair):
             self._idle = 0.0
         elif _posix.futex_wait(self._words_address + 4 * word, seen, min(remaining, _WAIT_SLICE)):
             return True
-        if not _segment.creator_alive(*self._creator):
+        if not self.segment.creator_alive():
             raise QueueClosedError(
-                f"{self._label} is gone: its creator (pid {self._creator[0]}) died; "
+                f"{self._label} is gone: its creator (pid {self.segment.header.creator_pid}) died; "
                 "recreate the queue",
                 name=self.name,
             )

@@ -1,154 +1,73 @@
-"""Named shared-memory segments with a self-describing header, a robust lock and stale detection.
+"""Named shared-memory segments: created whole, attached by name, removed by their creator.
 
 A segment is the file ``/dev/shm/atxl_<name>`` mapped by every process that uses it. We open it
 directly instead of through ``multiprocessing.shared_memory`` so that attaching never registers
 the segment with a resource tracker (which on Python 3.11 and 3.12 unlinks it when the attaching
-process exits). The header layout is documented in docs/shared-memory.md.
+process exits). A segment is built in an unnamed file (``O_TMPFILE``) and linked under its name
+only when complete, so no process ever sees half a segment and a creator that dies while
+building leaves nothing. The creator keeps its lifetime lock (``_liveness``) until it exits.
+The header layout lives in ``_header``; docs/shared-memory.md documents it.
 """
 
 from __future__ import annotations
 
-import ast
 import atexit
 import ctypes
 import mmap
 import os
-import re
 import secrets
 import struct
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import psutil
-
-from ..errors import (
-    ForeignSegmentError,
-    InvalidNameError,
-    SegmentExistsError,
-    SegmentNotFoundError,
+from ..errors import ForeignSegmentError, SegmentExistsError, SegmentNotFoundError
+from . import _census, _integrity, _liveness, _trust
+from ._census import inspect_segment as inspect_segment
+from ._header import FLAG_CLOSED as FLAG_CLOSED
+from ._header import FLAGS_OFFSET as FLAGS_OFFSET
+from ._header import (
+    KIND_AREA_BYTES,
+    KIND_AREA_OFFSET,
+    KIND_NAMES,
+    MAX_META_BYTES,
+    META_OFFSET,
+    MUTEX_OFFSET,
+    RECOVERIES_OFFSET,
+    Header,
+    Identity,
+    data_offset_for,
+    decode,
+    label_from_environment,
+    write,
 )
-from . import _integrity, _trust
+from ._header import KIND_ARRAY as KIND_ARRAY
+from ._header import KIND_QUEUE as KIND_QUEUE
 from ._lock import RobustLock
-from ._posix import MUTEX_BYTES, mutex_init
-
-SHM_DIRECTORY = Path("/dev/shm")
-SEGMENT_PREFIX = "atxl_"
-MAGIC = b"ATXLSHM\x00"
-FORMAT_VERSION = 1
-KIND_ARRAY = 1
-KIND_QUEUE = 2
-KIND_NAMES = {KIND_ARRAY: "array", KIND_QUEUE: "queue"}
-
-# Fixed header: magic, version, kind, data offset, creator pid, meta length, creator start time,
-# token, lock recoveries, flags. The mutex follows at MUTEX_OFFSET, then a kind-specific area
-# (ring indices and futex words for queues), then the metadata text.
-_FIXED = struct.Struct("<8sHHIIIdQQI")
-MUTEX_OFFSET = 64
-KIND_AREA_OFFSET = MUTEX_OFFSET + MUTEX_BYTES
-KIND_AREA_BYTES = 256
-META_OFFSET = KIND_AREA_OFFSET + KIND_AREA_BYTES
-_RECOVERIES_OFFSET = 40
-FLAGS_OFFSET = 48
-FLAG_CLOSED = 1
-DATA_ALIGNMENT = 64
-MAX_NAME_LENGTH = 200
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
-_INIT_WAIT_SECONDS = 2.0
-_START_TIME_TOLERANCE = 0.05
-
-
-def validate_name(name: object) -> str:
-    """Return ``name`` if it can name a segment, else raise InvalidNameError saying why."""
-    if not isinstance(name, str):
-        raise InvalidNameError(
-            f"shared-memory name must be a str (got {name!r} that is a {type(name).__name__}); "
-            "pass a short name such as 'camera_state'",
-            name=name,
-        )
-    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_PATTERN.fullmatch(name):
-        raise InvalidNameError(
-            f"shared-memory name {name!r} is invalid: expected 1 to {MAX_NAME_LENGTH} of "
-            "letters, digits, '_', '-' and '.', not starting with '.'; rename it",
-            name=name,
-        )
-    return name
-
-
-def segment_path(name: str) -> Path:
-    return SHM_DIRECTORY / f"{SEGMENT_PREFIX}{name}"
-
-
-_own_start_time: tuple[int, float] | None = None
-
-
-def _process_start_time(pid: int) -> float:
-    global _own_start_time
-    if pid == os.getpid():
-        if _own_start_time is None or _own_start_time[0] != pid:
-            _own_start_time = (pid, psutil.Process(pid).create_time())
-        return _own_start_time[1]
-    return psutil.Process(pid).create_time()
-
-
-def creator_alive(pid: int, start_time: float) -> bool:
-    """True when the process ``pid`` exists and is the one that started at ``start_time``."""
-    try:
-        return abs(_process_start_time(pid) - start_time) < _START_TIME_TOLERANCE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
-@dataclass(frozen=True)
-class Header:
-    """The decoded fixed header of a segment."""
-
-    version: int
-    kind: int
-    data_offset: int
-    creator_pid: int
-    creator_start_time: float
-    token: int
-    meta: dict[str, Any]
-
-
-def _decode_header(view: memoryview | bytes, name: str) -> Header:
-    magic, version, kind, data_offset, pid, meta_length, start, token, _rec, _flags = (
-        _FIXED.unpack_from(view, 0)
-    )
-    if magic != MAGIC:
-        raise ForeignSegmentError(
-            f"shared memory {name!r} is not an ataraxis-like segment (magic {magic!r}, expected "
-            f"{MAGIC!r}); use another name or remove it with 'ataraxis-like shm clean'",
-            name=name,
-        )
-    if version != FORMAT_VERSION:
-        raise ForeignSegmentError(
-            f"shared memory {name!r} has header version {version}, this library reads "
-            f"{FORMAT_VERSION}; attach with the version that created it",
-            name=name,
-        )
-    meta_text = bytes(view[META_OFFSET : META_OFFSET + meta_length]).decode("utf-8")
-    meta = ast.literal_eval(meta_text)
-    return Header(version, kind, data_offset, pid, start, token, meta)
+from ._names import SHM_DIRECTORY as SHM_DIRECTORY
+from ._names import segment_path as segment_path
+from ._names import unlink_if_token
+from ._names import validate_name as validate_name
+from ._posix import mutex_init
 
 
 class Segment:
     """One mapped segment: header, lock and data region. Not picklable; handles carry names.
 
-    ``pickles_trusted`` says whether pickled items found in it may be unpickled (see _trust).
+    ``descriptor`` is this process's own open file description of the segment, used to ask
+    whether its creator still holds the lifetime lock. ``pickles_trusted`` says whether pickled
+    items found in it may be unpickled (see _trust).
     """
 
     pickles_trusted = True
 
-    def __init__(self, name: str, mapping: mmap.mmap, header: Header, created: bool) -> None:
+    def __init__(
+        self, name: str, mapping: mmap.mmap, header: Header, created: bool, descriptor: int
+    ) -> None:
         self.name = name
         self.header = header
         self.created_here = created
+        self._descriptor: int | None = descriptor
         self._mapping: mmap.mmap | None = mapping
         self._anchor: ctypes.c_char | None = ctypes.c_char.from_buffer(mapping)
         self.base_address = ctypes.addressof(self._anchor)
@@ -180,11 +99,11 @@ class Segment:
 
     @property
     def recoveries(self) -> int:
-        return int(struct.unpack_from("<Q", self.mapping, _RECOVERIES_OFFSET)[0])
+        return int(struct.unpack_from("<Q", self.mapping, RECOVERIES_OFFSET)[0])
 
     def _recovered(self) -> None:
         """Runs holding a lock taken from a dead holder: count it, then let owners repair."""
-        struct.pack_into("<Q", self.mapping, _RECOVERIES_OFFSET, self.recoveries + 1)
+        struct.pack_into("<Q", self.mapping, RECOVERIES_OFFSET, self.recoveries + 1)
         for hook in self.recovery_hooks:
             hook()
 
@@ -198,15 +117,32 @@ class Segment:
     def clear_flag(self, flag: int) -> None:
         struct.pack_into("<I", self.mapping, FLAGS_OFFSET, self.flags & ~flag)
 
+    def creator_alive(self) -> bool:
+        """False only when the creator is proved dead (its lifetime lock is free)."""
+        if created_here(self.name, self.header.token):
+            return True
+        return _liveness.creator_alive(self.header.identity, self._descriptor)
+
     def close(self) -> None:
         """Unmap. A mapping still exported to live numpy views stays until they are freed."""
         self._anchor = None
         mapping, self._mapping = self._mapping, None
+        descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            os.close(descriptor)
         if mapping is not None:
             try:
                 mapping.close()
             except BufferError:
                 pass  # views made by the caller still point into it; it closes when they die
+
+    def __del__(self) -> None:
+        descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
 
     def unlink(self) -> None:
         """Remove the name (only if it still names this very segment); mappings stay valid."""
@@ -214,87 +150,108 @@ class Segment:
 
 
 def remove(name: str, token: int) -> None:
-    """Unlink ``name`` if it still holds the segment ``token``, and forget that we made it."""
+    """Unlink ``name`` if it still holds the segment ``token``; when this process made that very
+    segment, forget it (an older handle's removal leaves a newer segment of the name alone) and
+    let go of its lifetime lock."""
     unlink_if_token(name, token)
-    if _created_here.get(name, (0, token))[1] == token:
-        _created_here.pop(name, None)
+    created = _created_here.get(name)
+    if created is not None and created.token == token:
+        del _created_here[name]
+        if created.pid == PROCESS_ID[0]:
+            os.close(created.lifetime_descriptor)
 
 
 def created_here(name: str, token: int) -> bool:
     """True when this process created the segment ``token`` as ``name`` and has not removed it."""
-    return _created_here.get(name) == (os.getpid(), token)
-
-
-def unlink_if_token(name: str, token: int) -> bool:
-    path = segment_path(name)
-    try:
-        with open(path, "rb") as handle:
-            fixed = handle.read(_FIXED.size)
-        if len(fixed) == _FIXED.size and _FIXED.unpack(fixed)[7] == token:
-            path.unlink()
-            return True
-    except FileNotFoundError:
-        pass
-    return False
+    created = _created_here.get(name)
+    return created is not None and created.pid == PROCESS_ID[0] and created.token == token
 
 
 def create(name: str, kind: int, meta: dict[str, Any], data_bytes: int, exist_ok: bool) -> Segment:
     """Create and initialise ``name``; ``exist_ok`` replaces a stale segment of that name."""
     validate_name(name)
+    label = label_from_environment()
+    _census.reclaim_stale()
     meta_text = repr(meta).encode("utf-8")
-    data_offset = -(-(META_OFFSET + len(meta_text)) // DATA_ALIGNMENT) * DATA_ALIGNMENT
+    data_offset = data_offset_for(meta_text)
     size = data_offset + max(data_bytes, 0)
     path = segment_path(name)
-    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_CLOEXEC
+    if path.exists() and not (exist_ok and _remove_if_stale(name)):
+        raise _trust.foreign_owner_error(path, name) or _exists_error(name, exist_ok)
+    # Unnamed until complete: a creator killed before link() leaves nothing behind.
+    descriptor = os.open(SHM_DIRECTORY, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    working = -1
     try:
-        descriptor = os.open(path, flags, 0o600)
-    except FileExistsError:
-        foreign = _trust.foreign_owner_error(path, name)
-        if foreign is not None:
-            raise foreign from None
-        if not exist_ok or not _remove_if_stale(name):
-            raise _exists_error(name, exist_ok) from None
-        descriptor = os.open(path, flags, 0o600)
-    mapping = None
-    try:  # whatever fails, nothing is left under the name
+        _liveness.hold_lifetime_lock(descriptor)
         os.ftruncate(descriptor, size)
-        mapping = mmap.mmap(descriptor, size)
-        pid = os.getpid()
-        header = Header(
-            FORMAT_VERSION, kind, data_offset, pid, _process_start_time(pid),
-            secrets.randbits(63), meta,
-        )  # fmt: skip
-        mapping[META_OFFSET : META_OFFSET + len(meta_text)] = meta_text
-        segment = Segment(name, mapping, header, created=True)
-        mutex_init(segment.base_address + MUTEX_OFFSET)
-        # The magic goes in last: an attacher that sees it knows the rest is complete.
-        _FIXED.pack_into(
-            mapping, 0, b"\x00" * 8, FORMAT_VERSION, kind, data_offset, pid, len(meta_text),
-            header.creator_start_time, header.token, 0, 0,
-        )  # fmt: skip
-        _trust.record_creator(mapping)
-        mapping[0:8] = MAGIC
+        # The mapping and the lock checks use an open file description of their own: mmap keeps
+        # a duplicate of the descriptor it maps, and a fork child inheriting a duplicate of the
+        # lifetime descriptor would hold the lock for a creator that died.
+        working = os.open(f"/proc/self/fd/{descriptor}", os.O_RDWR | os.O_CLOEXEC)
+        mapping = mmap.mmap(working, size)
     except BaseException:
-        path.unlink(missing_ok=True)
-        if mapping is not None:
-            try:
-                mapping.close()
-            except BufferError:
-                pass
-        raise
-    finally:
         os.close(descriptor)
-    _created_here[name] = (pid, header.token)
-    return segment
+        if working >= 0:
+            os.close(working)
+        raise
+    pid = os.getpid()
+    identity = Identity(
+        2, kind, pid, _liveness.process_start_time(pid), secrets.randbits(63), os.geteuid(),
+        _liveness.own_pid_namespace(), label,
+    )  # fmt: skip
+    header = Header(identity, data_offset, meta)
+    try:
+        mutex_init(ctypes.addressof(ctypes.c_char.from_buffer(mapping)) + MUTEX_OFFSET)
+        write(mapping, identity, data_offset, meta_text)
+        _publish(descriptor, name, exist_ok)
+    except BaseException:
+        mapping.close()
+        os.close(descriptor)
+        os.close(working)
+        raise
+    _created_here[name] = _Created(pid, identity.token, descriptor)
+    return Segment(name, mapping, header, True, working)
+
+
+def _publish(descriptor: int, name: str, exist_ok: bool) -> None:
+    """Give the finished unnamed file its name; SegmentExistsError if the name is taken."""
+    directory = os.open(SHM_DIRECTORY, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    source, target = f"/proc/self/fd/{descriptor}", segment_path(name).name
+    try:
+        for attempt in range(2):
+            try:
+                # src_dir_fd makes os.link call linkat() with AT_SYMLINK_FOLLOW, which links the
+                # file the /proc entry stands for (plain link() would link the symlink itself).
+                os.link(source, target, src_dir_fd=directory, dst_dir_fd=directory)
+                return
+            except FileExistsError:
+                if attempt or not (exist_ok and _remove_if_stale(name)):
+                    foreign = _trust.foreign_owner_error(segment_path(name), name)
+                    raise foreign or _exists_error(name, exist_ok) from None
+    finally:
+        os.close(directory)
+
+
+def _remove_if_stale(name: str) -> bool:
+    """True when ``name`` is free now: it was ours with a dead creator (removed) or vanished."""
+    info = _census.inspect_segment(segment_path(name))
+    if info.state == _census.UNREADABLE and info.reason == _census.VANISHED:
+        return True
+    return _census.remove_if_stale(info)
 
 
 def _exists_error(name: str, exist_ok: bool) -> SegmentExistsError:
-    info = inspect_segment(segment_path(name))
-    owner = f" by live pid {info.creator_pid}" if info.state == "live" else ""
+    info = _census.inspect_segment(segment_path(name))
+    if info.state == _liveness.LIVE:
+        owner = f" by live pid {info.creator_pid}"
+    elif not info.ours:
+        owner = f" and belongs to uid {info.owner_uid}"
+    else:
+        owner = f" ({info.state}: {info.reason})" if info.reason else f" ({info.state})"
     hint = "pick another name" if exist_ok else "pick another name or pass exist_ok=True"
     return SegmentExistsError(
         f"shared memory {name!r} already exists{owner}; {hint} "
-        "(exist_ok replaces only segments whose creator is dead)",
+        "(exist_ok replaces only this user's segments whose creator is dead)",
         name=name,
     )
 
@@ -305,6 +262,7 @@ def attach(
     """Map the existing segment ``name``; its kind (and token, when given) must match, and its
     file and creator must be users that ``trust`` accepts."""
     validate_name(name)
+    _census.reclaim_stale(keep=name)
     path = segment_path(name)
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -318,44 +276,24 @@ def attach(
         raise _trust.unopenable_error(path, name, error) from None
     try:
         owner = _trust.check_file(descriptor, name, trust).st_uid
-        deadline = time.monotonic() + _INIT_WAIT_SECONDS
-        while True:
-            size = os.fstat(descriptor).st_size
-            if size >= META_OFFSET and os.pread(descriptor, 8, 0) == MAGIC:
-                break
-            if time.monotonic() > deadline:
-                raise ForeignSegmentError(
-                    f"shared memory {name!r} has no complete ataraxis-like header (size {size}); "
-                    "its creator died while creating it or it is not ours: "
-                    "run 'ataraxis-like shm clean' or use another name",
-                    name=name,
-                )
-            time.sleep(0.001)
+        size = os.fstat(descriptor).st_size
+        if size < META_OFFSET:
+            raise ForeignSegmentError(
+                f"shared memory {name!r} is too small ({size} bytes) for an ataraxis-like "
+                "header; it is not ours: use another name",
+                name=name,
+            )
         mapping = mmap.mmap(descriptor, size)
-    finally:
-        os.close(descriptor)
-    try:
-        header = _checked_header(mapping, name, size)
-        pickles_trusted = _trust.check_creator(mapping, owner, header.creator_pid, name, trust)
+        try:
+            header = _checked_header(mapping, name, expected_kind, token, size)
+            pickles_trusted = _trust.check_creator(mapping, owner, header.creator_pid, name, trust)
+        except BaseException:
+            mapping.close()
+            raise
     except BaseException:
-        mapping.close()
+        os.close(descriptor)
         raise
-    kind_name = KIND_NAMES.get(header.kind, str(header.kind))
-    if header.kind != expected_kind:
-        mapping.close()
-        raise ForeignSegmentError(
-            f"shared memory {name!r} holds a {kind_name}, not an {KIND_NAMES[expected_kind]}; "
-            "attach it with the matching class",
-            name=name,
-        )
-    if token is not None and header.token != token:
-        mapping.close()
-        raise SegmentNotFoundError(
-            f"shared memory {name!r} was destroyed and created anew since this handle was made; "
-            "get a fresh handle from its current creator",
-            name=name,
-        )
-    segment = Segment(name, mapping, header, created=False)
+    segment = Segment(name, mapping, header, False, descriptor)
     segment.pickles_trusted = pickles_trusted
     try:
         segment.lock.check()
@@ -365,100 +303,57 @@ def attach(
     return segment
 
 
-def _checked_header(mapping: mmap.mmap, name: str, size: int) -> Header:
-    """The header of an attached mapping, its sizes and offsets checked against ``size``."""
+def _checked_header(
+    mapping: mmap.mmap, name: str, kind: int, token: int | None, size: int
+) -> Header:
+    """The header of an attached mapping: ours, of ``kind`` (and ``token``), its sizes and
+    offsets checked against ``size``."""
     try:
         # A copy: a view into the mapping kept alive by a traceback would block closing it.
-        header = _decode_header(mapping[: META_OFFSET + 65536], name)
+        header = decode(mapping[: META_OFFSET + MAX_META_BYTES], name)
     except ForeignSegmentError:
         raise
     except Exception as error:  # the metadata text is not the literal we write
         raise _integrity.corrupt(name, f"its metadata cannot be read ({error!r:.200})") from None
     _integrity.check_header(name, header.data_offset, header.meta, size, META_OFFSET)
+    if header.kind != kind:
+        raise ForeignSegmentError(
+            f"shared memory {name!r} holds a {KIND_NAMES.get(header.kind, str(header.kind))}, "
+            f"not an {KIND_NAMES[kind]}; attach it with the matching class",
+            name=name,
+        )
+    if token is not None and header.token != token:
+        raise SegmentNotFoundError(
+            f"shared memory {name!r} was destroyed and created anew since this handle was made; "
+            "get a fresh handle from its current creator",
+            name=name,
+        )
     return header
 
 
 @dataclass(frozen=True)
-class SegmentInfo:
-    """What ``list_segments`` knows of one segment, read without mapping it."""
+class _Created:
+    """A segment this process created and has not removed: its lifetime lock stays open."""
 
-    name: str
-    path: Path
-    size_bytes: int
-    state: str  # "live", "stale" (creator dead) or "incomplete" (creation never finished)
-    kind: str | None = None
-    creator_pid: int | None = None
-    token: int | None = None
-    meta: dict[str, Any] | None = None
+    pid: int
+    token: int
+    lifetime_descriptor: int
 
 
-def inspect_segment(path: Path) -> SegmentInfo:
-    name = path.name[len(SEGMENT_PREFIX) :]
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            head = handle.read(META_OFFSET + 65536)
-    except FileNotFoundError:
-        return SegmentInfo(name, path, 0, "stale")
-    if len(head) < META_OFFSET or head[:8] != MAGIC:
-        return SegmentInfo(name, path, size, "incomplete")
-    # The fixed fields up to the token are stable across header versions, so the creator's
-    # liveness is known even for a segment written by another version of the library.
-    _magic, _version, kind, _offset, pid, _meta_length, start, token, *_ = _FIXED.unpack_from(head)
-    try:
-        meta: dict[str, Any] | None = _decode_header(head, name).meta
-    except (ForeignSegmentError, ValueError, SyntaxError, UnicodeDecodeError):
-        meta = None
-    state = "live" if creator_alive(pid, start) else "stale"
-    return SegmentInfo(name, path, size, state, KIND_NAMES.get(kind, str(kind)), pid, token, meta)
-
-
-def list_segments() -> list[SegmentInfo]:
-    """Every segment in /dev/shm that carries this library's prefix, sorted by name."""
-    if not SHM_DIRECTORY.is_dir():
-        return []
-    return [inspect_segment(path) for path in sorted(SHM_DIRECTORY.glob(f"{SEGMENT_PREFIX}*"))]
-
-
-def _remove_if_stale(name: str, incomplete_grace: float = 5.0) -> bool:
-    path = segment_path(name)
-    info = inspect_segment(path)
-    if info.state == "stale" and info.token is not None:
-        return unlink_if_token(name, info.token)
-    if info.state == "stale":
-        return True  # vanished meanwhile
-    if info.state == "incomplete":
-        try:
-            if time.time() - path.stat().st_mtime > incomplete_grace:
-                path.unlink()
-                return True
-        except FileNotFoundError:
-            return True
-    return False
-
-
-def cleanup_stale(incomplete_grace: float = 5.0, names: Collection[str] | None = None) -> list[str]:
-    """Remove segments whose creator is dead (of ``names`` only, if given); return their names.
-    Live ones are never touched.
-
-    Segments without a finished header count as dead once older than ``incomplete_grace`` seconds.
-    """
-    return [
-        info.name
-        for info in list_segments()
-        if (names is None or info.name in names)
-        and info.state != "live"
-        and _remove_if_stale(info.name, incomplete_grace)
-    ]
-
-
-_created_here: dict[str, tuple[int, int]] = {}
+_created_here: dict[str, _Created] = {}
 
 PROCESS_ID = [os.getpid()]
 """This process's pid, kept current across fork: hot paths read it instead of calling getpid()."""
 
 
 def _forked() -> None:
+    """In a fork child: the parent's segments are not ours to remove, nor their locks to hold
+    (closing our copies keeps the parent's locks; the kernel drops them when it exits)."""
+    for created in _created_here.values():
+        try:
+            os.close(created.lifetime_descriptor)
+        except OSError:
+            pass
     _created_here.clear()
     PROCESS_ID[0] = os.getpid()
 
@@ -466,9 +361,9 @@ def _forked() -> None:
 def _unlink_created_at_exit() -> None:
     """The creator's interpreter is exiting: remove what it created and never destroyed."""
     pid = os.getpid()
-    for name, (creator_pid, token) in list(_created_here.items()):
-        if creator_pid == pid:
-            unlink_if_token(name, token)
+    for name, created in list(_created_here.items()):
+        if created.pid == pid:
+            unlink_if_token(name, created.token)
     _created_here.clear()
 
 

@@ -461,10 +461,10 @@ def _make_room(name: str) -> None:
     if not path.exists():
         return
     info = _segment.inspect_segment(path)
-    if info.token is None:  # incomplete or vanished: creation decides
+    if info.token is None:  # not ours to judge, or vanished: creation decides
         return
-    own = info.state == "live" and info.creator_pid == os.getpid()
-    if info.state == "live" and not own:
+    own = _segment.created_here(name, info.token)  # by token: a pid may be another namespace's
+    if info.state in ("live", "unknown") and not own:
         raise _in_use(name, True, f"was made by live pid {info.creator_pid}")
     if own and info.kind != "array":
         raise SegmentExistsError(
@@ -500,8 +500,13 @@ def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsE
             why = f"was made by live pid {info.creator_pid}"
         elif info.state == "stale":
             why = f"is a leftover of dead pid {info.creator_pid}"
+        elif info.state == "unknown":
+            why = (f"was made by pid {info.creator_pid}, which cannot be judged dead (another "
+                   "PID namespace, or an older version of this library)")  # fmt: skip
+        elif info.state == "foreign":
+            why = "is not an ataraxis-like segment"
         else:
-            why = "is still being created (or its creator died creating it)"
+            why = f"cannot be read ({info.reason}; owner uid {info.owner_uid})"
     if exist_ok:
         hint = "replacing it would cut a live process off; stop that process or pick another name"
     else:

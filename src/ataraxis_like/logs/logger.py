@@ -349,7 +349,9 @@ class DataLogger(RestartPolicy):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        """Leaving the block closes the logger: its queue (``queue_bytes`` of shared memory)
+        is removed then, not when the object is collected."""
+        self.close()
 
     def close(self) -> None:
         """Stop if running, then remove the queue. Entries still queued are reported."""

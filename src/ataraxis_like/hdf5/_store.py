@@ -148,9 +148,11 @@ class Store:
         chunk sized for a stream would make a file of one row weigh ``chunk_bytes``. The chunk
         follows the data instead: room for FIRST_BLOCKS_PER_CHUNK first blocks, rounded up to a
         power of two, at least MIN_CHUNK_BYTES and at most ``chunk_bytes`` (a key that starts
-        with big blocks, or big rows, gets big chunks at once)."""
-        wanted = max(first_rows * FIRST_BLOCKS_PER_CHUNK * schema.row_bytes, MIN_CHUNK_BYTES)
-        chunk_bytes = min(1 << (wanted - 1).bit_length(), max(self._chunk_bytes, MIN_CHUNK_BYTES))
+        with big blocks, or big rows, gets big chunks at once; a ``chunk_bytes`` below the floor
+        is the caller asking for small chunks, and is kept)."""
+        floor = min(MIN_CHUNK_BYTES, self._chunk_bytes)
+        wanted = max(first_rows * FIRST_BLOCKS_PER_CHUNK * schema.row_bytes, floor)
+        chunk_bytes = min(1 << (wanted - 1).bit_length(), self._chunk_bytes)
         return max(1, min(MAX_CHUNK_ROWS, chunk_bytes // schema.row_bytes))
 
     def create(self, schemas: list[Schema], first_rows: Mapping[str, int] | None = None) -> None:

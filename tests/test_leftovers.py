@@ -44,6 +44,15 @@ LEAKS = {
             child = subprocess.run([sys.executable, "-c", CHILD, str(pid_file)])
             assert child.returncode == -signal.SIGKILL
     """,
+    "test_semaphore_leak.py": """
+        import subprocess, sys
+        CHILD = "\\n".join([
+            "import _multiprocessing",  # a named semaphore, left for a tracker that never comes
+            "_multiprocessing.SemLock(1, 1, 1, '/mp-leftoverchk', False)",
+        ])
+        def test_a_killed_pool_leaves_a_semaphore():
+            subprocess.run([sys.executable, "-c", CHILD], check=True)
+    """,
 }
 
 
@@ -67,6 +76,8 @@ def test_the_check_reports_each_leak_and_removes_it(pytester: pytest.Pytester) -
     assert "child processes still running:" in output
     assert "'sleep 300'" in output
     assert "segments left behind: leftover_check_orphan (array, live" in output
-    assert result.parseoutcomes() == {"passed": 3, "errors": 3}
+    assert "semaphores no process maps: sem.mp-leftoverchk" in output
+    assert result.parseoutcomes() == {"passed": 4, "errors": 4}
+    assert not Path("/dev/shm/sem.mp-leftoverchk").exists()
     for name in ("leftover_check_kept", "leftover_check_orphan"):
         assert not Path(f"/dev/shm/atxl_{name}").exists()

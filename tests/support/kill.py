@@ -17,6 +17,8 @@ import psutil
 from ataraxis_like.shm._header import MUTEX_OFFSET
 from ataraxis_like.shm._names import segment_path
 
+from .leftovers import orphaned_semaphores
+
 _TID_MASK = 0x3FFF_FFFF
 
 
@@ -56,8 +58,10 @@ def kill_group(pgid: int, seconds: float = 30.0) -> None:
     """SIGKILL every process of group ``pgid`` and return once none of them runs any more.
 
     A killed process lets go of its files and segments only once the kernel has finished it;
-    what a test does next (resume, recover, count segments) must not race with that.
+    what a test does next (resume, recover, count segments) must not race with that. The
+    named semaphores multiprocessing made in the group are removed too (orphaned_semaphores).
     """
+    started = psutil.Process(pgid).create_time()
     os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + seconds
     while True:
@@ -72,6 +76,8 @@ def kill_group(pgid: int, seconds: float = 30.0) -> None:
             except (ProcessLookupError, psutil.Error):
                 continue
         if not alive:
+            for path in orphaned_semaphores(started):  # the group's resource tracker died too
+                path.unlink(missing_ok=True)
             return
         assert time.monotonic() < deadline, f"processes {alive} of group {pgid} outlived SIGKILL"
         time.sleep(0.005)

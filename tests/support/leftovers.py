@@ -9,8 +9,10 @@ Usable as a plugin on its own: ``pytest -p tests.support.leftovers``.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -21,6 +23,7 @@ from ataraxis_like.shm._header import LABEL_VARIABLE
 from ataraxis_like.shm._names import segment_path
 from tests.support.processes import LONG_LIVED
 
+_SHM = Path("/dev/shm")
 _EXIT_GRACE_SECONDS = 10.0
 """How long a child told to stop may take to exit before it counts as left behind."""
 
@@ -34,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def leaves_nothing_behind() -> Iterator[None]:
     """After each module: no child process of ours runs, and no segment this process or its
     descendants made remains once the library has reclaimed those of dead creators (a child
-    SIGKILLed with its segments is covered: the label outlives it)."""
+    SIGKILLed with its segments is covered: the label outlives it), and no named semaphore of
+    multiprocessing made meanwhile is left that no process maps (a killed pool's)."""
+    started = time.time()
     yield
     problems = []
     children = [
@@ -56,8 +61,54 @@ def leaves_nothing_behind() -> Iterator[None]:
         problems.append(f"segments left behind: {', '.join(rows)}")
         for info in left:
             segment_path(info.name).unlink(missing_ok=True)
+    orphans = orphaned_semaphores(started)
+    if orphans:
+        problems.append(f"semaphores no process maps: {', '.join(path.name for path in orphans)}")
+        for path in orphans:
+            path.unlink(missing_ok=True)
     if problems:
         pytest.fail("this module " + "; ".join(problems), pytrace=False)
+
+
+def orphaned_semaphores(since: float) -> list[Path]:
+    """multiprocessing's named semaphores made since ``since`` that no live process maps.
+
+    A spawn-started pool names its semaphores in /dev/shm and leaves removing them to its
+    resource tracker; when a kill takes the tracker down too, they stay, and one that nobody
+    maps can never be used again. Mappings are matched by inode: glibc maps a semaphore under
+    a temporary name before giving it its own, so /proc/<pid>/maps shows another path.
+    """
+    candidates = {}
+    for path in _SHM.glob("sem.mp-*"):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        if status.st_ctime >= since:
+            candidates[status.st_ino] = path
+    if not candidates:
+        return []
+    device = os.stat(_SHM).st_dev
+    mapped = _mapped_inodes(f"{os.major(device):02x}:{os.minor(device):02x}")
+    return [path for inode, path in candidates.items() if inode not in mapped]
+
+
+def _mapped_inodes(device: str) -> set[int]:
+    """Inodes of files on ``device`` (maps' "major:minor") that some live process maps."""
+    inodes: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/maps") as maps:
+                lines = maps.readlines()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        for line in lines:
+            fields = line.split(maxsplit=5)
+            if len(fields) > 4 and fields[3] == device:
+                inodes.add(int(fields[4]))
+    return inodes
 
 
 def _multiprocessing_helper(process: psutil.Process) -> bool:

@@ -8,13 +8,16 @@ arguments of their design are checked and have no effect here (see the class doc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ataraxis_like.errors import AtaraxisError
+from ataraxis_like.errors import AtaraxisError, FileModeError
 from ataraxis_like.logs import DataLogger, LoggerInUseError, LoggerSettingError, LogPackage
+from ataraxis_like.shm import list_segments
+from ataraxis_like.shm._header import LABEL_VARIABLE
 
 from .logged import collect_entries
 
@@ -107,3 +110,15 @@ def test_nonsense_tuning_is_refused(
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, AtaraxisError)
     assert caught.value.setting == setting
+
+
+@pytest.mark.parametrize("file_mode", ["0600", 0o1777, -1, 6.0])
+def test_a_bad_file_mode_is_refused_before_the_queue_exists(
+    tmp_path: Path, file_mode: object
+) -> None:
+    label = os.environ[LABEL_VARIABLE]
+    before = {info.name for info in list_segments(label=label)}
+    with pytest.raises(FileModeError, match="file_mode must be an int"):
+        DataLogger(tmp_path, file_mode=file_mode)  # type: ignore[arg-type]
+    made = {info.name for info in list_segments(label=label)} - before
+    assert not made, f"a refused DataLogger left its queue behind: {made}"

@@ -1,7 +1,8 @@
 """Build one source's archive from batch files (and its previous archive), crash-safely.
 
 Entries are put in order by ``_archive_merge`` (bounded memory at any entry count); payload bytes
-are copied through small read windows straight into the archive's payload member. The archive is
+are copied through small read windows (``_archive_sources``) straight into the archive's payload
+member. The archive is
 written under a hidden temporary name, fsynced, read back and checked against what was meant,
 and only then renamed over the final name.
 """
@@ -12,11 +13,10 @@ import os
 import struct
 import zipfile
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +34,6 @@ from ._archive_layout import (
     read_member,
 )
 from ._archive_merge import (
-    OLD,
     BatchRef,
     Merged,
     Rows,
@@ -45,12 +44,9 @@ from ._archive_merge import (
     old_blocks,
     unique,
 )
+from ._archive_sources import WINDOW, PayloadSources, payload_chunks
 from .format import BatchFormatError
 
-WINDOW = 4 << 20  # bytes read at once from a batch file for small entries
-LARGE = 1 << 20  # entries (runs) at least this long are streamed, not buffered
-_OPEN_FILES = 64
-_WINDOWS = 8
 _ALIGN_EXTRA_ID = 0xD935  # the zipalign padding field: readers skip unknown extra fields
 Progress = Callable[[int], None]
 
@@ -173,106 +169,6 @@ def _kept(job: SourceJob, why: str) -> SourceOutcome:
     return SourceOutcome(job.source_id, None, problem=why)
 
 
-class _Sources:
-    """Serves payload bytes from batch files (pread through a few cached windows) and from the
-    previous archive's payload, which is only ever read front to back."""
-
-    def __init__(self, paths: list[Path], old_archive: Path | None) -> None:
-        self._paths = paths
-        self._files: OrderedDict[int, int] = OrderedDict()
-        self._windows: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
-        self._old_zip = zipfile.ZipFile(old_archive) if old_archive is not None else None
-        self._old: IO[bytes] | None = None
-        self._old_position = 0
-        if self._old_zip is not None:
-            self._old = open_payload_stream(self._old_zip)
-
-    def _descriptor(self, origin: int) -> int:
-        descriptor = self._files.get(origin)
-        if descriptor is None:
-            descriptor = os.open(self._paths[origin], os.O_RDONLY)
-            self._files[origin] = descriptor
-            if len(self._files) > _OPEN_FILES:
-                os.close(self._files.popitem(last=False)[1])
-        else:
-            self._files.move_to_end(origin)
-        return descriptor
-
-    def _pread(self, origin: int, size: int, start: int, needed: int) -> bytes:
-        data = os.pread(self._descriptor(origin), size, start)
-        if len(data) < needed:
-            raise BatchFormatError(f"{self._paths[origin].name}: shrank during compression")
-        return data
-
-    def _old_read(self, start: int, length: int) -> bytes:
-        assert self._old is not None, "no previous archive to read from"
-        assert start == self._old_position, "previous archive read out of order"
-        data = self._old.read(length)
-        if len(data) != length:
-            raise ArchiveFormatError("the previous archive's payload ends early")
-        self._old_position += length
-        return data
-
-    def small(self, origin: int, start: int, length: int) -> memoryview | bytes:
-        if origin == OLD:
-            return self._old_read(start, length)
-        window = self._windows.get(origin)
-        if window is None or start < window[0] or start + length > window[0] + len(window[1]):
-            window = (start, self._pread(origin, max(WINDOW, length), start, length))
-            self._windows[origin] = window
-            if len(self._windows) > _WINDOWS:
-                self._windows.popitem(last=False)
-        else:
-            self._windows.move_to_end(origin)
-        at = start - window[0]
-        return memoryview(window[1])[at : at + length]
-
-    def large(self, origin: int, start: int, length: int) -> Iterator[bytes]:
-        while length > 0:
-            size = min(length, WINDOW)
-            if origin == OLD:
-                yield self._old_read(start, size)
-            else:
-                yield self._pread(origin, size, start, size)
-            start += size
-            length -= size
-
-    def close(self) -> None:
-        for descriptor in self._files.values():
-            os.close(descriptor)
-        self._files.clear()
-        if self._old is not None:
-            self._old.close()
-        if self._old_zip is not None:
-            self._old_zip.close()
-
-
-def _payload_chunks(blocks: Iterator[np.ndarray], sources: _Sources) -> Iterator[Any]:
-    """The payload bytes in archive order, as chunks; adjacent entries are copied as one run."""
-    pending = bytearray()
-    for block in blocks:
-        origins, starts, lengths = block["origin"], block["start"], block["length"]
-        starts_run = np.ones(len(block), dtype=bool)
-        starts_run[1:] = (origins[1:] != origins[:-1]) | (starts[1:] != starts[:-1] + lengths[:-1])
-        firsts = np.flatnonzero(starts_run)
-        run_lengths = np.add.reduceat(lengths.astype(np.uint64), firsts)
-        for origin, start, length in zip(
-            origins[firsts].tolist(), starts[firsts].tolist(), run_lengths.tolist(), strict=True
-        ):
-            if length >= LARGE:
-                if pending:
-                    yield pending
-                    pending = bytearray()
-                yield from sources.large(origin, start, length)
-            else:
-                pending += sources.small(origin, start, length)
-                if len(pending) >= WINDOW:
-                    yield pending
-                    pending = bytearray()
-    if pending:
-        yield pending
-
-
 def _member_info(archive: zipfile.ZipFile, name: str, method: int) -> zipfile.ZipInfo:
     """A member whose data (after a 64-byte-multiple npy header) starts 64-byte aligned."""
     info = zipfile.ZipInfo(f"{name}.npy")
@@ -354,7 +250,7 @@ def _write(
          (_as_bytes(np.stack((b["session"], b["entry_id"]), axis=1)) for b in rows.blocks())),
     ]  # fmt: skip
     uint64 = np.dtype(np.uint64)
-    sources = _Sources(paths, old_archive)
+    sources = PayloadSources(paths, old_archive)
     try:
         with open_new(temporary, job.file_mode) as raw:
             with zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
@@ -362,7 +258,7 @@ def _write(
                     _write_member(archive, name, array.dtype, array.shape, _pieces(array), method)
                 for name, shape, chunks in columns:
                     _write_member(archive, name, uint64, shape, chunks, method)
-                chunks = checksums.tap(_payload_chunks(rows.blocks(), sources))
+                chunks = checksums.tap(payload_chunks(rows.blocks(), sources))
                 first = next(chunks, b"")
                 payload_method = method
                 if job.compress and _incompressible(first):
@@ -436,11 +332,11 @@ def _verify(
 def _compare_payload(
     temporary: Path, rows: Rows, paths: list[Path], old_archive: Path | None
 ) -> str | None:
-    sources = _Sources(paths, old_archive)
+    sources = PayloadSources(paths, old_archive)
     try:
         with zipfile.ZipFile(temporary) as archive, open_payload_stream(archive) as stream:
             position = 0
-            for chunk in _payload_chunks(rows.blocks(), sources):
+            for chunk in payload_chunks(rows.blocks(), sources):
                 if stream.read(len(chunk)) != chunk:
                     return f"payload differs from the sources near byte {position}; sources kept"
                 position += len(chunk)

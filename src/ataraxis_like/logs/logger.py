@@ -189,6 +189,7 @@ class DataLogger(RestartPolicy):
                 f"(got {instance_name!r}); pass a short name such as 'rig'",
                 setting="instance_name",
             )
+        self._file_mode = check_file_mode(file_mode)  # before the queue: a refusal leaves none
         self._name = instance_name
         self._directory = Path(output_directory) / f"{instance_name}_data_log"
         self._ring = Ring.create(
@@ -203,9 +204,8 @@ class DataLogger(RestartPolicy):
             "flush_interval": flush_interval,
             "batch_bytes": min(batch_bytes, self._ring.capacity // 4),
             "batch_entries": batch_entries,
-            "file_mode": check_file_mode(file_mode),
+            "file_mode": self._file_mode,
         }
-        self._file_mode = file_mode
         self._max_restarts = max_restarts
         self._owner_pid = os.getpid()
         self._process: subprocess.Popen[bytes] | None = None

@@ -4,9 +4,10 @@ A packed archive (docs/formats.md) keeps all timestamps in one array, all payloa
 and the entry boundaries in a third, so opening costs a few reads and one entry costs two array
 lookups. Entries are read a block at a time (about 64 KiB of payload) with ``pread`` and kept in
 a bounded cache; each block's checksums (format version 2) are checked when it is first read, so
-a damaged byte gives ArchiveFormatError, never a wrong entry. Nothing is memory-mapped: a file
-truncated while a reader has it open gives a short read and an error, not SIGBUS. Deflated
-payloads are decompressed once, on the first random access, or streamed by ``iter_messages``.
+a damaged byte gives ArchiveFormatError, never a wrong entry (``_archive_blocks``). Nothing is
+memory-mapped: a file truncated while a reader has it open gives a short read and an error, not
+SIGBUS. Deflated payloads are decompressed once, on the first random access, or streamed by
+``iter_messages``.
 """
 
 from __future__ import annotations
@@ -14,34 +15,26 @@ from __future__ import annotations
 import itertools
 import operator
 import os
-import struct
-import weakref
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from ._archive_checksums import block_count, choose_block_entries, index_checksum
+from ._archive_blocks import UNREADABLE, Message, PackedBlocks, damaged, reason
 from ._archive_layout import (
-    ARCHIVE_VERSION,
     REFERENCE_MEMBER,
-    ZIP_ERRORS,
     ArchiveFormatError,
     ArchiveHeader,
     ArchiveIndexError,
     archive_layout,
     archive_name,
     discover_log_archives,
-    member_name,
     open_member,
     open_payload_stream,
-    packed_fields,
     read_archive_header,
     read_member,
-    stored_member,
 )
 
 __all__ = [  # the archive helpers that lived here before _archive_layout, kept importable
@@ -58,40 +51,7 @@ __all__ = [  # the archive helpers that lived here before _archive_layout, kept 
     "read_member",
 ]
 
-_ITERATION_CHUNK = 65536
-_STREAM_BYTES = 16 << 20
-_MAX_BLOCK_ENTRIES = 1 << 20
-_COLUMNS: dict[str, np.dtype[Any]] = {
-    "timestamps": np.dtype("<u8"),
-    "offsets": np.dtype("<u8"),
-    "payload": np.dtype("u1"),
-}
-_UNREADABLE = (*ZIP_ERRORS, OSError, ValueError, KeyError, IndexError, OverflowError,
-               struct.error)  # fmt: skip
 CACHE_BYTES = 256 << 20
-
-Message = tuple[int, np.ndarray]
-
-
-class _Block:
-    """Entries of one block, checked: timestamps, payload starts (relative to ``data``) and the
-    payload bytes. Memoryviews index to plain ints faster than numpy arrays do."""
-
-    __slots__ = ("data", "size", "stamps", "starts")
-
-    def __init__(self, stamps: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> None:
-        self.stamps = np.ascontiguousarray(stamps, dtype=np.uint64).data
-        self.starts = np.ascontiguousarray(offsets - offsets[0], dtype=np.uint64).data
-        self.data = data
-        self.size = data.nbytes + 16 * len(stamps) + 256
-
-    def messages(self, first: int, last: int) -> Iterator[Message]:
-        """``(timestamp, payload view)`` of the block's entries ``first`` to ``last``, made in C
-        by zip/map: about 0.3 us each."""
-        starts = self.starts[first : last + 1].tolist()
-        slices = map(slice, starts[:-1], itertools.islice(starts, 1, None))
-        return zip(self.stamps[first:last].tolist(), map(self.data.__getitem__, slices),
-                   strict=True)  # fmt: skip
 
 
 class LogArchiveReader:
@@ -111,21 +71,13 @@ class LogArchiveReader:
         self._path = Path(path)
         self._onset_override = onset_us
         self._cache_bytes = cache_bytes
-        self._blocks: dict[int, _Block] = {}
-        self._cached = 0
+        self._packed = PackedBlocks(self._path, cache_bytes)
+        # The packed archive's cache and block geometry, read by __getitem__'s fast path.
+        self._blocks = self._packed.blocks
         self._fast_count = 0  # entries the fast path of __getitem__ serves (packed archives)
-        self._count = 0
         self._shift = 0
         self._mask = 0
-        self._checksums: np.ndarray | None = None
-        self._stored: dict[str, int] = {}  # file offset of each stored column's first element
-        self._loaded: dict[str, np.ndarray] = {}  # columns in memory (deflated, or read whole)
-        self._zip_checked: set[str] = set()  # columns read whole through the zip (CRC checked)
-        self._payload_deflated = False
-        self._index_checked = False
-        self._payload_size = 0
-        self._descriptor: int | None = None
-        self._closer: weakref.finalize[Any, Any] | None = None
+        self._count = 0
         self._members: list[str] = []
         self._timestamps = np.zeros(0, dtype=np.uint64)  # reference archives only
         self._reference_archive: zipfile.ZipFile | None = None
@@ -145,15 +97,15 @@ class LogArchiveReader:
         with handle:
             try:
                 archive = zipfile.ZipFile(handle)
-            except _UNREADABLE as error:
+            except UNREADABLE as error:
                 raise self._not_an_archive(f"not a zip file ({error})") from None
             with archive:
                 try:
                     self._open(archive, handle)
-                except _UNREADABLE as error:
-                    raise self._not_an_archive(_reason(error)) from None
+                except UNREADABLE as error:
+                    raise self._not_an_archive(reason(error)) from None
             if self.format == "packed":
-                self._keep_descriptor(os.dup(handle.fileno()))
+                self._packed.keep_descriptor(os.dup(handle.fileno()))
         if onset_us is not None:
             self.onset_us = int(onset_us)
 
@@ -164,20 +116,16 @@ class LogArchiveReader:
             path=str(self._path),
         )
 
-    def _damaged(self, what: str) -> ArchiveFormatError:
-        return ArchiveFormatError(
-            f"{self._path.name} is damaged: {what}; restore it from a copy, or compress its "
-            "batch files again",
-            path=str(self._path),
-        )
-
     # ------------------------------------------------------------------ opening
     def _open(self, archive: zipfile.ZipFile, handle: IO[bytes]) -> None:
         names = set(archive.namelist())
         layout = archive_layout(names)
         if layout == "packed":
             self.format = "packed"
-            self._open_packed(archive, handle)
+            packed = self._packed
+            self.source_id, self.onset_us, self.sessions = packed.open(archive, handle)
+            self._count = self._fast_count = packed.count
+            self._shift, self._mask = packed.shift, packed.mask
         elif layout == "reference":
             self.format = "reference"
             self._open_reference(archive, sorted(names))
@@ -186,62 +134,6 @@ class LogArchiveReader:
                 f"its members ({', '.join(sorted(names)[:4]) or 'none'}) are neither "
                 "this library's layout nor one .npy per entry"
             )
-
-    def _open_packed(self, archive: zipfile.ZipFile, handle: IO[bytes]) -> None:
-        version, self.source_id, self.onset_us, self.sessions = packed_fields(
-            archive,
-            lambda version: ArchiveFormatError(
-                f"its format version is {version}, this library reads up to {ARCHIVE_VERSION}: "
-                "upgrade ataraxis-like"
-            ),
-        )
-        shapes: dict[str, tuple[int, ...]] = {}
-        for name, dtype in _COLUMNS.items():
-            info = archive.getinfo(member_name(name))
-            if info.compress_type == zipfile.ZIP_STORED:
-                self._stored[name], shapes[name], found = stored_member(archive, info.filename,
-                                                                        handle)  # fmt: skip
-            elif name == "payload":
-                self._payload_deflated = True
-                stream, shapes[name], found = open_member(archive, name)
-                stream.close()
-            else:
-                self._loaded[name] = read_member(archive, name)
-                self._zip_checked.add(name)
-                shapes[name], found = self._loaded[name].shape, self._loaded[name].dtype
-            if found != dtype or len(shapes[name]) != 1:
-                raise ArchiveFormatError(f"its {name} are {found} {shapes[name]}, not {dtype}")
-        count = shapes["timestamps"][0]
-        if shapes["offsets"] != (count + 1,):
-            raise ArchiveFormatError("its timestamps and offsets do not match")
-        self._count = count
-        self._payload_size = shapes["payload"][0]
-        first, last = (int(self._read("offsets", at, at + 1)[0]) for at in (0, count))
-        if first != 0 or last != self._payload_size:
-            raise ArchiveFormatError(
-                f"its offsets end at {last} but the payload has {self._payload_size} bytes"
-                if first == 0
-                else "its offsets do not start at 0"
-            )
-        if version >= 2:
-            block_entries = int(read_member(archive, "block_entries"))
-            checksums = read_member(archive, "checksums")
-            if not 0 < block_entries <= _MAX_BLOCK_ENTRIES or block_entries & (block_entries - 1):
-                raise ArchiveFormatError(f"its block size {block_entries} is not a power of two")
-            if checksums.dtype != np.uint32 or checksums.shape != (
-                block_count(count, block_entries), 2,
-            ):  # fmt: skip
-                raise ArchiveFormatError("its checksums do not match its entries")
-            self._checksums = checksums
-        else:
-            block_entries = choose_block_entries(count, self._payload_size)
-        self._shift = block_entries.bit_length() - 1
-        self._mask = block_entries - 1
-        self._fast_count = count
-
-    def _keep_descriptor(self, descriptor: int) -> None:
-        self._descriptor = descriptor
-        self._closer = weakref.finalize(self, os.close, descriptor)
 
     def _open_reference(self, archive: zipfile.ZipFile, names: list[str]) -> None:
         parsed = [REFERENCE_MEMBER.match(name) for name in names]
@@ -268,107 +160,12 @@ class LogArchiveReader:
         try:
             with archive.open(name) as handle:
                 data = np.lib.format.read_array(handle, allow_pickle=False)
-        except _UNREADABLE as error:
-            raise ArchiveFormatError(f"entry {name} is unreadable ({_reason(error)})") from None
+        except UNREADABLE as error:
+            raise ArchiveFormatError(f"entry {name} is unreadable ({reason(error)})") from None
         if data.dtype != np.uint8 or data.ndim != 1 or data.size < 9:
             raise ArchiveFormatError(f"entry {name} is not [source][timestamp][payload] bytes")
         data.flags.writeable = False
         return data[9:]
-
-    # ------------------------------------------------------------------ reading
-    def _read(self, name: str, first: int, last: int) -> np.ndarray:
-        """Elements ``first`` to ``last`` of a packed column, from memory or from the file."""
-        loaded = self._loaded.get(name)
-        if loaded is not None:
-            return loaded[first:last]
-        dtype = _COLUMNS[name]
-        if name == "payload" and self._payload_deflated:
-            return self._loaded_payload()[first:last]
-        if self._descriptor is None:
-            try:
-                self._keep_descriptor(os.open(self._path, os.O_RDONLY | os.O_CLOEXEC))
-            except OSError as error:
-                raise self._damaged(f"it cannot be opened again ({error.strerror})") from None
-        assert self._descriptor is not None
-        size = (last - first) * dtype.itemsize
-        try:
-            data = os.pread(self._descriptor, size, self._stored[name] + first * dtype.itemsize)
-        except OSError as error:
-            raise self._damaged(f"reading its {name} failed ({error.strerror})") from None
-        if len(data) != size:
-            raise self._damaged(f"it ends inside its {name} (truncated after it was opened?)")
-        return np.frombuffer(data, dtype=dtype)
-
-    def _loaded_payload(self) -> np.ndarray:
-        """A deflated payload in memory, decompressed once (costs its full size)."""
-        payload = self._loaded.get("payload")
-        if payload is None:
-            try:
-                with zipfile.ZipFile(self._path) as archive:
-                    payload = read_member(archive, "payload")
-            except _UNREADABLE as error:
-                raise self._damaged(f"its payload is unreadable ({_reason(error)})") from None
-            if payload.shape != (self._payload_size,) or payload.dtype != np.uint8:
-                raise self._damaged("its payload changed since it was opened")
-            payload.flags.writeable = False
-            self._loaded["payload"] = payload
-            self._zip_checked.add("payload")
-        return payload
-
-    def _block(
-        self, number: int, payload: Callable[[int, int], np.ndarray] | None = None
-    ) -> _Block:
-        """Block ``number``, read and checked (and cached, unless ``payload`` supplies its bytes
-        from a stream)."""
-        first = number << self._shift
-        last = min(self._count, first + self._mask + 1)
-        stamps = self._read("timestamps", first, last)
-        offsets = self._read("offsets", first, last + 1)
-        checksums, checked = self._checksums, self._zip_checked
-        index_sum = None if checksums is None else int(checksums[number, 0])
-        if {"timestamps", "offsets"} <= checked:
-            index_sum = None  # both were read whole through the zip, which checked them
-        if index_sum is not None and index_checksum(stamps, offsets) != index_sum:
-            raise self._damaged(f"the checksum of the index of entries {first} to {last - 1} fails")
-        start, end = int(offsets[0]), int(offsets[-1])
-        if end > self._payload_size or bool(np.any(offsets[1:] < offsets[:-1])):
-            raise self._damaged(f"the offsets of entries {first} to {last - 1} are out of order")
-        data = self._read("payload", start, end) if payload is None else payload(start, end)
-        payload_sum = None if checksums is None else int(checksums[number, 1])
-        if payload is None and "payload" in checked:
-            payload_sum = None
-        if payload_sum is not None and zlib.crc32(data.data) != payload_sum:
-            raise self._damaged(
-                f"the checksum of the payload of entries {first} to {last - 1} fails"
-            )
-        block = _Block(stamps, offsets, data)
-        if payload is None:
-            self._blocks[number] = block
-            self._cached += block.size
-            while self._cached > self._cache_bytes and len(self._blocks) > 1:
-                self._cached -= self._blocks.pop(next(iter(self._blocks))).size
-        return block
-
-    def _whole(self, name: str) -> np.ndarray:
-        """A whole index column (timestamps or offsets) in memory, every block's index checked."""
-        if self._index_checked:
-            return self._loaded[name]
-        stamps = self._read("timestamps", 0, self._count)
-        offsets = self._read("offsets", 0, self._count + 1)
-        if self._checksums is not None and not {"timestamps", "offsets"} <= self._zip_checked:
-            size = self._mask + 1
-            for number, (index_sum, _payload_sum) in enumerate(self._checksums.tolist()):
-                first = number * size
-                last = min(self._count, first + size)
-                if index_checksum(stamps[first:last], offsets[first : last + 1]) != index_sum:
-                    raise self._damaged(
-                        f"the checksum of the index of entries {first} to {last - 1} fails"
-                    )
-        if bool(np.any(offsets[1:] < offsets[:-1])):
-            raise self._damaged("its offsets are out of order")
-        self._loaded["timestamps"], self._loaded["offsets"] = stamps, offsets
-        self._index_checked = True
-        return self._loaded[name]
 
     # --------------------------------------------------------------- properties
     @property
@@ -383,7 +180,7 @@ class LogArchiveReader:
     def timestamps(self) -> np.ndarray:
         """Microseconds since ``onset_us`` of every entry, ascending (uint64, read-only)."""
         stamps = self._timestamps if self._members or self.format != "packed" else (
-            self._whole("timestamps"))  # fmt: skip
+            self._packed.whole("timestamps"))  # fmt: skip
         view = stamps.view()
         view.flags.writeable = False
         return view
@@ -392,7 +189,8 @@ class LogArchiveReader:
     def offsets(self) -> np.ndarray:
         """Entry ``i``'s payload is bytes ``offsets[i]:offsets[i + 1]`` of the payload member
         (packed archives; uint64, one more than the entries, read-only)."""
-        offsets = self._whole("offsets") if self.format == "packed" else np.zeros(1, np.uint64)
+        packed = self.format == "packed"
+        offsets = self._packed.whole("offsets") if packed else np.zeros(1, np.uint64)
         view = offsets.view()
         view.flags.writeable = False
         return view
@@ -401,13 +199,13 @@ class LogArchiveReader:
     def payload_bytes(self) -> int:
         """Total payload size of all entries (known without decoding for packed archives)."""
         if self.format == "packed":
-            return self._payload_size
+            return self._packed.payload_size
         return sum(int(self[i][1].size) for i in range(len(self)))
 
     @property
     def compressed(self) -> bool:
         """Whether the payload is deflated (decompressed on the first random access)."""
-        return self._payload_deflated
+        return self._packed.payload_deflated
 
     def absolute_times_us(self) -> np.ndarray:
         """UTC microseconds since the epoch of every entry: ``onset_us + timestamps``."""
@@ -437,7 +235,7 @@ class LogArchiveReader:
         if type(index) is int and 0 <= index < self._fast_count:
             block = self._blocks.get(index >> self._shift)
             if block is None:
-                block = self._block(index >> self._shift)
+                block = self._packed.block(index >> self._shift)
             at = index & self._mask
             starts = block.starts
             return block.stamps[at], block.data[starts[at] : starts[at + 1]]
@@ -462,8 +260,9 @@ class LogArchiveReader:
         if self._reference_archive is None:
             try:
                 self._reference_archive = zipfile.ZipFile(self._path)
-            except _UNREADABLE as error:
-                raise self._damaged(f"it cannot be opened again ({_reason(error)})") from None
+            except UNREADABLE as error:
+                why = f"it cannot be opened again ({reason(error)})"
+                raise damaged(self._path, why) from None
         return self._reference_entry(self._reference_archive, self._members[index])
 
     def __iter__(self) -> Iterator[Message]:
@@ -482,37 +281,15 @@ class LogArchiveReader:
             for index in range(start, stop):
                 yield self[index]
             return
-        if self._payload_deflated and "payload" not in self._loaded:
-            yield from self._iter_stream(start, stop)
+        packed = self._packed
+        if packed.streams():
+            yield from packed.iter_stream(start, stop)
             return
         shift, size = self._shift, self._mask + 1
         for number in range(start >> shift, ((stop - 1) >> shift) + 1):
-            block = self._blocks.get(number) or self._block(number)
+            block = self._blocks.get(number) or packed.block(number)
             first = number << shift
             yield from block.messages(max(start - first, 0), min(stop - first, size))
-
-    def _iter_stream(self, start: int, stop: int) -> Iterator[Message]:
-        """Entries of a deflated payload read front to back, block by block (each checked)."""
-        shift, size = self._shift, self._mask + 1
-        try:
-            with zipfile.ZipFile(self._path) as archive, open_payload_stream(archive) as stream:
-                position = 0
-
-                def read(begin: int, end: int) -> np.ndarray:
-                    nonlocal position
-                    _skip(stream, begin - position)
-                    data = _read_exactly(stream, end - begin)
-                    position = end
-                    return np.frombuffer(data, dtype=np.uint8)
-
-                for number in range(start >> shift, ((stop - 1) >> shift) + 1):
-                    first = number << shift
-                    block = self._block(number, read)
-                    yield from block.messages(max(start - first, 0), min(stop - first, size))
-        except ArchiveFormatError:
-            raise
-        except _UNREADABLE as error:
-            raise self._damaged(f"its payload is unreadable ({_reason(error)})") from None
 
     def read_all_messages(self) -> tuple[np.ndarray, list[np.ndarray]]:
         """All entries at once: a uint64 timestamp array and a list of payload arrays."""
@@ -543,13 +320,7 @@ class LogArchiveReader:
         if self._reference_archive is not None:
             self._reference_archive.close()
             self._reference_archive = None
-        self._blocks.clear()
-        self._cached = 0
-        if self._payload_deflated:
-            self._loaded.pop("payload", None)
-        if self._closer is not None:
-            self._closer()
-            self._closer = self._descriptor = None
+        self._packed.close()
 
     def __enter__(self) -> LogArchiveReader:
         return self
@@ -560,22 +331,3 @@ class LogArchiveReader:
 
 def _rebuild(path: Path, onset_us: int | None, cache_bytes: int) -> LogArchiveReader:
     return LogArchiveReader(path, onset_us, cache_bytes=cache_bytes)
-
-
-def _reason(error: BaseException) -> str:
-    return str(error) if isinstance(error, ArchiveFormatError) else f"corrupt ({error})"
-
-
-def _skip(stream: IO[bytes], count: int) -> None:
-    while count > 0:
-        chunk = stream.read(min(count, _STREAM_BYTES))
-        if not chunk:
-            raise ArchiveFormatError("payload member ends before its offsets say")
-        count -= len(chunk)
-
-
-def _read_exactly(stream: IO[bytes], count: int) -> bytes:
-    data = stream.read(count)
-    if len(data) != count:
-        raise ArchiveFormatError(f"payload member ends early ({len(data)} of {count} bytes)")
-    return data

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import psutil
 
 from ..errors import (
     ArrayIndexError,
@@ -25,7 +24,7 @@ from ..errors import (
 from . import _integrity, _posix, _segment, _trust
 from ._arguments import checked_timeout
 from ._coerce import ElementRule, lossless, mismatch
-from ._mappers import mapping_pids
+from ._takeover import in_use, make_room
 
 Index = int | tuple[int] | tuple[int, int] | slice
 
@@ -86,13 +85,13 @@ class SharedMemoryArray:
         if foreign is not None:  # another user's: never replaced, and the error names them
             raise foreign
         if exist_ok:
-            _make_room(name)
+            make_room(name)
         try:
             segment = _segment.create(name, _segment.KIND_ARRAY, meta, source.nbytes, exist_ok)
         except SegmentExistsError as error:
             if "owner_uid" in error.details:
                 raise
-            raise _in_use(name, exist_ok) from None
+            raise in_use(name, exist_ok) from None
         handle = cls(name, source.shape, source.dtype, segment.header.token)
         handle._bind(segment)
         assert handle._array is not None
@@ -235,7 +234,7 @@ class SharedMemoryArray:
         )
 
     def __len__(self) -> int:
-        return self._shape[0] if self._shape else 0
+        return self._length
 
     # ------------------------------------------------------------------- access
     def _require(self) -> _segment.Segment:
@@ -262,7 +261,7 @@ class SharedMemoryArray:
 
     def _key(self, index: Any) -> Any:
         """Turn the reference library's index forms into a numpy key, bounds-checked on axis 0."""
-        length = self._shape[0] if self._shape else 0
+        length = self._length
         if isinstance(index, bool) or (not isinstance(index, int | np.integer | tuple | slice)):
             raise self._index_error(index, "an int, (start,) or (start, stop)")
         if isinstance(index, int | np.integer):
@@ -449,72 +448,6 @@ def _layout(segment: _segment.Segment) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype an array segment's header describes, checked against its file."""
     room = segment.size - segment.header.data_offset
     return _integrity.array_layout(segment.name, segment.header.meta, room)
-
-
-def _make_room(name: str) -> None:
-    """For ``exist_ok=True``: free ``name`` when replacing its array cuts no live process off.
-
-    Removes an array this process made earlier (nobody else mapping it); leaves a dead
-    creator's leftover to ``_segment.create``; refuses when a live process made or maps it.
-    """
-    path = _segment.segment_path(name)
-    if not path.exists():
-        return
-    info = _segment.inspect_segment(path)
-    if info.token is None:  # not ours to judge, or vanished: creation decides
-        return
-    own = _segment.created_here(name, info.token)  # by token: a pid may be another namespace's
-    if info.state in ("live", "unknown") and not own:
-        raise _in_use(name, True, f"was made by live pid {info.creator_pid}")
-    if own and info.kind != "array":
-        raise SegmentExistsError(
-            f"shared array {name!r} cannot replace the {info.kind} of that name this process "
-            "made: expected an array there; close that one first or pick another name",
-            name=name,
-        )
-    users = mapping_pids(path, exclude=(os.getpid(),))
-    if users:
-        raise _in_use(name, True, f"is still mapped by live pid(s) {_named(users)}")
-    if own:
-        _segment.remove(name, info.token)
-
-
-def _named(pids: list[int]) -> str:
-    """``pid (process name)`` for each pid, for messages."""
-    described = []
-    for pid in pids[:5]:
-        try:
-            described.append(f"{pid} ({psutil.Process(pid).name()})")
-        except psutil.Error:
-            described.append(str(pid))
-    return ", ".join(described) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
-
-
-def _in_use(name: str, exist_ok: bool, why: str | None = None) -> SegmentExistsError:
-    """The error for a name ``create_array`` cannot take, saying who holds it and what to do."""
-    if why is None:
-        info = _segment.inspect_segment(_segment.segment_path(name))
-        if info.state == "live" and info.creator_pid == os.getpid():
-            why = f"was made earlier by this process (pid {info.creator_pid})"
-        elif info.state == "live":
-            why = f"was made by live pid {info.creator_pid}"
-        elif info.state == "stale":
-            why = f"is a leftover of dead pid {info.creator_pid}"
-        elif info.state == "unknown":
-            why = (f"was made by pid {info.creator_pid}, which cannot be judged dead (another "
-                   "PID namespace, or an older version of this library)")  # fmt: skip
-        elif info.state == "foreign":
-            why = "is not an ataraxis-like segment"
-        else:
-            why = f"cannot be read ({info.reason}; owner uid {info.owner_uid})"
-    if exist_ok:
-        hint = "replacing it would cut a live process off; stop that process or pick another name"
-    else:
-        hint = (
-            "pass exist_ok=True to replace it (refused while another process uses it) "
-            "or pick another name"
-        )
-    return SegmentExistsError(f"shared array {name!r} already exists and {why}; {hint}", name=name)
 
 
 _VIEW_TYPES = frozenset({np.ndarray, np.void})

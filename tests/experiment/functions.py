@@ -44,6 +44,22 @@ def dies_on_three(run: Any) -> int:
     return int(run.x)
 
 
+def dies_on_three_last(run: Any) -> int:
+    """Like ``dies_on_three``, but run 3 kills its worker only once the other runs are done
+    (each marks itself in the folder ``marks``; it waits for them up to half a minute): Dask
+    charges a worker's death to every task the worker held, so a run queued behind the killer
+    would fail with it."""
+    marks = Path(run.marks)
+    if run.x != 3:
+        (marks / str(run.x)).touch()
+        return int(run.x)
+    deadline = time.monotonic() + 30
+    while len(list(marks.iterdir())) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 3
+
+
 def clashing(run: Any) -> dict[str, Any]:
     """Run 1 returns results whose keys collide in the file ("a" is a dataset, then a group)."""
     if run.x == 1:

@@ -27,6 +27,7 @@ import numpy as np
 from .._files import FILE_MODE, check_file_mode
 from ..shm._segment import PROCESS_ID
 from ._attrs import check_attributes
+from ._buffer import Buffer
 from ._errors import (
     LockConfigError,
     LockLostError,
@@ -54,7 +55,7 @@ from ._schema import (
     schema_for_row,
     schema_for_rows,
 )
-from ._store import DEFAULT_CHUNK_BYTES, Buffer, Store, compression_options
+from ._store import DEFAULT_CHUNK_BYTES, Store, compression_options
 from .client import Hdf5Client
 from .locked import exclusive_lock, write_batch
 from .reader import SinkReader, dataset_keys, load_dataset

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._files import FILE_MODE, touch_new
 from ._errors import SinkDataError, SinkKeyError
+from ._h5write import direct_chunk_rows, set_attribute, write_in_chunks, write_objects
 from ._keys import RESERVED
 from ._schema import ROWS, Schema, to_h5
 from ._space import Room, release
@@ -32,7 +33,6 @@ MIN_CHUNK_BYTES = 64 * 1024
 on a full disk then leaves HDF5 unable to flush the undo (tests/hdf5/test_limits.py)."""
 FIRST_BLOCKS_PER_CHUNK = 8
 MAX_CHUNK_ROWS = 65536
-MAX_BUFFER_ROWS = 65536
 
 
 def compression_options(compression: object) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class Store:
         self.file = open_file(self.path, mode, file_mode)
         self.schemas = scan_schemas(self.file)
         self._datasets: dict[str, h5py.Dataset] = {}
-        self._chunk_rows_direct: dict[str, int] = {}  # see _direct_chunk_rows
+        self._chunk_rows_direct: dict[str, int] = {}  # see direct_chunk_rows
         self._groups: dict[str, h5py.Group] = {}  # checked to be groups since the file opened
         self._window = 0
         self._room = Room(self.file, factor=2 if self._options else 1)
@@ -254,7 +254,7 @@ class Store:
         dataset.resize(start + count, axis=0)
         try:
             if schema.text == "bytes":
-                _write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
+                write_objects(dataset, (start, *(0 for _ in schema.shape)), to_h5(schema, rows))
             else:
                 self._write_rows(key, dataset, start, rows)
         except BaseException:
@@ -266,14 +266,14 @@ class Store:
 
     def _write_rows(self, key: str, dataset: h5py.Dataset, start: int, rows: np.ndarray) -> None:
         """Write numeric ``rows`` at row ``start``: whole chunks straight to the file where the
-        layout allows (``_write_in_chunks``), otherwise through h5py."""
+        layout allows (``write_in_chunks``), otherwise through h5py."""
         chunk_rows = self._chunk_rows_direct.get(key)
         if chunk_rows is None:
-            chunk_rows = self._chunk_rows_direct[key] = _direct_chunk_rows(dataset)
+            chunk_rows = self._chunk_rows_direct[key] = direct_chunk_rows(dataset)
         if not chunk_rows or rows.dtype != dataset.dtype or not rows.flags.c_contiguous:
             dataset[start : start + len(rows)] = rows
         else:
-            _write_in_chunks(dataset, start, rows, chunk_rows)
+            write_in_chunks(dataset, start, rows, chunk_rows)
 
     def truncate(self, key: str, length: int) -> None:
         with self.structural():
@@ -297,7 +297,7 @@ class Store:
                     del handle[schema.key]
                 dataset = handle.create_dataset(schema.key, shape=schema.shape,
                                                 dtype=schema.h5_dtype)  # fmt: skip
-                _write_objects(dataset, tuple(0 for _ in schema.shape), to_h5(schema, array))
+                write_objects(dataset, tuple(0 for _ in schema.shape), to_h5(schema, array))
             self.schemas[schema.key] = schema
             return
         if old == schema:
@@ -335,7 +335,7 @@ class Store:
                     key=key,
                 )
             for name, value in attributes.items():
-                _set_attribute(target, name, value)
+                set_attribute(target, name, value)
 
     def flush(self) -> None:
         """Put every written row in the file. A flush HDF5 could not finish leaves rows keys
@@ -378,109 +378,3 @@ def rows_bytes(rows: np.ndarray) -> int:
     if rows.dtype != object:
         return int(rows.nbytes)
     return sum(len(item) for item in rows.flat if isinstance(item, str | bytes)) + 16 * rows.size
-
-
-_TEXT = h5py.string_dtype()
-_TEXT_TYPE = h5py.h5t.py_create(_TEXT, logical=True)
-_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
-
-
-def _set_attribute(target: Any, name: str, value: Any) -> None:
-    """``target.attrs[name] = value``, through HDF5's own calls for a new text or number
-    attribute: the same attribute h5py makes (variable-length UTF-8 text, or the number's numpy
-    type), in half the time, which counts for a run's six attributes."""
-    if isinstance(value, str):
-        data, kind = np.array(value, dtype=_TEXT), _TEXT_TYPE
-    elif isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool):
-        data = np.asarray(value)
-        if data.dtype.kind not in "iuf":  # an int too large for int64
-            target.attrs[name] = value
-            return
-        kind = h5py.h5t.py_create(data.dtype)
-    else:
-        target.attrs[name] = value
-        return
-    encoded = name.encode("utf-8")
-    if not name.isascii() or h5py.h5a.exists(target.id, encoded):
-        target.attrs[name] = value  # h5py replaces an attribute in place, and encodes names
-        return
-    h5py.h5a.create(target.id, encoded, kind, _SCALAR_SPACE).write(data)
-
-
-def _write_objects(dataset: h5py.Dataset, start: tuple[int, ...], data: np.ndarray) -> None:
-    """Write variable-length sequences (h5py's slicing would reshape equal-length ones)."""
-    if not data.size:
-        return
-    if not data.shape:  # one value: HDF5 selects a scalar dataspace whole, not by hyperslab
-        dataset.id.write(h5py.h5s.create(h5py.h5s.SCALAR), dataset.id.get_space(), data)
-        return
-    selection = dataset.id.get_space()
-    selection.select_hyperslab(start, data.shape)
-    dataset.id.write(h5py.h5s.create_simple(data.shape), selection, data)
-
-
-def _direct_chunk_rows(dataset: h5py.Dataset) -> int:
-    """Rows per chunk when whole chunks of ``dataset`` may be written as raw bytes, else 0.
-
-    That needs chunks spanning whole rows, no filters (compression, shuffle, checksums) and
-    numbers, whose file layout is numpy's (h5py makes booleans one-byte enums and complex
-    numbers pairs of floats, both laid out as numpy lays them out)."""
-    chunks = dataset.chunks
-    if chunks is None or tuple(chunks[1:]) != tuple(dataset.shape[1:]):
-        return 0
-    if dataset.dtype.kind not in "biufc" or dataset.id.get_create_plist().get_nfilters():
-        return 0
-    return int(chunks[0])
-
-
-def _write_in_chunks(dataset: h5py.Dataset, start: int, rows: np.ndarray, chunk_rows: int) -> None:
-    """Write ``rows`` at row ``start``: the chunks they fill whole straight to the file, without
-    HDF5's chunk cache and copy; a partly filled chunk at either end the usual way."""
-    count = len(rows)
-    head = min(count, -start % chunk_rows)
-    end = head + (count - head) // chunk_rows * chunk_rows
-    if head:
-        dataset[start : start + head] = rows[:head]
-    write_chunk, rest = dataset.id.write_direct_chunk, (0,) * (rows.ndim - 1)
-    for first in range(head, end, chunk_rows):
-        write_chunk((start + first, *rest), rows[first : first + chunk_rows])
-    if end < count:
-        dataset[start + end : start + count] = rows[end:]
-
-
-_ASSIGNMENT_REFUSES_OVERFLOW = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
-"""numpy 2 raises OverflowError for ``int8_array[i] = 300``; numpy 1.26 wraps it (a warning)."""
-
-
-def _fast_types(schema: Schema) -> frozenset[type]:
-    """Value types a buffer may take by plain assignment (numpy refuses overflow for these;
-    ``str`` is checked for text HDF5 cannot hold, so it takes the checked path; before numpy 2
-    a Python int is refused only by int64, so narrower keys check it first)."""
-    if schema.shape or schema.dtype.fields is not None:
-        return frozenset()
-    if schema.text is not None:
-        return frozenset() if schema.text == "str" else frozenset({bytes})
-    kind, exact = schema.dtype.kind, schema.dtype.type
-    if kind == "b":
-        return frozenset({bool, np.bool_})
-    if kind in "iu":
-        wide = _ASSIGNMENT_REFUSES_OVERFLOW or schema.dtype == np.dtype(np.int64)
-        return frozenset({int, bool, exact} if wide else {bool, exact})
-    if kind == "f":
-        return frozenset({float, int, bool, exact})
-    if kind == "c":
-        return frozenset({complex, float, int, exact})
-    return frozenset()
-
-
-class Buffer:
-    """Rows of one key waiting to be written (the local and lock-mode sinks)."""
-
-    __slots__ = ("array", "capacity", "count", "fast", "schema")
-
-    def __init__(self, schema: Schema, buffer_bytes: int) -> None:
-        self.schema = schema
-        self.capacity = max(1, min(MAX_BUFFER_ROWS, buffer_bytes // schema.row_bytes))
-        self.array = np.empty((self.capacity, *schema.shape), dtype=schema.dtype)
-        self.count = 0
-        self.fast = _fast_types(schema)

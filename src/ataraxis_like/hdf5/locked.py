@@ -36,7 +36,7 @@ from ._errors import (
     SinkWriteError,
 )
 from ._locks import RWLock, open_lock
-from ._paths import require_directory
+from ._paths import require_directory, writing
 from ._schema import Schema
 from ._store import Store
 from ._writer import Journal, pending_batch
@@ -160,6 +160,21 @@ def exclusive_lock(path: Path, options: dict[str, Any]) -> RWLock:
     return lock
 
 
+def open_batches(path: Path, mode: str, options: dict[str, Any]) -> dict[str, Schema]:
+    """A lock-mode sink's open: the file made (or emptied) under its lock when ``mode`` asks
+    for that, then its schemas, read in a batch of no rows (which repairs what a killed holder
+    left)."""
+    if mode in ("w", "w-", "x"):
+        lock = exclusive_lock(path, options)
+        try:
+            Store(
+                path, mode, options["compression"], options["chunk_bytes"], options["file_mode"]
+            ).close()
+        finally:
+            lock.release()
+    return write_batch(path, [], options)
+
+
 def write_batch(
     path: Path,
     blocks: list[tuple[Schema, np.ndarray]],
@@ -195,6 +210,39 @@ def write_batch(
             store.close()
     finally:
         lock.release()
+
+
+class PendingRows:
+    """Rows a lock-mode sink holds until its next batch, and that batch.
+
+    ``write`` hands every held block to ``write_batch``; when the lock could not be had or was
+    lost (nothing written), the blocks are held again, ahead of any added meanwhile, so the
+    next flush tries again.
+    """
+
+    __slots__ = ("blocks", "nbytes")
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[Schema, np.ndarray]] = []
+        self.nbytes = 0
+
+    def add(self, schema: Schema, rows: np.ndarray) -> None:
+        """Hold ``rows`` (the caller's own copy) for the next batch."""
+        self.blocks.append((schema, rows))
+        self.nbytes += rows.nbytes
+
+    def write(
+        self, path: Path, options: dict[str, Any], operation: Callable[[Store], None] | None
+    ) -> dict[str, Schema]:
+        """One batch of every held block (and ``operation``); the file's schemas."""
+        blocks, self.blocks, self.nbytes = self.blocks, [], 0
+        try:
+            with writing(path):
+                return write_batch(path, blocks, options, operation, create=False)
+        except (SinkInUseError, LockLostError, LockServerError):
+            self.blocks[:0] = blocks  # nothing was written: the next flush tries again
+            self.nbytes += sum(rows.nbytes for _schema, rows in blocks)
+            raise
 
 
 def _journalled(

@@ -12,11 +12,7 @@ Three ways to share the file (``sharing``):
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
-import warnings
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,16 +23,8 @@ import numpy as np
 from .._files import FILE_MODE, check_file_mode
 from ..shm._segment import PROCESS_ID
 from ._attrs import check_attributes
-from ._errors import (
-    LockConfigError,
-    LockLostError,
-    LockServerError,
-    SinkClosedError,
-    SinkError,
-    SinkInUseError,
-    SinkKeyError,
-    SinkWriteError,
-)
+from ._buffer import Buffer
+from ._errors import LockConfigError, SinkClosedError, SinkError
 from ._keys import KeyTree
 from ._locks import check_lock_url
 from ._owner import QueueOwner
@@ -54,15 +42,17 @@ from ._schema import (
     schema_for_row,
     schema_for_rows,
 )
-from ._store import DEFAULT_CHUNK_BYTES, Buffer, Store, compression_options
+from ._sink_life import SinkLifetime
+from ._sink_read import SinkReading
+from ._store import DEFAULT_CHUNK_BYTES, Store, compression_options
 from .client import Hdf5Client
-from .locked import exclusive_lock, write_batch
-from .reader import SinkReader, dataset_keys, load_dataset
+from .locked import PendingRows, open_batches
+from .reader import SinkReader
 
 _MODES = ("r", "r+", "a", "w", "w-", "x")
 
 
-class Hdf5Sink:
+class Hdf5Sink(SinkReading, SinkLifetime):
     """``Hdf5Sink(path, mode="a", compression=None)``: see the module docstring and docs/hdf5.md.
 
     ``mode`` is h5py's: "r" (read only), "r+"/"a" (append; "a" creates), "w" (truncate),
@@ -119,8 +109,7 @@ class Hdf5Sink:
         self._reader: SinkReader | None = None
         self._writer_lock: Any = None
         self._closed = True  # until fully open: __del__ of a failed open does nothing
-        self._pending: list[tuple[Schema, np.ndarray]] = []
-        self._pending_bytes = 0
+        self._pending = PendingRows()  # lock mode: rows for the next batch
         self._mutex = threading.RLock()
         self._dirty = False
         self._stop_ticking = threading.Event()
@@ -144,13 +133,7 @@ class Hdf5Sink:
             })  # fmt: skip
             self._client = self._queue.client
         elif sharing == "lock":
-            if mode in ("w", "w-", "x"):
-                file_lock = exclusive_lock(self.path, self._options)
-                try:
-                    Store(self.path, mode, compression, chunk_bytes, file_mode).close()
-                finally:
-                    file_lock.release()
-            self._remember(write_batch(self.path, [], self._options))
+            self._remember(open_batches(self.path, mode, self._options))
         else:
             self._writer_lock = writer_lock(self.path, lock_timeout, file_mode)
             try:
@@ -162,13 +145,7 @@ class Hdf5Sink:
             self._remember(self._store.schemas)
         self._closed = False
         if mode != "r" and sharing != "queue":
-            ticker = self._ticker = threading.Thread(
-                target=Hdf5Sink._tick,
-                args=(weakref.ref(self), flush_interval, self._stop_ticking),
-                name=f"hdf5-sink-flush-{self.path.name}",
-                daemon=True,
-            )
-            ticker.start()
+            self._start_ticking(flush_interval)
 
     # ------------------------------------------------------------ properties
     @property
@@ -319,22 +296,6 @@ class Hdf5Sink:
                 self._identity.check()
             self._dirty = False
 
-    @staticmethod
-    def _tick(reference: weakref.ref[Hdf5Sink], interval: float, stop: threading.Event) -> None:
-        """Flush rows that waited ``interval`` (live readers see them); holds the sink weakly."""
-        while not stop.wait(interval):
-            sink = reference()
-            if sink is None:
-                return
-            with sink._mutex:
-                if not sink._closed and (sink._dirty or sink._pending or any(
-                        buffer.count for buffer in sink._buffers.values())):  # fmt: skip
-                    try:
-                        sink.flush()
-                    except Exception:  # the owner's next flush() or close() raises it
-                        return
-            del sink
-
     # ------------------------------------------------------------- internals
     def _require_writer(self) -> None:
         if self._closed or self.mode == "r":
@@ -399,9 +360,8 @@ class Hdf5Sink:
                     self._store.create([schema], {schema.key: len(rows)})
                 self._store.append_block(schema.key, rows)
             return
-        self._pending.append((schema, np.array(rows, copy=True)))
-        self._pending_bytes += rows.nbytes
-        if self._pending_bytes >= 4 * self._buffer_bytes:
+        self._pending.add(schema, np.array(rows, copy=True))
+        if self._pending.nbytes >= 4 * self._buffer_bytes:
             self._apply(None)
 
     def _apply(self, operation: Any) -> None:
@@ -412,129 +372,9 @@ class Hdf5Sink:
             return
         for buffer in self._buffers.values():
             if buffer.count:
-                self._pending.append((buffer.schema, buffer.array[: buffer.count].copy()))
+                self._pending.add(buffer.schema, buffer.array[: buffer.count].copy())
                 buffer.count = 0
         if self._reader is not None:  # HDF5 refuses a second, writable open in one process
             self._reader.close()
             self._reader = None
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        try:
-            with writing(self.path):
-                schemas = write_batch(self.path, pending, self._options, operation, create=False)
-        except (SinkInUseError, LockLostError, LockServerError):
-            self._pending[:0] = pending  # nothing was written: the next flush tries again
-            self._pending_bytes += sum(rows.nbytes for _schema, rows in pending)
-            raise
-        self._remember(schemas)
-
-    # --------------------------------------------------------------- reading
-    def _reader_now(self) -> SinkReader:
-        if self.mode != "r" and not self._closed:
-            self.flush()
-        if self._reader is None:
-            self._reader = SinkReader(self.path)
-        elif self.mode != "r":
-            self._reader.refresh()
-        return self._reader
-
-    def __getitem__(self, key: str) -> Any:
-        """A lazy h5py dataset at ``key`` (everything appended so far is flushed first)."""
-        if self._store is None:
-            return self._reader_now()[key]
-        self.flush()
-        name = normalize_key(key)
-        if name not in self._store.schemas:
-            raise SinkKeyError(
-                f"{self.path.name} has no dataset {name!r}; its keys are "
-                f"{sorted(self._store.schemas)[:20]}",
-                key=name,
-            )
-        return self._store.dataset(name)
-
-    def load(self, key: str) -> np.ndarray:
-        """The whole dataset at ``key`` as a numpy array (text as ``str`` objects)."""
-        return load_dataset(self[key])
-
-    def keys(self) -> list[str]:
-        """Every dataset path in the file."""
-        if self._store is None:
-            return self._reader_now().keys()
-        self.flush()
-        return dataset_keys(self._store.file)
-
-    def attrs(self, key: str = "/") -> dict[str, Any]:
-        """The HDF5 attributes of a dataset or group ("/" is the file)."""
-        if self._store is None:
-            return self._reader_now().attrs(key)
-        self.flush()
-        if key in ("", "/"):
-            return dict(self._store.file.attrs)
-        name = normalize_key(key)
-        target = self._store.file.get(name)  # a dataset or a group (flushed above)
-        if target is None:
-            raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
-        return dict(target.attrs)
-
-    # -------------------------------------------------------------- lifetime
-    def close(self) -> None:
-        """Write everything, close the file and release it (queue mode: stop the writer)."""
-        if self._closed or PROCESS_ID[0] != self._owner_pid:
-            return
-        self._stop_ticking.set()
-        with self._mutex:  # the flush thread may be inside flush()
-            if self._closed:
-                return
-            try:
-                if self._queue is not None:
-                    self._queue.close()
-                elif self.mode != "r":
-                    self._final_flush()
-            finally:
-                self._closed = True
-                self._buffers = {}
-                try:
-                    if self._store is not None:
-                        with writing(self.path):
-                            self._store.close()
-                finally:
-                    if self._writer_lock is not None:
-                        self._writer_lock.release()
-                    if self._reader is not None:
-                        self._reader.close()
-        ticker = self._ticker
-        if ticker is not None and ticker is not threading.current_thread():
-            ticker.join()  # gone when close() returns (a fork right after copies no thread)
-
-    def _final_flush(self) -> None:
-        """flush() for close(): rows it cannot write are lost, and the error says how many."""
-        try:
-            self.flush()
-        except SinkWriteError as error:
-            buffers = {id(buffer): buffer for buffer in self._buffers.values()}.values()
-            lost = sum(buffer.count for buffer in buffers)
-            lost += sum(len(rows) for _schema, rows in self._pending)
-            number = getattr(error, "errno", None)
-            reason = os.strerror(number) if isinstance(number, int) else "the file failed"
-            raise SinkWriteError(
-                f"closed sink file {self.path} without its last {lost} buffered rows "
-                f"({reason}); the rows flushed before are in the file",
-                path=str(self.path),
-                lost_rows=lost,
-                errno=number,
-            ) from error
-
-    def __enter__(self) -> Hdf5Sink:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True) and os.getpid() == self._owner_pid:
-            try:
-                self.close()
-            except (SinkError, SinkWriteError) as error:
-                warnings.warn(str(error), ResourceWarning, stacklevel=1)
-            except Exception:
-                if not sys.is_finalizing():
-                    raise
+        self._remember(self._pending.write(self.path, self._options, operation))

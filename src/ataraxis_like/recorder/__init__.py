@@ -21,6 +21,7 @@ from ._errors import (
     StoreConnectionError,
     UntrustedPickleError,
 )
+from ._series import SeriesSchema
 from .collection import Experiment, ExperimentCollection
 from .columns import MISSING
 from .hdf5_store import Hdf5Store, LazySeries
@@ -28,7 +29,7 @@ from .keyed import SeriesRecorder
 from .node import Record
 from .persist import RecordStream, save, stream_to
 from .query import Records
-from .stores import MemoryStore, SeriesSchema, Store
+from .stores import MemoryStore, Store
 from .tree import Recorder, load
 
 

@@ -20,16 +20,14 @@ import numpy.typing as npt
 
 from ..hdf5 import Hdf5Sink, SinkReader, open_sink
 from ._errors import SeriesKeyError
+from ._series import PICKLED, SeriesSchema, unpickled
 from .stores import (
-    PICKLED,
     Rows,
-    SeriesSchema,
     Store,
     _clash,
     conflict_error,
     prefixes,
     under,
-    unpickled,
 )
 
 _ITER_ROWS = 65536

@@ -28,16 +28,15 @@ from typing import Any
 import numpy as np
 
 from ._errors import OptionalDependencyError, StoreConnectionError
+from ._series import SeriesSchema, unpickled
 from .stores import (
     Rows,
-    SeriesSchema,
     Store,
     _clash,
     conflict_error,
     normalize_key,
     prefixes,
     under,
-    unpickled,
 )
 
 _READ_CHUNK = 65536

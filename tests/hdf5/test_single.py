@@ -86,16 +86,16 @@ def test_small_files_stay_small_and_chunks_follow_the_first_block(
         writer.extend("stream", np.arange(20_000, dtype=np.int64))
         writer.append("frames", np.zeros(1 << 20, dtype=np.uint8))
     with h5py.File(h5_path, "r") as handle:
-        assert handle["one"].chunks == (8192,)  # 64 KiB: the smallest chunk
-        assert handle["stats/0"].chunks == (8192,)
+        assert handle["one"].chunks == (2048,)  # 16 KiB: the smallest chunk
+        assert handle["stats/0"].chunks == (2048,)
         assert handle["stream"].chunks == (32768,)  # a big first block: 256 KiB chunks at once
         assert handle["frames"].chunks == (1, 1 << 20)  # big rows: one per chunk
-        assert handle["one"].id.get_storage_size() == 65536
+        assert handle["one"].id.get_storage_size() == 16384
     small = h5_path.with_name("small.h5")
     with Hdf5Sink(small, "w", **options) as sink:  # type: ignore[arg-type]
         writer = sink.client() if sharing == "queue" else sink
         writer.append("one", 1.5)
-    assert small.stat().st_size < 80_000  # was 264 KB
+    assert small.stat().st_size < 30_000  # was 264 KB
 
 
 @pytest.mark.parametrize(

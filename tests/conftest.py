@@ -5,15 +5,30 @@ every test module leaves no segment and no child process behind (tests/support/l
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from ataraxis_like.shm._names import segment_path
-from tests.support.leftovers import leaves_nothing_behind, pytest_configure
+from tests.support import leftovers
+from tests.support.leftovers import leaves_nothing_behind
 
-__all__ = ["leaves_nothing_behind", "pytest_configure"]  # the check, active in every module
+__all__ = ["leaves_nothing_behind"]  # the check, active in every module
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Label this process's segments (leftovers), and under xdist accept forks beside its I/O
+    thread: execnet runs one that ``threading`` does not list, so from 3.12 on every fork in a
+    worker warns. Without xdist the warning stays on: a thread there is ours, and the per-module
+    check fails any module that leaves one running."""
+    leftovers.pytest_configure(config)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        config.addinivalue_line(
+            "filterwarnings",
+            r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning",
+        )
 
 
 @pytest.fixture

@@ -25,8 +25,11 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module", autouse=True)
 def _no_dask_thread_left() -> Iterator[None]:
     """Dask keeps a thread for its own offloaded work; it is stopped (and replaced by an idle
-    pool that starts no thread until used) so that later tests in this process may fork."""
-    yield
+    pool that starts no thread until used) so that later tests in this process may fork. The
+    in-process scheduler's sampling profiler (a thread of its own from Python 3.12 on, alive as
+    long as its event loop object) is not started at all: a fork beside it may deadlock."""
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        yield
     from concurrent.futures import ThreadPoolExecutor
 
     utils = distributed.utils

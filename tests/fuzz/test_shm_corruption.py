@@ -19,13 +19,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ataraxis_like import SharedMemoryArray
 from ataraxis_like.errors import AtaraxisError
 from ataraxis_like.shm import _posix
-from ataraxis_like.shm._segment import KIND_AREA_OFFSET, META_OFFSET, MUTEX_OFFSET, segment_path
+from ataraxis_like.shm._segment import (
+    KIND_AREA_OFFSET,
+    META_OFFSET,
+    MUTEX_OFFSET,
+    RECOVERIES_OFFSET,
+    segment_path,
+)
 from ataraxis_like.shm.queue import ShmQueue
 
 from ..support.segment_probe import ARRAY_OPS, QUEUE_OPS, Probe
@@ -166,6 +172,11 @@ def test_corrupted_queues(
     mutations=st.lists(st.one_of(_header, _mutex, _meta), min_size=1, max_size=3),
     ops=st.lists(st.sampled_from(ARRAY_OPS), min_size=1, max_size=4),
     mode=st.sampled_from(["compiled", "ctypes"]),
+)
+@example(  # a dead holder's mutex beside a recovery count at its maximum (found on 3.13)
+    mutations=[(MUTEX_OFFSET, b"\x00\x00\x00@"), (RECOVERIES_OFFSET, b"\xff" * 8)],
+    ops=["read"],
+    mode="compiled",
 )
 def test_corrupted_arrays(
     probes: dict[str, Probe], mutations: list[Any], ops: list[str], mode: str

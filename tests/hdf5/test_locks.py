@@ -104,6 +104,9 @@ def test_a_sink_holds_the_writer_lock_for_its_lifetime(h5_path: Path) -> None:
         assert handle["x"][:].tolist() == [1]
 
 
+@pytest.mark.filterwarnings(  # a fork beside the sink's writer thread is the case under test
+    r"ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning"
+)
 def test_a_forked_child_does_not_keep_the_lock(h5_path: Path) -> None:
     context = mp.get_context("fork")
     holding, release = context.Event(), context.Event()

@@ -9,6 +9,7 @@ Usable as a plugin on its own: ``pytest -p tests.support.leftovers``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,10 @@ from tests.support.processes import LONG_LIVED
 _SHM = Path("/dev/shm")
 _EXIT_GRACE_SECONDS = 10.0
 """How long a child told to stop may take to exit before it counts as left behind."""
+_SEMAPHORE_GRACE_SECONDS = 10.0
+"""How long an unmapped semaphore may take to go before it counts as left behind: with
+``-n 2`` the other worker's kill_group removes its killed group's semaphores a moment after
+the group dies, and this worker's check may look in between (seen once in CI on 3.13)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,13 +40,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def leaves_nothing_behind() -> Iterator[None]:
-    """After each module: no child process of ours runs, and no segment this process or its
-    descendants made remains once the library has reclaimed those of dead creators (a child
-    SIGKILLed with its segments is covered: the label outlives it), and no named semaphore of
-    multiprocessing made meanwhile is left that no process maps (a killed pool's)."""
+    """After each module: no thread it started and no child process of ours runs, no segment
+    this process or its descendants made remains once the library has reclaimed those of dead
+    creators (a child SIGKILLed with its segments is covered: the label outlives it), and no
+    named semaphore of multiprocessing made meanwhile is left that no process maps (a killed
+    pool's)."""
     started = time.time()
+    threads_before = set(threading.enumerate())
     yield
     problems = []
+    threads = _lasting_threads(threads_before)
+    if threads:  # a fork beside a running thread may deadlock the child (3.12+ warns)
+        problems.append(f"threads still running: {', '.join(thread.name for thread in threads)}")
     children = [
         child
         for child in psutil.Process().children(recursive=True)
@@ -61,7 +71,7 @@ def leaves_nothing_behind() -> Iterator[None]:
         problems.append(f"segments left behind: {', '.join(rows)}")
         for info in left:
             segment_path(info.name).unlink(missing_ok=True)
-    orphans = orphaned_semaphores(started)
+    orphans = _lasting_orphans(started)
     if orphans:
         problems.append(f"semaphores no process maps: {', '.join(path.name for path in orphans)}")
         for path in orphans:
@@ -91,6 +101,28 @@ def orphaned_semaphores(since: float) -> list[Path]:
     device = os.stat(_SHM).st_dev
     mapped = _mapped_inodes(f"{os.major(device):02x}:{os.minor(device):02x}")
     return [path for inode, path in candidates.items() if inode not in mapped]
+
+
+def _lasting_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Threads started during the module that are still running once given time to end."""
+    deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+    for thread in set(threading.enumerate()) - before:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+
+
+def _lasting_orphans(since: float) -> list[Path]:
+    """The orphaned semaphores made since ``since`` that are still there after the grace.
+
+    A leak stays for good; one another worker is removing goes within milliseconds, so this
+    polls until none is left or the grace ends, and names only those that outlived it.
+    """
+    deadline = time.monotonic() + _SEMAPHORE_GRACE_SECONDS
+    orphans = orphaned_semaphores(since)
+    while orphans and time.monotonic() < deadline:
+        time.sleep(0.05)
+        orphans = [path for path in orphaned_semaphores(since) if path in orphans]
+    return orphans
 
 
 def _mapped_inodes(device: str) -> set[int]:

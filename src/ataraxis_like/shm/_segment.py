@@ -102,8 +102,11 @@ class Segment:
         return int(struct.unpack_from("<Q", self.mapping, RECOVERIES_OFFSET)[0])
 
     def _recovered(self) -> None:
-        """Runs holding a lock taken from a dead holder: count it, then let owners repair."""
-        struct.pack_into("<Q", self.mapping, RECOVERIES_OFFSET, self.recoveries + 1)
+        """Runs holding a lock taken from a dead holder: count it, then let owners repair.
+
+        The count wraps at 2**64 (a corrupted word must not make the recovery itself fail)."""
+        count = (self.recoveries + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        struct.pack_into("<Q", self.mapping, RECOVERIES_OFFSET, count)
         for hook in self.recovery_hooks:
             hook()
 

@@ -55,7 +55,10 @@ class SinkReading:
         return self._store.dataset(name)
 
     def load(self, key: str) -> np.ndarray:
-        """The whole dataset at ``key`` as a numpy array (text as ``str`` objects)."""
+        """The whole dataset at ``key`` as a numpy array (text as ``str`` objects); through a
+        reader, text is checked first (SinkReadError for a damaged global heap: see reader)."""
+        if self._store is None:
+            return self._reader_now().load(key)
         return load_dataset(self[key])
 
     def keys(self) -> list[str]:

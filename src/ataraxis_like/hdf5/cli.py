@@ -19,7 +19,8 @@ import numpy as np
 
 from .._exit_codes import EXIT_ERROR, EXIT_OK, EXIT_PROBLEM
 from .._inspection import HDF5, InspectError, Inspection, plain, short
-from ._errors import RecoveryError
+from ._errors import RecoveryError, SinkReadError
+from ._heap_check import HeapCheck
 from ._keys import RESERVED
 from ._swmr_read import open_swmr_reader
 from .recover import recover, status_flags, writers_of
@@ -67,21 +68,32 @@ def inspect_hdf5(path: Path) -> Inspection:
     with handle:
         datasets: list[dict[str, Any]] = []
         groups: dict[str, dict[str, Any]] = {}
+        heap = HeapCheck(handle, path)  # text attributes in damaged heaps make HDF5 loop
 
         def visit(name: str, item: Any) -> None:
             if name.startswith(RESERVED):
                 return
+            _check_attributes(heap, item, name)
             if isinstance(item, h5py.Dataset):
                 datasets.append(_dataset_row(name, item))
             elif len(item.attrs):
                 groups[name] = {key: plain(value) for key, value in item.attrs.items()}
 
         handle.visititems(visit)
+        _check_attributes(heap, handle, "/")
         attributes = {key: plain(value) for key, value in handle.attrs.items()}
     data = {"state": state, "datasets": datasets, "group_attributes": groups,
             "file_attributes": attributes}  # fmt: skip
     lines = _hdf5_text(path, data) + [f"problem: {why}" for why in problems.values()]
     return Inspection(HDF5, path, data, lines, problems)
+
+
+def _check_attributes(heap: HeapCheck, target: Any, name: str) -> None:
+    """InspectError if the text attributes of ``target`` point into a damaged global heap."""
+    try:
+        heap.attributes(target, name)
+    except SinkReadError as error:
+        raise InspectError(str(error), path=str(heap.path)) from None
 
 
 def _writer_state(path: Path) -> tuple[str, dict[str, str]]:

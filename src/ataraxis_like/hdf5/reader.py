@@ -5,6 +5,9 @@ blocks or is blocked by the writer. ``reader[key]`` is a lazy h5py dataset (refr
 writer's last flush) that slices larger-than-memory data; ``reader.load(key)`` reads a whole key
 as a numpy array (text as ``str`` objects). Keys created after the reader opened appear after
 ``refresh()``, which reopens the file (a lookup of a missing key does that by itself).
+``load`` and ``attrs`` check the global heap collections that variable-length values point into
+before HDF5 decodes them (``_heap_check``: damaged ones make HDF5 loop forever); slicing the
+h5py view of ``reader[key]`` reads through HDF5 unchecked.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from ..errors import AtaraxisError
 from ._errors import SinkError, SinkKeyError, SinkNotFoundError, SinkReadError
+from ._heap_check import HeapCheck
 from ._keys import RESERVED
 from ._schema import normalize_key, stored_text_kind
 from ._swmr_read import open_swmr_reader
@@ -112,12 +116,14 @@ class SinkReader:
         self._retry = retry_seconds
         with reading(self.path):
             self.file = _open_swmr(self.path, retry_seconds)
+            self._heap = HeapCheck(self.file, self.path)
 
     def refresh(self) -> None:
         """Reopen the file: new keys and everything flushed so far become visible."""
         self.file.close()
         with reading(self.path):
             self.file = _open_swmr(self.path, self._retry)
+            self._heap = HeapCheck(self.file, self.path)
 
     def keys(self) -> list[str]:
         """Every dataset path in the file (the sink's bookkeeping excluded)."""
@@ -151,15 +157,19 @@ class SinkReader:
         return dataset
 
     def load(self, key: str) -> np.ndarray:
-        """The whole dataset at ``key`` in memory (variable-length text as ``str`` objects)."""
+        """The whole dataset at ``key`` in memory (variable-length text as ``str`` objects);
+        SinkReadError if the global heap collections its values point into are damaged."""
         dataset = self[key]
         with reading(self.path):
+            self._heap.dataset(dataset, normalize_key(key))
             return load_dataset(dataset)
 
     def attrs(self, key: str = "/") -> dict[str, Any]:
-        """The HDF5 attributes of a dataset or group ("/" is the file)."""
+        """The HDF5 attributes of a dataset or group ("/" is the file); SinkReadError if the
+        global heap collections their text points into are damaged."""
         with reading(self.path):
             if key in ("", "/"):
+                self._heap.attributes(self.file, "/")
                 return dict(self.file.attrs)
             name = normalize_key(key)
             target = self.file.get(name)
@@ -170,6 +180,7 @@ class SinkReader:
         if target is None:
             raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
         with reading(self.path):
+            self._heap.attributes(target, name)
             return dict(target.attrs)
 
     def close(self) -> None:

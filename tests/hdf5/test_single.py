@@ -183,6 +183,19 @@ def test_write_stores_arrays_and_replacing_keeps_attributes(h5_path: Path) -> No
         assert reader.attrs("/")["session"] == "s1"
 
 
+@pytest.mark.parametrize("blob", [b"abc", b"", b"\x00\x01\x00", bytes(range(256))])
+def test_write_of_one_bytes_value_reads_back_equal(h5_path: Path, blob: bytes) -> None:
+    with Hdf5Sink(h5_path, "w") as sink:
+        sink.write("blob", blob)
+        sink.write("note", "héllo")
+        assert sink.load("blob")[()] == blob
+    with open_sink(h5_path) as reader:
+        loaded = reader.load("blob")
+        assert loaded.shape == () and loaded.dtype == object
+        assert loaded[()] == blob  # was one zero-filled bytes object per byte
+        assert reader.load("note")[()] == "héllo"
+
+
 def test_modes_follow_h5py(h5_path: Path) -> None:
     with Hdf5Sink(h5_path, "x") as sink:
         sink.append("rows", 1)

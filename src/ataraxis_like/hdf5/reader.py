@@ -95,13 +95,15 @@ def load_dataset(dataset: h5py.Dataset) -> np.ndarray:
     text = stored_text_kind(dataset.dtype)
     if text == "str":
         return np.asarray(dataset.asstr()[()], dtype=object)
-    data = np.asarray(dataset[()])
     if text == "bytes":
-        out = np.empty(data.shape, dtype=object)
-        for index, item in np.ndenumerate(data):
-            out[index] = bytes(item)
+        out = np.empty(dataset.shape, dtype=object)
+        if dataset.shape == ():  # h5py gives a scalar's one sequence itself, not wrapped
+            out[()] = np.asarray(dataset[()], dtype=np.uint8).tobytes()
+            return out
+        for index, item in np.ndenumerate(dataset[()]):
+            out[index] = np.asarray(item, dtype=np.uint8).tobytes()
         return out
-    return data
+    return np.asarray(dataset[()])
 
 
 class SinkReader:

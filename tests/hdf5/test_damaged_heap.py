@@ -76,12 +76,15 @@ def test_the_file_the_fuzz_test_hung_on_gives_the_typed_error(tmp_path: Path) ->
                           + [("attrs", key) for key in [*keys, "/"]])  # fmt: skip
     kind, message = found["load text"]
     assert kind == "SinkReadError", found["load text"]
-    assert "key 'text'" in message
     assert str(path) in message
-    assert "byte 21611" in message
-    assert "expected free space covering the last 2520 bytes" in message
-    assert "SinkReader.load per key, or restore a copy" in message
     assert "\n" not in message
+    if "variable-length data is damaged" in message:  # our check: the HDF5 of newer h5py
+        assert "key 'text'" in message
+        assert "byte 21611" in message
+        assert "expected free space covering the last 2520 bytes" in message
+        assert "SinkReader.load per key, or restore a copy" in message
+    else:  # the HDF5 of h5py 3.13 (the declared minimum) refuses the damaged object first
+        assert "is damaged or was not written by HDF5" in message, message
     ok = {name: value for name, (state, value) in found.items() if state == "ok"}
     assert ok["load a/x"] == repr([float(row) for row in range(60)])
     assert ok["load b"] == repr([[row, row + 1, row + 2, row + 3] for row in range(60)])

@@ -191,7 +191,8 @@ def test_write_of_one_bytes_value_reads_back_equal(h5_path: Path, blob: bytes) -
         assert sink.load("blob")[()] == blob
     with open_sink(h5_path) as reader:
         loaded = reader.load("blob")
-        assert loaded.shape == () and loaded.dtype == object
+        assert loaded.shape == ()
+        assert loaded.dtype == object
         assert loaded[()] == blob  # was one zero-filled bytes object per byte
         assert reader.load("note")[()] == "héllo"
 

@@ -125,7 +125,8 @@ class Journal:
         return journal_entry(self.store.file, self.session, serial)
 
     def adopt(self) -> None:
-        """Make this session the file's (lock mode: every holder of the lock shares one)."""
+        """Make this session the file's (lock mode: every holder of the lock shares one; queue
+        mode: each sink's ring token, from its first writer on)."""
         if int(self.store.dataset(_COMMIT)[0]) != self.session:
             self.store.dataset(_COMMIT)[:] = np.array([self.session, 0], dtype=np.uint64)
             self.store.flush()
@@ -160,6 +161,19 @@ class Journal:
         self.store.dataset(_COMMIT)[:] = np.array([self.session, self.serial], dtype=np.uint64)
         self.store.flush()
         self.applied = dict(applied)
+
+
+def start_journal(store: Store, session: int) -> Journal:
+    """The journal of ``session`` in ``store``, with its last batch undone if it was cut short.
+
+    The commit names the session before its first batch begins: a first batch cut short is then
+    undone like any later one (a writer killed inside its first batch, after its rows were
+    flushed, used to leave them for its successor to write a second time).
+    """
+    journal = Journal(store, session)
+    journal.adopt()
+    journal.recover()
+    return journal
 
 
 class Batch:
@@ -252,8 +266,7 @@ class Writer:
         self.store = Store(settings.path, "a", settings.compression, settings.chunk_bytes)
         self.identity = FileIdentity(self.store.path)
         self.plan: dict[str, tuple[int, int]] = {}
-        self.journal = Journal(self.store, settings.ring_token)
-        self.journal.recover()
+        self.journal = start_journal(self.store, settings.ring_token)
         self.table.publish(self.journal.applied)
         rescued = self.ring.rescue_abandoned()
         # A successor (this session committed before, or records come back) starts with small

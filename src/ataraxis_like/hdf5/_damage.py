@@ -10,3 +10,8 @@ class DamageError(ValueError):
     def __init__(self, offset: int, expected: str, got: str) -> None:
         super().__init__(f"at byte {offset}: expected {expected}, got {got}")
         self.offset, self.expected, self.got = offset, expected, got
+
+
+class MissingObjectError(DamageError):
+    """A value refers to an object its collection does not hold: damage, or in a file a writer
+    still appends to, an object not flushed yet when the reader looked."""

@@ -26,7 +26,7 @@ from typing import Any
 import h5py  # type: ignore[import-untyped]
 import numpy as np
 
-from ._damage import DamageError
+from ._damage import DamageError, MissingObjectError
 from ._errors import SinkReadError
 from ._gcol import (
     HEADER_BYTES,
@@ -90,6 +90,17 @@ class HeapCheck:
         try:
             stored = _Stored(descriptor, what)
             yield stored
+        except MissingObjectError as missing:
+            raise SinkReadError(
+                f"cannot read {stored.what} of sink file {self.path}: a value refers to an "
+                f"object missing from its heap collection, damaged at byte {missing.offset} "
+                f"unless a writer still appends and has not flushed it yet (expected "
+                f"{missing.expected}, got {missing.got}); with a live writer, refresh() and read "
+                f"again; if none, {_FIX}",
+                path=str(self.path),
+                key=key,
+                offset=missing.offset,
+            ) from None
         except DamageError as damage:
             raise SinkReadError(
                 f"cannot read {stored.what} of sink file {self.path}: its variable-length data is "
@@ -121,7 +132,7 @@ class HeapCheck:
             missing = self._missing(addresses, keys)
         if missing.size:
             address = int(addresses[int(missing[0] >> np.uint64(32))])
-            raise DamageError(
+            raise MissingObjectError(
                 self.sizes.base + address + HEADER_BYTES,
                 f"object {int(missing[0] & np.uint64(0xFFFFFFFF))} in the collection {what} "
                 "points into",

@@ -90,22 +90,21 @@ class HeapCheck:
         try:
             stored = _Stored(descriptor, what)
             yield stored
-        except MissingObjectError as missing:
-            raise SinkReadError(
-                f"cannot read {stored.what} of sink file {self.path}: a value refers to an "
-                f"object missing from its heap collection, damaged at byte {missing.offset} "
-                f"unless a writer still appends and has not flushed it yet (expected "
-                f"{missing.expected}, got {missing.got}); with a live writer, refresh() and read "
-                f"again; if none, {_FIX}",
-                path=str(self.path),
-                key=key,
-                offset=missing.offset,
-            ) from None
         except DamageError as damage:
+            if isinstance(damage, MissingObjectError):  # also what a live writer's lag looks like
+                found = (
+                    "a value refers to an object missing from its heap collection, damaged at "
+                    f"byte {damage.offset} unless a writer still appends and has not flushed it "
+                    f"yet (expected {damage.expected}, got {damage.got}); with a live writer, "
+                    "refresh() and read again; if none,"
+                )
+            else:
+                found = (
+                    f"its variable-length data is damaged at byte {damage.offset} (expected "
+                    f"{damage.expected}, got {damage.got});"
+                )
             raise SinkReadError(
-                f"cannot read {stored.what} of sink file {self.path}: its variable-length data is "
-                f"damaged at byte {damage.offset} (expected {damage.expected}, got "
-                f"{damage.got}); {_FIX}",
+                f"cannot read {stored.what} of sink file {self.path}: {found} {_FIX}",
                 path=str(self.path),
                 key=key,
                 offset=damage.offset,

@@ -19,6 +19,7 @@ from ataraxis_like.hdf5 import (
     SinkKeyError,
     open_sink,
 )
+from ataraxis_like.hdf5._object_header import LAYOUT, Sizes, messages
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,6 +60,33 @@ def test_every_kind_of_row_round_trips(h5_path: Path, compression: object) -> No
         )  # fmt: skip
         if compression is not None:
             assert reader["scalars/float"].compression in ("gzip", "lzf")
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "lzf"])
+def test_files_stay_readable_by_the_oldest_supported_hdf5(h5_path: Path, compression: str) -> None:
+    """HDF5 2.0 (h5py 3.15+) writes layout messages version 5 for filtered datasets under
+    libver "latest"; HDF5 1.14 (h5py 3.13, the declared minimum) cannot open them. The sink's
+    format bounds keep every message at a version 1.14 reads, and the superblock at 3 (SWMR)."""
+    with Hdf5Sink(h5_path, "w", compression=compression) as sink:  # type: ignore[arg-type]
+        for row in range(100):
+            sink.append("a/x", float(row))
+            sink.append("text", f"row {row}")
+        sink.write("array", np.arange(20).reshape(4, 5))
+        sink.set_attrs("a/x", unit="s")
+    data = h5_path.read_bytes()
+    assert data[:8] == b"\x89HDF\r\n\x1a\n"
+    assert data[8] == 3, f"superblock version {data[8]}"
+    sizes = Sizes(address=8, length=8, base=0)
+    with h5py.File(h5_path, "r") as handle:
+        addresses = {key: h5py.h5o.get_info(handle[key].id).addr for key in ("a/x", "text")}
+    for key, address in addresses.items():
+        layouts = [
+            message.body[0]
+            for message in messages(lambda at, count: data[at : at + count], address, sizes)
+            if message.kind == LAYOUT
+        ]
+        assert layouts, f"{key}: no layout message found"
+        assert max(layouts) <= 4, f"{key}: layout message versions {layouts}"
 
 
 def test_datasets_are_chunked_and_extendible(h5_path: Path) -> None:

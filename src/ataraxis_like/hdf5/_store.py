@@ -1,11 +1,12 @@
 """One writer's HDF5 file: SWMR mode, datasets made on demand, rows appended in blocks.
 
-The file is written in SWMR mode (``libver="latest"``) so that live readers can open it and so
-that a killed writer leaves a consistent file (SWMR flushes metadata in dependency order; see
-recover.py for clearing the stale flags). SWMR does not allow new objects or attributes, so such
-changes happen in a *structural window*: close the file, reopen it normally, change it, and switch
-SWMR on again. That costs about 0.2 ms; readers that open the file inside the window retry, and
-readers already open see new keys only after they reopen (SinkReader does that by itself).
+The file is written in SWMR mode (format bounds ``FILE_FORMAT``) so that live readers can open
+it and so that a killed writer leaves a consistent file (SWMR flushes metadata in dependency
+order; see recover.py for clearing the stale flags). SWMR does not allow new objects or
+attributes, so such changes happen in a *structural window*: close the file, reopen it normally,
+change it, and switch SWMR on again. That costs about 0.2 ms; readers that open the file inside
+the window retry, and readers already open see new keys only after they reopen (SinkReader does
+that by itself).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from ._schema import ROWS, Schema, to_h5
 from ._space import Room, release
 from .recover import clear_status_flags, is_stale_flags_error
 
+FILE_FORMAT = ("v110", "v114")
+"""HDF5 format bounds of every file a sink writes: 1.10 is the oldest with SWMR, and 1.14 the
+newest that every supported h5py reads. "latest" would follow the library: HDF5 2.0 (h5py 3.15+)
+writes layout messages version 5 for filtered datasets, and HDF5 1.14 (h5py 3.13) cannot open
+them, so a file from a machine with newer h5py would be unreadable on one with the minimum."""
 DEFAULT_CHUNK_BYTES = 256 * 1024
 MIN_CHUNK_BYTES = 16 * 1024
 """The smallest chunk a key gets from its first block: a 20-row statistics file of six keys is
@@ -62,11 +68,11 @@ def open_file(path: Path, mode: str, file_mode: int = FILE_MODE, **options: Any)
     if mode in ("w", "w-", "x", "a") and touch_new(path, file_mode):
         mode = "w"  # the empty file just made is not HDF5 yet: h5py fills it
     try:
-        return h5py.File(path, mode, libver="latest", locking=False, **options)
+        return h5py.File(path, mode, libver=FILE_FORMAT, locking=False, **options)
     except OSError as error:
         if not (is_stale_flags_error(error) and clear_status_flags(path)):
             raise
-    return h5py.File(path, mode, libver="latest", locking=False, **options)
+    return h5py.File(path, mode, libver=FILE_FORMAT, locking=False, **options)
 
 
 def scan_schemas(handle: h5py.File) -> dict[str, Schema]:
@@ -135,7 +141,7 @@ class Store:
         self._datasets.clear()
         self._chunk_rows_direct.clear()
         self._groups.clear()
-        self.file = h5py.File(self.path, "r+", libver="latest", locking=False)
+        self.file = h5py.File(self.path, "r+", libver=FILE_FORMAT, locking=False)
         self._room = Room(self.file, self._room.pending, self._room.factor)
         self._window = 1
         try:

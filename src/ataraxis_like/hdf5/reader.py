@@ -52,6 +52,25 @@ def reading(path: Path) -> Iterator[None]:
         ) from error
 
 
+def lookup(handle: h5py.Group, name: str, path: Path, shown: str = "") -> Any:
+    """The object at ``name``, or None if no link has that name. h5py's ``get`` also answers
+    None when the link exists but HDF5 cannot open its object (a damaged header, or a format
+    newer than this HDF5): that is SinkReadError here, never a key said to be missing."""
+    with reading(path):
+        try:
+            return handle[name]
+        except KeyError as error:
+            if name not in handle:
+                return None
+            reason = str(error).strip("'\"")
+        raise SinkReadError(
+            f"cannot open key {shown or name!r} of sink file {path}: {reason[:200]}; its header is "
+            "damaged or of a newer HDF5 format than this h5py's HDF5 "
+            f"{h5py.version.hdf5_version}: read it with a newer h5py, or restore a copy",
+            path=str(path),
+        )
+
+
 def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
     deadline = time.monotonic() + retry_seconds
     while True:
@@ -88,6 +107,23 @@ def dataset_keys(handle: h5py.File) -> list[str]:
         )
     )
     return found
+
+
+def unopenable_key(handle: h5py.File, path: Path) -> None:
+    """SinkReadError naming the first object HDF5 cannot open, found by walking the hard links
+    one by one (``visititems`` only says that visiting failed); each object is entered once."""
+    entered: set[int] = set()
+    pending: list[tuple[str, h5py.Group]] = [("", handle)]
+    while pending:
+        prefix, group = pending.pop()
+        for name in group:
+            if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+                continue
+            item = lookup(group, name, path, shown=f"{prefix}{name}")
+            address = h5py.h5o.get_info(item.id).addr
+            if isinstance(item, h5py.Group) and address not in entered:
+                entered.add(address)
+                pending.append((f"{prefix}{name}/", item))
 
 
 def load_dataset(dataset: h5py.Dataset) -> np.ndarray:
@@ -129,19 +165,21 @@ class SinkReader:
 
     def keys(self) -> list[str]:
         """Every dataset path in the file (the sink's bookkeeping excluded)."""
-        with reading(self.path):
-            return dataset_keys(self.file)
+        try:
+            with reading(self.path):
+                return dataset_keys(self.file)
+        except SinkReadError:
+            unopenable_key(self.file, self.path)  # says which key, if one cannot be opened
+            raise
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._get(normalize_key(key), reopen=True) is not None
 
     def _get(self, key: str, reopen: bool) -> h5py.Dataset | None:
-        with reading(self.path):
-            item = self.file.get(key)
+        item = lookup(self.file, key, self.path)
         if item is None and reopen:
             self.refresh()
-            with reading(self.path):
-                item = self.file.get(key)
+            item = lookup(self.file, key, self.path)
         return item if isinstance(item, h5py.Dataset) else None
 
     def __getitem__(self, key: str) -> h5py.Dataset:
@@ -149,10 +187,11 @@ class SinkReader:
         name = normalize_key(key)
         dataset = self._get(name, reopen=True)
         if dataset is None:
-            raise SinkKeyError(
-                f"{self.path.name} has no dataset {name!r}; its keys are {self.keys()[:20]}",
-                key=name,
-            )
+            try:
+                listed = f"its keys are {self.keys()[:20]}"
+            except SinkReadError as error:
+                listed = f"its other keys cannot be listed ({error})"
+            raise SinkKeyError(f"{self.path.name} has no dataset {name!r}; {listed}", key=name)
         if self.file.swmr_mode:
             with reading(self.path):
                 dataset.refresh()
@@ -173,12 +212,11 @@ class SinkReader:
             if key in ("", "/"):
                 self._heap.attributes(self.file, "/")
                 return dict(self.file.attrs)
-            name = normalize_key(key)
-            target = self.file.get(name)
+        name = normalize_key(key)
+        target = lookup(self.file, name, self.path)
         if target is None:  # perhaps made since the file was opened
             self.refresh()
-            with reading(self.path):
-                target = self.file.get(name)
+            target = lookup(self.file, name, self.path)
         if target is None:
             raise SinkKeyError(f"{self.path.name} has no dataset or group {name!r}", key=name)
         with reading(self.path):

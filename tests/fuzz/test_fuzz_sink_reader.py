@@ -21,7 +21,7 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
 
     import numpy as np
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
     from hypothesis import strategies as st
 
     from ataraxis_like.hdf5 import Hdf5Sink, SinkReader
@@ -50,6 +50,10 @@ _CHILD = textwrap.dedent(
     @settings(max_examples=int(sys.argv[3]), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(spec=damage)
+    # Found by this fuzz: a damaged header in the middle of the file (keys() failed while it
+    # tried to name the key it could not open, with an untyped error).
+    @example(spec={"flips": [(0.5, 1)], "cut": None, "garbage": None})
+    @example(spec={"flips": [(0.5, 1)], "cut": 0.5, "garbage": None})
     def read_damaged(spec):
         data = bytearray(pristine)
         for where, mask in spec["flips"]:

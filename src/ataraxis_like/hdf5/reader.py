@@ -52,7 +52,17 @@ def reading(path: Path) -> Iterator[None]:
         ) from error
 
 
-def lookup(handle: h5py.Group, name: str, path: Path, shown: str = "") -> Any:
+def _unopenable(key: str, error: KeyError, path: Path) -> SinkReadError:
+    reason = str(error).strip("'\"")
+    return SinkReadError(
+        f"cannot open key {key!r} of sink file {path}: {reason[:200]}; its header is damaged or "
+        f"of a newer HDF5 format than this h5py's HDF5 {h5py.version.hdf5_version}: read it with "
+        "a newer h5py, or restore a copy",
+        path=str(path),
+    )
+
+
+def lookup(handle: h5py.Group, name: str, path: Path) -> Any:
     """The object at ``name``, or None if no link has that name. h5py's ``get`` also answers
     None when the link exists but HDF5 cannot open its object (a damaged header, or a format
     newer than this HDF5): that is SinkReadError here, never a key said to be missing."""
@@ -62,13 +72,8 @@ def lookup(handle: h5py.Group, name: str, path: Path, shown: str = "") -> Any:
         except KeyError as error:
             if name not in handle:
                 return None
-            reason = str(error).strip("'\"")
-        raise SinkReadError(
-            f"cannot open key {shown or name!r} of sink file {path}: {reason[:200]}; its header is "
-            "damaged or of a newer HDF5 format than this h5py's HDF5 "
-            f"{h5py.version.hdf5_version}: read it with a newer h5py, or restore a copy",
-            path=str(path),
-        )
+            failed = error
+    raise _unopenable(name, failed, path)
 
 
 def _open_swmr(path: Path, retry_seconds: float) -> h5py.File:
@@ -109,21 +114,29 @@ def dataset_keys(handle: h5py.File) -> list[str]:
     return found
 
 
-def unopenable_key(handle: h5py.File, path: Path) -> None:
-    """SinkReadError naming the first object HDF5 cannot open, found by walking the hard links
-    one by one (``visititems`` only says that visiting failed); each object is entered once."""
+def first_unopenable_key(handle: h5py.File, path: Path) -> SinkReadError | None:
+    """The error naming the first object HDF5 cannot open, found by walking the hard links one
+    by one (``visititems`` only says that visiting failed; each object is entered once), or None
+    if the walk finds none or cannot get that far (the caller's own error then stands)."""
     entered: set[int] = set()
     pending: list[tuple[str, h5py.Group]] = [("", handle)]
-    while pending:
-        prefix, group = pending.pop()
-        for name in group:
-            if not isinstance(group.get(name, getlink=True), h5py.HardLink):
-                continue
-            item = lookup(group, name, path, shown=f"{prefix}{name}")
-            address = h5py.h5o.get_info(item.id).addr
-            if isinstance(item, h5py.Group) and address not in entered:
-                entered.add(address)
-                pending.append((f"{prefix}{name}/", item))
+    try:
+        while pending:
+            prefix, group = pending.pop()
+            for name in group:
+                if not isinstance(group.get(name, getlink=True), h5py.HardLink):
+                    continue
+                try:
+                    item = group[name]
+                except KeyError as error:
+                    return _unopenable(f"{prefix}{name}", error, path)
+                address = h5py.h5o.get_info(item.id).addr
+                if isinstance(item, h5py.Group) and address not in entered:
+                    entered.add(address)
+                    pending.append((f"{prefix}{name}/", item))
+    except (KeyError, OSError, RuntimeError, ValueError, TypeError):
+        return None
+    return None
 
 
 def load_dataset(dataset: h5py.Dataset) -> np.ndarray:
@@ -169,8 +182,10 @@ class SinkReader:
             with reading(self.path):
                 return dataset_keys(self.file)
         except SinkReadError:
-            unopenable_key(self.file, self.path)  # says which key, if one cannot be opened
-            raise
+            named = first_unopenable_key(self.file, self.path)
+            if named is None:
+                raise
+            raise named from None
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._get(normalize_key(key), reopen=True) is not None

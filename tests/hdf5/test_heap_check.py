@@ -214,6 +214,36 @@ def test_reads_racing_a_queue_mode_writer_raise_no_false_alarm(h5_path: Path) ->
         assert reader.load("text").tolist() == written
 
 
+def test_an_unwritten_collection_is_called_damaged_only_once_no_writer_holds_the_file(
+    h5_path: Path,
+) -> None:
+    """A SWMR reader can see a reference before the collection it names is written (zeros):
+    while the superblock says a writer holds the file, that is not called damage; once the
+    writer has closed it, the same bytes are."""
+    sink = Hdf5Sink(h5_path, "w", sharing="queue")  # the writer is another process
+    try:
+        sink.extend("text", np.array(["one", "two é"], dtype=object))
+        sink.flush()
+        data = h5_path.read_bytes()
+        assert data[11] != 0, "the superblock should say a writer holds the file"
+        start = data.find(b"GCOL")
+        assert start > 0
+        with h5_path.open("r+b") as handle:  # the collection as a reader may find it: unwritten
+            handle.seek(start)
+            handle.write(bytes(16))
+        with open_sink(h5_path) as reader, pytest.raises(SinkReadError) as live:
+            reader.load("text")
+    finally:
+        sink.close()
+    assert "unless a writer still appends" in str(live.value)
+    assert "variable-length data is damaged" not in str(live.value)
+    assert h5_path.read_bytes()[11] == 0
+    with open_sink(h5_path) as reader, pytest.raises(SinkReadError) as closed:
+        reader.load("text")
+    assert f"variable-length data is damaged at byte {start}" in str(closed.value)
+    assert "unless a writer" not in str(closed.value)
+
+
 def test_a_check_made_before_objects_were_added_reads_the_collection_again(
     h5_path: Path,
 ) -> None:

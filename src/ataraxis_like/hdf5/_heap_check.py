@@ -98,6 +98,13 @@ class HeapCheck:
                     f"yet (expected {damage.expected}, got {damage.got}); with a live writer, "
                     "refresh() and read again; if none,"
                 )
+            elif _open_for_writing(stored, self.sizes.base):
+                found = (  # SWMR does not order heap collections: a reader can see one unwritten
+                    f"its variable-length data does not read as intact at byte {damage.offset} "
+                    f"(expected {damage.expected}, got {damage.got}), damaged unless a writer "
+                    "still appends and has not flushed it yet; with a live writer, refresh() and "
+                    "read again; if none,"
+                )
             else:
                 found = (
                     f"its variable-length data is damaged at byte {damage.offset} (expected "
@@ -161,6 +168,17 @@ class HeapCheck:
         if len(data) != size:
             raise DamageError(start, f"a collection of {size} bytes", f"{len(data)} before the end")
         return collection_indexes(data, start, length)
+
+
+def _open_for_writing(stored: _Stored, base: int) -> bool:
+    """Whether the superblock says a writer has the file open (or was killed with it open):
+    the file consistency flags, one byte at 11 from superblock version 2 on, four at 20
+    before; HDF5 sets them while a writer holds the file and clears them when it closes."""
+    head = stored.read(base, 24)
+    if len(head) < 24 or head[:8] != b"\x89HDF\r\n\x1a\n":
+        return False
+    flags = head[11:12] if head[8] >= 2 else head[20:24]
+    return any(flags)
 
 
 class _Stored:

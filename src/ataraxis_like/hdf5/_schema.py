@@ -303,7 +303,7 @@ def _checked(schema: Schema, value: Any, rows: bool, verb: str) -> np.ndarray:
         if array.dtype.kind in "UO" or not _numeric_ok(array, python, schema.dtype):
             raise _mismatch(schema, _describe_value(array, None, rows), verb)
     if (array.shape[1:] if rows else array.shape) != schema.shape or (rows and array.ndim == 0):
-        if rows and array.size == 0:
+        if rows and array.ndim and not len(array):  # no rows: their shape does not matter
             return np.empty((0, *schema.shape), dtype=schema.dtype)
         raise _mismatch(schema, _describe_value(array, schema.text, rows), verb)
     return array

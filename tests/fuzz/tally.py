@@ -5,6 +5,8 @@ A fuzz test wraps each call in ``with attempt("<entry point>"):``. A typed error
 propagates and fails the test. Crashes (a dead worker) and hangs (pytest-timeout) fail the test
 too, so a green fuzz run means 0 of both. With ``ATARAXIS_FUZZ_TALLY=<directory>`` set, each test
 process writes its counts there at exit; ``python -m tests.fuzz.report <directory>`` sums them.
+``ATARAXIS_FUZZ_SCALE=<factor>`` multiplies every fuzz test's number of inputs (and its time
+limit with it), so one variable makes the whole suite search longer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ from pathlib import Path
 from ataraxis_like.errors import AtaraxisError
 
 TALLY: defaultdict[str, Counter[str]] = defaultdict(Counter)
+SCALE = float(os.environ.get("ATARAXIS_FUZZ_SCALE", "1"))
+
+
+def examples(default: int) -> int:
+    """How many inputs a fuzz test tries: ``default`` times ``ATARAXIS_FUZZ_SCALE``."""
+    return max(1, round(default * SCALE))
+
+
+def time_limit(seconds: float) -> float:
+    """A fuzz test's time limit, grown with ``ATARAXIS_FUZZ_SCALE`` (never shrunk)."""
+    return seconds * max(1.0, SCALE)
 
 
 @contextmanager

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from ataraxis_like.logs import LogArchiveReader, compress_npy_logs
 
 from ..logs import Entry, write_batch
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(time_limit(180))
 ONSET = 1_700_000_000_000_000
 
 
@@ -85,7 +85,7 @@ def _damaged(pristine: bytes, spec: dict[str, Any]) -> bytearray:
     return data
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=damage)
 def test_reader_over_damaged_archives(work: Path, spec: dict[str, Any]) -> None:
     pristine, expected = _pristine(spec["kind"])
@@ -98,7 +98,7 @@ def test_reader_over_damaged_archives(work: Path, spec: dict[str, Any]) -> None:
         assert found == expected, "a damaged archive read back different data without an error"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(["stored", "deflated"]), cut=st.floats(0, 1), touched=st.booleans())
 def test_reader_over_an_archive_cut_while_open(
     work: Path, kind: str, cut: float, touched: bool
@@ -129,7 +129,7 @@ batch_damage = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damages=batch_damage, compress=st.booleans())
 def test_compress_over_damaged_batch_files(
     work: Path, damages: list[tuple[int, str, float, int]], compress: bool

@@ -23,9 +23,9 @@ from ataraxis_like.config._spec import DumpContext
 from ataraxis_like.config._yaml_io import emit
 
 from .strategies import scalars
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(time_limit(120))
 
 
 class Color(enum.Enum):
@@ -111,7 +111,7 @@ def work() -> Iterator[Path]:
         yield Path(name)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, overrides=st.lists(st.text(max_size=12) | st.sampled_from(
     ["count=010", "lights=on", "inner.gain=yes", "items.0=1", "name=", "tags=[a, a]"]),
     max_size=2))  # fmt: skip
@@ -197,7 +197,7 @@ def edited_documents(draw: st.DrawFn) -> str:
     return "\n".join(rows) + "\n"
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=field_values())
 def test_to_yaml_over_any_values(work: Path, values: dict[str, Any]) -> None:
     config = Everything(**values)

@@ -16,9 +16,9 @@ from ataraxis_like.logs import DataLogger, LogPackage
 
 from ..logs.logged import collect_entries
 from .strategies import arrays, one_leaf
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(time_limit(180))
 
 odd_numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -58,7 +58,9 @@ def test_log_packages_from_any_fields(tmp_path: Path) -> None:
     expected: dict[int, list[tuple[int, bytes]]] = {}
     with DataLogger(tmp_path, "fuzz") as logger:
 
-        @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(
+            max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        )
         @given(source=sources, stamp=stamps, payload=payloads)
         def fuzz(source: Any, stamp: Any, payload: Any) -> None:
             package = None

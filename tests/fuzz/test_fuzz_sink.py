@@ -20,9 +20,9 @@ from ataraxis_like.hdf5 import Hdf5Sink, open_sink
 from ataraxis_like.hdf5._schema import normalize_key
 
 from .strategies import batches, keys, values
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(time_limit(180))
 
 operations = st.lists(
     st.one_of(
@@ -72,7 +72,7 @@ def work() -> Iterator[Path]:
         yield Path(name)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 # Found by this fuzz: a block of one row of zero elements was taken for an empty extend and
 # dropped without an error (the row was counted as accepted and never stored).
@@ -94,13 +94,15 @@ def test_queue_sink_over_any_keys_and_values(tmp_path: Path) -> None:
     sink = Hdf5Sink(path, "w", sharing="queue")
     writer = sink.writer_pid
     client = sink.client()
-    examples = iter(range(1_000_000))
+    numbers = iter(range(1_000_000))
     try:
 
-        @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(
+            max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        )
         @given(ops=operations)
         def fuzz(ops: list[tuple[str, Any, Any]]) -> None:
-            _run(client, ops, f"e{next(examples)}/", rows, arrays, "Hdf5Client")
+            _run(client, ops, f"e{next(numbers)}/", rows, arrays, "Hdf5Client")
 
         fuzz()
         client.flush()

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(240)
+from .tally import examples, time_limit
+
+pytestmark = pytest.mark.timeout(time_limit(240))
 
 _CHILD = textwrap.dedent(
     """
@@ -84,7 +86,7 @@ def test_sink_reader_over_damaged_files(tmp_path: Path, compression: str) -> Non
     path = f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     environment = {**os.environ, "PYTHONPATH": path}
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tmp_path), compression, "150"],
+        [sys.executable, "-c", _CHILD, str(tmp_path), compression, str(examples(150))],
         capture_output=True, text=True, timeout=200, check=False, env=environment, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, f"exit {done.returncode}:\n{done.stderr[-4000:]}"

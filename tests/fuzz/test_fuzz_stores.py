@@ -20,9 +20,9 @@ from ataraxis_like.recorder.redis_store import RedisStore
 from ataraxis_like.recorder.stores import normalize_key
 
 from .strategies import batches, keys, values
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(time_limit(180))
 
 operations = st.lists(
     st.one_of(
@@ -34,7 +34,9 @@ operations = st.lists(
 
 
 def _fuzz(make: Callable[[], Store], name: str) -> None:
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(ops=operations)
     def fuzz(ops: list[tuple[str, Any, Any]]) -> None:
         store = make()

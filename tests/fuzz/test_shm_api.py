@@ -28,12 +28,12 @@ from ataraxis_like.shm._segment import segment_path
 from ataraxis_like.shm.queue import ShmQueue
 
 from . import shm_inputs as inputs
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(time_limit(120))
 
 _FUZZ = settings(
-    max_examples=int(os.environ.get("ATARAXIS_FUZZ_EXAMPLES", 120)),
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

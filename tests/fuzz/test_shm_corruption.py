@@ -35,9 +35,9 @@ from ataraxis_like.shm._segment import (
 from ataraxis_like.shm.queue import ShmQueue
 
 from ..support.segment_probe import ARRAY_OPS, QUEUE_OPS, Probe
-from .tally import attempt
+from .tally import attempt, examples, time_limit
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(time_limit(300))
 
 _PROBE_SECONDS = 30
 _CAPACITY = 1024
@@ -137,7 +137,7 @@ def _tally(kind: str, answer: list[list[str]] | str, request: dict[str, Any]) ->
 
 
 _FUZZ = settings(
-    max_examples=int(os.environ.get("ATARAXIS_FUZZ_EXAMPLES", 60)),
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -129,3 +129,14 @@ def test_unknown_override_is_refused_even_when_unknown_keys_are_allowed(saved: P
 def test_a_single_string_is_not_taken_for_a_list_of_overrides(saved: Path) -> None:
     with pytest.raises(TypeError, match="list"):
         Run.from_yaml(saved, overrides="camera.fps=60")
+
+
+def test_an_override_into_a_field_the_file_holds_as_a_list_is_a_problem(tmp_path: Path) -> None:
+    """Found by the config fuzz: ``camera`` written as a list made ``camera.fps=1`` compare a
+    field name with list indexes (a raw TypeError)."""
+    path = tmp_path / "run.yaml"
+    path.write_text("camera:\n-\n")
+    with pytest.raises(ConfigError) as caught:
+        Run.from_yaml(path, overrides=["camera.fps=1"])
+    found = [(p.path, p.expected, p.origin) for p in caught.value.problems]
+    assert ("camera", "Camera", "override 'camera.fps=1'") in found, found

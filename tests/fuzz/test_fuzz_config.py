@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -115,6 +115,7 @@ def work() -> Iterator[Path]:
 @given(document=documents, overrides=st.lists(st.text(max_size=12) | st.sampled_from(
     ["count=010", "lights=on", "inner.gain=yes", "items.0=1", "name=", "tags=[a, a]"]),
     max_size=2))  # fmt: skip
+@example(document="inner:\n-", overrides=["inner.gain=yes"])  # found: a raw TypeError
 def test_from_yaml_over_any_text(work: Path, document: str | bytes, overrides: list[str]) -> None:
     path = work / "config.yaml"
     if isinstance(document, bytes):

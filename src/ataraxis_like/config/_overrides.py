@@ -62,8 +62,12 @@ def _set(
             hint = _suggest(current, part)
             problems.append(Problem(where, None, expected, f"unknown key {part!r}", hint, origin))
             return None
-        key, current, default = child
+        parent, (key, current, default) = current, child
         path = (*path, key)
+        if isinstance(node, list) and not isinstance(key, int):  # the file has a list here
+            above = ".".join(parts[:depth])
+            problems.append(Problem(above, None, parent.name, describe(node), "", origin))
+            return None
         if isinstance(node, list) and not 0 <= key < len(node):
             found = f"index {key} of a list of {len(node)} items"
             problems.append(Problem(where, None, "an existing list index", found, "", origin))

@@ -27,6 +27,7 @@ from ._archive_layout import (
     ARCHIVE_VERSION,
     ZIP_ERRORS,
     ArchiveFormatError,
+    member_info,
     member_name,
     open_member,
     open_payload_stream,
@@ -120,7 +121,7 @@ class PackedBlocks:
         )
         shapes: dict[str, tuple[int, ...]] = {}
         for name, dtype in _COLUMNS.items():
-            info = archive.getinfo(member_name(name))
+            info = member_info(archive, member_name(name))
             if info.compress_type == zipfile.ZIP_STORED:
                 self._stored[name], shapes[name], found = stored_member(archive, info.filename,
                                                                         handle)  # fmt: skip

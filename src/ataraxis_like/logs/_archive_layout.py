@@ -68,6 +68,21 @@ def member_name(name: str) -> str:
     return f"{name}.npy"
 
 
+_FOREIGN_FLAGS = 0x01 | 0x20 | 0x40  # zip flag bits: encrypted, patched, strongly encrypted
+
+
+def member_info(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+    """The member called ``name``; ArchiveFormatError if its flags say encrypted or patched,
+    which no log archive is (zipfile would raise RuntimeError asking for a password)."""
+    info = archive.getinfo(name)
+    if info.flag_bits & _FOREIGN_FLAGS:
+        raise ArchiveFormatError(
+            f"member {name} is marked encrypted or patched (zip flags {info.flag_bits:#06x}); "
+            "log archives never are: the archive is damaged, restore it from a copy"
+        )
+    return info
+
+
 def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
     """Load one array member into memory (decompressing it if needed).
 
@@ -75,7 +90,7 @@ def read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
     read to its end, so the zip's CRC-32 of it is checked. Reading in 256 KiB pieces keeps the
     decompressed bytes in the CPU cache until they are copied: twice as fast as one read.
     """
-    info = archive.getinfo(member_name(name))
+    info = member_info(archive, member_name(name))
     with archive.open(info) as handle:
         shape, dtype = read_npy_header(handle)
         size = array_bytes(shape, dtype)
@@ -111,7 +126,7 @@ def open_member(
     archive: zipfile.ZipFile, name: str
 ) -> tuple[IO[bytes], tuple[int, ...], np.dtype[Any]]:
     """A member's stream positioned at its first data byte, with its shape and dtype."""
-    handle = archive.open(member_name(name))
+    handle = archive.open(member_info(archive, member_name(name)))
     try:
         shape, dtype = read_npy_header(handle)
     except BaseException:

@@ -31,6 +31,7 @@ from ._archive_layout import (
     archive_layout,
     archive_name,
     discover_log_archives,
+    member_info,
     open_member,
     open_payload_stream,
     read_archive_header,
@@ -158,7 +159,7 @@ class LogArchiveReader:
     @staticmethod
     def _reference_entry(archive: zipfile.ZipFile, name: str) -> np.ndarray:
         try:
-            with archive.open(name) as handle:
+            with archive.open(member_info(archive, name)) as handle:
                 data = np.lib.format.read_array(handle, allow_pickle=False)
         except UNREADABLE as error:
             raise ArchiveFormatError(f"entry {name} is unreadable ({reason(error)})") from None

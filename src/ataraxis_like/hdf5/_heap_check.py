@@ -37,7 +37,10 @@ from ._gcol import (
 )
 from ._object_header import Sizes
 from ._vlen_refs import attribute_references, dataset_references, is_variable_length
+from .recover import status_flags
 
+_UNFLUSHED = "unless a writer still appends and has not flushed it yet"
+_READ_AGAIN = "with a live writer, refresh() and read again; if none,"
 _FIX = (
     "the file is damaged: recover what the other keys hold with SinkReader.load per key, "
     "or restore a copy"
@@ -94,16 +97,14 @@ class HeapCheck:
             if isinstance(damage, MissingObjectError):  # also what a live writer's lag looks like
                 found = (
                     "a value refers to an object missing from its heap collection, damaged at "
-                    f"byte {damage.offset} unless a writer still appends and has not flushed it "
-                    f"yet (expected {damage.expected}, got {damage.got}); with a live writer, "
-                    "refresh() and read again; if none,"
+                    f"byte {damage.offset} {_UNFLUSHED} (expected {damage.expected}, got "
+                    f"{damage.got}); {_READ_AGAIN}"
                 )
-            elif _open_for_writing(stored, self.sizes.base):
+            elif _writer_holds(self.path):
                 found = (  # SWMR does not order heap collections: a reader can see one unwritten
                     f"its variable-length data does not read as intact at byte {damage.offset} "
-                    f"(expected {damage.expected}, got {damage.got}), damaged unless a writer "
-                    "still appends and has not flushed it yet; with a live writer, refresh() and "
-                    "read again; if none,"
+                    f"(expected {damage.expected}, got {damage.got}), damaged {_UNFLUSHED}; "
+                    f"{_READ_AGAIN}"
                 )
             else:
                 found = (
@@ -170,15 +171,13 @@ class HeapCheck:
         return collection_indexes(data, start, length)
 
 
-def _open_for_writing(stored: _Stored, base: int) -> bool:
-    """Whether the superblock says a writer has the file open (or was killed with it open):
-    the file consistency flags, one byte at 11 from superblock version 2 on, four at 20
-    before; HDF5 sets them while a writer holds the file and clears them when it closes."""
-    head = stored.read(base, 24)
-    if len(head) < 24 or head[:8] != b"\x89HDF\r\n\x1a\n":
+def _writer_holds(path: Path) -> bool:
+    """Whether the superblock's status flags say a writer has the file open (or was killed with
+    it open); HDF5 sets them while a writer holds the file and clears them when it closes."""
+    try:
+        return status_flags(path) != 0
+    except OSError:  # RecoveryError included: gone or no superblock now, so no writer to wait for
         return False
-    flags = head[11:12] if head[8] >= 2 else head[20:24]
-    return any(flags)
 
 
 class _Stored:

@@ -130,8 +130,10 @@ def first_unopenable_key(handle: h5py.File, path: Path) -> SinkReadError | None:
                     item = group[name]
                 except KeyError as error:
                     return _unopenable(f"{prefix}{name}", error, path)
+                if not isinstance(item, h5py.Group):
+                    continue
                 address = h5py.h5o.get_info(item.id).addr
-                if isinstance(item, h5py.Group) and address not in entered:
+                if address not in entered:
                     entered.add(address)
                     pending.append((f"{prefix}{name}/", item))
     except (KeyError, OSError, RuntimeError, ValueError, TypeError):

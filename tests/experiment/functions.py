@@ -110,6 +110,17 @@ def dies_once(run: Any) -> dict[str, Any]:
     return {"y": run.x * 2.0}
 
 
+def dies_once_late(run: Any) -> int:
+    """Run ``killer`` kills its worker the first time (the file ``gate`` marks it), ``delay``
+    seconds after it started: about when the result of the task before it on that worker is
+    on its way to the caller."""
+    if run.x == run.killer and not Path(run.gate).exists():
+        Path(run.gate).touch()
+        time.sleep(run.delay)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return int(run.x)
+
+
 def mixed_results(run: Any) -> dict[str, Any]:
     """Results that do not fit one column: shapes and types that vary between runs."""
     return {

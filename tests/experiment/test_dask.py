@@ -69,10 +69,14 @@ def test_runs_on_a_cluster_and_come_back_to_the_one_writer(tmp_path: Path, clien
     workers = set(client.run(os.getpid).values())  # type: ignore[attr-defined]
     assert set(loaded._source.table["pid"].tolist()) <= workers
     assert os.getpid() not in workers
+    first = sorted(client.scheduler_info()["workers"])[0]  # type: ignore[attr-defined]
+    pinned = client.get_executor(workers=[first])  # type: ignore[attr-defined]
     same = Experiment(
-        "dask", tmp_path / "executor", defaults={"x": 0}, exploration=zipped(x=[1, 2])
+        "dask", tmp_path / "executor", defaults={"x": 0}, exploration=zipped(x=[1, 2, 3, 4])
     )
-    assert same.run(functions.trivial, executor=client.get_executor())["completed"] == 2
+    assert same.run(functions.trivial, executor=pinned, runs_per_task=1)["completed"] == 4
+    pids = set(ExperimentResults.load(tmp_path / "executor")._source.table["pid"].tolist())
+    assert pids == {client.run(os.getpid, workers=[first])[first]}  # type: ignore[attr-defined]
 
 
 def test_a_worker_killed_mid_run_is_retried_by_dask(tmp_path: Path, client: object) -> None:
@@ -86,6 +90,36 @@ def test_a_worker_killed_mid_run_is_retried_by_dask(tmp_path: Path, client: obje
     assert counts == {"completed": 8, "failed": 0, "skipped": 0}, errors
     assert loaded.results("y")[1].tolist() == [2.0 * x for x in range(8)]
     assert loaded.overview().attempts.tolist() == [1] * 8, "a run was stored twice"
+
+
+def test_a_result_lost_with_its_worker_is_computed_again_not_failed(tmp_path: Path) -> None:
+    """A worker killed just after it finished a task loses that task's result, possibly while
+    the caller is receiving it. Dask computes it again; the run is stored once, completed,
+    whether the client or its ``get_executor()`` was passed. (Through Dask's
+    ``concurrent.futures`` face such a task could fail with a ValueError: Dask read the lost
+    status after the result came and took the result for an error. That race is rare at this
+    scale, 6 of 96 kills in a 40-task stress of the bare executor; it failed this module twice
+    in CI under load. ``run`` no longer goes through that face.)"""
+    settings = {"distributed.scheduler.allowed-failures": 1,
+                "distributed.scheduler.worker-saturation": 1.0}  # fmt: skip
+    with dask.config.set(settings), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:  # fmt: skip
+        for kill in range(8):
+            client.wait_for_workers(2, timeout=60)
+            exploration = zipped(x=list(range(16)))
+            gate = str(tmp_path / f"{kill}")
+            defaults = {"x": 0, "killer": 8, "delay": kill / 2000, "gate": gate}
+            experiment = Experiment("lost", tmp_path / f"exp{kill}", defaults=defaults,
+                                    exploration=exploration)  # fmt: skip
+            executor = client.get_executor() if kill % 2 else client
+            counts = experiment.run(functions.dies_once_late, executor=executor)
+            assert Path(gate).exists(), "no worker was killed"
+            loaded = ExperimentResults.load(tmp_path / f"exp{kill}")
+            errors = [(row["index"], row["error"]) for row in loaded.runs if row["error"]]
+            assert counts == {"completed": 16, "failed": 0, "skipped": 0}, (kill, errors)
+            assert loaded.overview().attempts.tolist() == [1] * 16, "a run was stored twice"
 
 
 def test_a_run_that_kills_every_worker_fails_alone(tmp_path: Path, client: object) -> None:

@@ -1,5 +1,5 @@
 """Runs as tasks of an existing executor: any ``concurrent.futures.Executor`` (a process pool,
-loky, ``mpi4py.futures``, Dask's ``client.get_executor()``) or a Dask ``Client``.
+loky, ``mpi4py.futures``) or a Dask ``Client`` (also when given as ``client.get_executor()``).
 
 Each task runs a few runs (``runs_per_task``) and returns their outcomes; the calling process,
 the file's single writer, stores them as tasks finish. A worker that dies is handled by the
@@ -8,6 +8,12 @@ executor: Dask runs the task again on another worker and gives up after its
 failed); a ``ProcessPoolExecutor`` breaks instead (every task in flight raises
 ``BrokenProcessPool``): nothing is stored for those runs, which stay pending, and ``run``
 raises ``ExperimentError`` once the finished tasks are stored.
+
+Dask tasks go through the ``Client`` itself, never through its ``concurrent.futures`` face:
+that face settles a task from the future's status read again after the result arrived, so a
+worker dying at that moment (its finished results now "lost") turned a good result into a
+``ValueError`` (7 tasks in 77 rounds of a 2-worker stress here). A Dask future whose result
+is lost computes it again, and ``result()`` waits for that.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +29,97 @@ from ._run import FAILED, Outcome, execute_many
 from ._writer import ResultsWriter
 from .errors import ExperimentArgumentError, ExperimentError
 
+# A Dask future is asked whether it is done (a flag read) after 0.5 ms, then ever less often.
+_FIRST_POLL_SECONDS, _LAST_POLL_SECONDS = 0.0005, 0.02
+Settled = list[Outcome] | Exception  # a task's outcomes, or why the executor could not run it
 
-def as_executor(executor: Any) -> cf.Executor:
-    """``executor`` itself, or the ``concurrent.futures`` face of a Dask ``Client``."""
+
+class _PoolTasks:
+    """Tasks of a ``concurrent.futures.Executor``."""
+
+    def __init__(self, pool: cf.Executor) -> None:
+        self.pool = pool
+        count = getattr(pool, "_max_workers", None)
+        self.slots = max(1, int(count) if count else (os.cpu_count() or 1))
+
+    def submit(self, *call: Any) -> Any:
+        return self.pool.submit(execute_many, *call)
+
+    def finished(self, futures: Collection[Any], timeout: float) -> set[Any]:
+        done, _ = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def settle(self, futures: Collection[Any]) -> list[tuple[Any, Settled]]:
+        return [(future, _settled(future)) for future in futures]
+
+
+class _DaskTasks:
+    """Tasks of a Dask ``Client``: each a future of its own (``pure=False``), with the
+    options a ``client.get_executor(...)`` was made with."""
+
+    def __init__(self, client: Any, options: Mapping[str, Any]) -> None:
+        self.client = client
+        self.options = {**options, "pure": False}  # every task its own, even if equal
+        self.slots = max(1, int(sum(client.nthreads().values())))
+
+    def submit(self, *call: Any) -> Any:
+        return self.client.submit(execute_many, *call, **self.options)
+
+    def finished(self, futures: Collection[Any], timeout: float) -> set[Any]:
+        """The futures done within ``timeout``. Polled: the client's ``wait`` would wait on
+        the default client, which need not be this one."""
+        deadline, pause = time.monotonic() + timeout, _FIRST_POLL_SECONDS
+        while True:
+            done = {future for future in futures if future.done()}
+            if done or time.monotonic() >= deadline:
+                return done
+            time.sleep(pause)
+            pause = min(2 * pause, _LAST_POLL_SECONDS)
+
+    def settle(self, futures: Collection[Any]) -> list[tuple[Any, Settled]]:
+        """Each future's outcomes or error; the finished ones' results in one gather (one
+        round trip instead of one each). A result lost meanwhile is computed again first."""
+        ready = [future for future in futures if future.status == "finished"]
+        settled: list[tuple[Any, Settled]] = []
+        if ready:
+            try:
+                settled = list(zip(ready, self.client.gather(ready), strict=True))
+            except Exception:  # one failed after all (its recomputation): each on its own
+                settled = []
+        gathered = {id(future) for future, _ in settled}
+        return settled + [(f, _settled(f)) for f in futures if id(f) not in gathered]
+
+
+def _settled(future: Any) -> Settled:
+    try:
+        outcomes: list[Outcome] = future.result()
+    except Exception as error:
+        return error
+    return outcomes
+
+
+def _tasks(executor: Any) -> _PoolTasks | _DaskTasks:
+    """How to send tasks to ``executor``, or ExperimentArgumentError."""
+    client = getattr(executor, "_client", None)  # Dask's ClientExecutor keeps its client here
+    if isinstance(executor, cf.Executor) and _is_dask_client(client):
+        return _DaskTasks(client, getattr(executor, "_kwargs", {}))
     if isinstance(executor, cf.Executor):
-        return executor
-    get_executor = getattr(executor, "get_executor", None)
-    if get_executor is None:
-        raise ExperimentArgumentError(
-            f"executor must be a concurrent.futures.Executor or a dask.distributed Client (got "
-            f"{type(executor).__name__}); pass e.g. ProcessPoolExecutor() or Client(cluster)"
-        )
-    result: cf.Executor = get_executor(pure=False)  # every run is its own task, even if equal
-    return result
+        return _PoolTasks(executor)
+    if _is_dask_client(executor):
+        return _DaskTasks(executor, {})
+    raise ExperimentArgumentError(
+        f"executor must be a concurrent.futures.Executor or a dask.distributed Client (got "
+        f"{type(executor).__name__}); pass e.g. ProcessPoolExecutor() or Client(cluster)"
+    )
+
+
+def _is_dask_client(candidate: Any) -> bool:
+    return all(hasattr(candidate, name) for name in ("submit", "nthreads", "get_executor"))
+
+
+def check_executor(executor: Any) -> None:
+    """ExperimentArgumentError unless ``executor`` is something ``run`` can send tasks to."""
+    _tasks(executor)
 
 
 def start_forked_workers(executor: Any) -> None:
@@ -43,18 +127,8 @@ def start_forked_workers(executor: Any) -> None:
     file opens: it forks them all at its first task, and a worker forked later would inherit
     the file's descriptor and keep it open (refusing a resume) after this process is killed.
     Workers of other executors are not forked from this process."""
-    pool = as_executor(executor)
-    if isinstance(pool, cf.ProcessPoolExecutor):
-        pool.submit(int).result()
-
-
-def _slots(executor: cf.Executor) -> int:
-    """How many tasks the executor runs at once, as far as it tells."""
-    client = getattr(executor, "_client", None)
-    if client is not None and hasattr(client, "nthreads"):
-        return max(1, int(sum(client.nthreads().values())))
-    count = getattr(executor, "_max_workers", None)
-    return max(1, int(count) if count else (os.cpu_count() or 1))
+    if isinstance(executor, cf.ProcessPoolExecutor):
+        executor.submit(int).result()
 
 
 def run_on_executor(
@@ -68,11 +142,11 @@ def run_on_executor(
     runs_per_task: int,
 ) -> None:
     """Submit ``orders`` (a bounded number of tasks at a time) and store every outcome."""
-    pool = as_executor(executor)
+    tasks = _tasks(executor)
     chunks = iter([orders[start : start + runs_per_task] for start in
                    range(0, len(orders), runs_per_task)])  # fmt: skip
-    limit = 2 * _slots(pool) + 2
-    in_flight: dict[cf.Future[list[Outcome]], list[tuple[int, dict[str, Any]]]] = {}
+    limit = 2 * tasks.slots + 2
+    in_flight: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
     broken: BaseException | None = None
 
     def submit_more() -> None:
@@ -82,7 +156,7 @@ def run_on_executor(
             if chunk is None:
                 return
             try:
-                future = pool.submit(execute_many, function, chunk, directory, args, kwargs)
+                future = tasks.submit(function, chunk, directory, args, kwargs)
             except cf.BrokenExecutor as error:
                 broken = error
                 return
@@ -90,22 +164,19 @@ def run_on_executor(
 
     submit_more()
     while in_flight:
-        finished, _ = cf.wait(in_flight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+        finished = tasks.finished(in_flight, timeout=0.1)
         writer.commit_if_due()
-        for future in finished:
+        for future, settled in tasks.settle(finished):
             chunk = in_flight.pop(future)
-            try:
-                outcomes = future.result()
-            except cf.BrokenExecutor as error:
-                broken = error  # its runs stay pending: a later run() does them
-                continue
-            except Exception as error:  # the executor gave up on the task (Dask: KilledWorker)
-                reason = f"the executor could not run it: {type(error).__name__}: {error}"
+            if isinstance(settled, cf.BrokenExecutor):
+                broken = settled  # its runs stay pending: a later run() does them
+            elif isinstance(settled, Exception):  # the executor gave up (Dask: KilledWorker)
+                reason = f"the executor could not run it: {type(settled).__name__}: {settled}"
                 for index, _ in chunk:
                     writer.add(Outcome(index, FAILED, time.time(), 0.0, reason))
-                continue
-            for outcome in outcomes:
-                writer.add(outcome)
+            else:
+                for outcome in settled:
+                    writer.add(outcome)
         submit_more()
     if broken is not None:
         raise ExperimentError(

@@ -21,7 +21,7 @@ import numpy as np
 from ..hdf5 import Hdf5Sink, open_sink, recover
 from ..hdf5._store import compression_options
 from . import provenance
-from ._executor import run_on_executor, start_forked_workers
+from ._executor import check_executor, run_on_executor, start_forked_workers
 from ._layout import (
     EXPLORATION,
     LAYOUT_VERSION,
@@ -235,6 +235,8 @@ class Experiment:
                 f"run() got executor= and processes={processes}; the executor decides where "
                 "runs go: pass one of the two"
             )
+        if executor is not None:
+            check_executor(executor)
 
     def _write_header(
         self,

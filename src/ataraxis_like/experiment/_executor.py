@@ -12,8 +12,9 @@ raises ``ExperimentError`` once the finished tasks are stored.
 Dask tasks go through the ``Client`` itself, never through its ``concurrent.futures`` face:
 that face settles a task from the future's status read again after the result arrived, so a
 worker dying at that moment (its finished results now "lost") turned a good result into a
-``ValueError`` (7 tasks in 77 rounds of a 2-worker stress here). A Dask future whose result
-is lost computes it again, and ``result()`` waits for that.
+``ValueError`` or ``TypeError`` (a few tasks in a hundred kills:
+``benchmarks/dask_lost_results.py``). A Dask future whose result is lost computes it again,
+and ``result()`` waits for that.
 """
 
 from __future__ import annotations

@@ -238,16 +238,27 @@ def dask_sweep(directory: Path, runs: int) -> dict[str, float]:
             "caller_cpu_ms_per_run": 1e3 * cpu / runs}  # fmt: skip
 
 
+SHM = Path("/dev/shm")
+
+
+def _semaphores() -> set[str]:
+    """Names of the multiprocessing semaphores in /dev/shm."""
+    return {path.name for path in SHM.glob("sem.mp-*")}
+
+
 def dask_resume(directory: Path, runs: int) -> dict[str, float]:
     """Kill a Dask sweep (its whole process group) mid-sweep, resume, check."""
     from ataraxis_like.experiment import ExperimentResults
 
     launcher = [sys.executable, __file__, "ours", str(runs), "dask-child", "-", str(directory)]
+    semaphores = _semaphores()
     process = subprocess.Popen(launcher, start_new_session=True)
     while not completed(directory / "results.h5") and process.poll() is None:
         time.sleep(0.005)  # killed at its first stored batch (a batch per 0.5 s)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    for name in _semaphores() - semaphores:  # the killed group's: its resource tracker died too
+        (SHM / name).unlink(missing_ok=True)
     experiment = _trivial_experiment(directory, runs)
     pending = len(experiment.pending())
     if not 0 < pending < runs:

@@ -103,8 +103,8 @@ def test_a_result_lost_with_its_worker_is_computed_again_not_failed(tmp_path: Pa
     whether the client or its ``get_executor()`` was passed. (Through Dask's
     ``concurrent.futures`` face such a task could fail with a ValueError: Dask read the lost
     status after the result came and took the result for an error. That race is rare at this
-    scale, 6 of 96 kills in a 40-task stress of the bare executor; it failed this module twice
-    in CI under load. ``run`` no longer goes through that face.)"""
+    scale, 2 to 6 of 96 kills in a 40-task stress of the bare executor, and the likeliest
+    cause of this module's two CI failures. ``run`` no longer goes through that face.)"""
     with dask.config.set(KILLABLE), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      dashboard_address=":0") as cluster, \

@@ -40,8 +40,11 @@ class _PoolTasks:
 
     def __init__(self, pool: cf.Executor) -> None:
         self.pool = pool
-        count = getattr(pool, "_max_workers", None)
-        self.slots = max(1, int(count) if count else (os.cpu_count() or 1))
+
+    def slots(self) -> int:
+        """How many tasks the pool runs at once, as far as it tells."""
+        count = getattr(self.pool, "_max_workers", None)
+        return max(1, int(count) if count else (os.cpu_count() or 1))
 
     def submit(self, *call: Any) -> Any:
         return self.pool.submit(execute_many, *call)
@@ -61,7 +64,10 @@ class _DaskTasks:
     def __init__(self, client: Any, options: Mapping[str, Any]) -> None:
         self.client = client
         self.options = {**options, "pure": False}  # every task its own, even if equal
-        self.slots = max(1, int(sum(client.nthreads().values())))
+
+    def slots(self) -> int:
+        """The cluster's threads (asks the scheduler: once per run, not in the option check)."""
+        return max(1, int(sum(self.client.nthreads().values())))
 
     def submit(self, *call: Any) -> Any:
         return self.client.submit(execute_many, *call, **self.options)
@@ -146,7 +152,7 @@ def run_on_executor(
     tasks = _tasks(executor)
     chunks = iter([orders[start : start + runs_per_task] for start in
                    range(0, len(orders), runs_per_task)])  # fmt: skip
-    limit = 2 * tasks.slots + 2
+    limit = 2 * tasks.slots() + 2
     in_flight: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
     broken: BaseException | None = None
 

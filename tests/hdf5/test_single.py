@@ -211,6 +211,40 @@ def test_write_stores_arrays_and_replacing_keeps_attributes(h5_path: Path) -> No
         assert reader.attrs("/")["session"] == "s1"
 
 
+REPLACEMENTS = [
+    np.arange(3) + 10,
+    np.arange(3.0),
+    np.arange(3.0) + 100,
+    np.arange(5.0),
+    np.arange(5.0) + 200,
+    np.array([b"x\x00"], dtype=object),
+    np.arange(2) + 300,
+]
+
+
+@pytest.mark.parametrize("sharing", [None, "queue"])
+def test_a_key_replaced_and_written_again_in_one_batch_keeps_the_last_value(
+    h5_path: Path, sharing: str | None
+) -> None:
+    """Found by the queue fuzz: a write replacing a key's array (new dtype or shape) inside one
+    batch left the old dataset's handle cached, and the next write of the same layout went
+    through it to the unlinked dataset (the value was lost, or HDF5 failed with "duplicate entry
+    in cache" and the writer stopped). A grouped block is one batch in this process; in queue
+    mode the writes between two flushes are one batch of the writer process."""
+    with Hdf5Sink(h5_path, "w", sharing=sharing) as sink:
+        target = sink.client() if sharing == "queue" else sink
+        target.write("k", np.arange(3))
+        target.flush()
+        with sink.grouped():
+            target.write("k", np.arange(3))  # the same layout: written in place, handle kept
+            for value in REPLACEMENTS:
+                target.write("k", value)
+                target.write("k", value)  # the same layout again, right after a replacement
+        target.flush()
+    with open_sink(h5_path) as reader:
+        assert reader.load("k").tolist() == [300, 301]
+
+
 @pytest.mark.parametrize("blob", [b"abc", b"", b"\x00\x01\x00", bytes(range(256))])
 def test_write_of_one_bytes_value_reads_back_equal(h5_path: Path, blob: bytes) -> None:
     with Hdf5Sink(h5_path, "w") as sink:
@@ -364,6 +398,22 @@ def test_attrs_of_groups_read_back_from_the_sink_and_a_reader(h5_path: Path) -> 
         assert reader.attrs("/group/data") == {"unit": "s"}
         with pytest.raises(SinkKeyError, match="no dataset or group 'missing'"):
             reader.attrs("missing")
+
+
+@pytest.mark.parametrize("sharing", [None, "queue"])
+def test_attrs_of_a_group_whose_rows_wait_in_buffers(h5_path: Path, sharing: str | None) -> None:
+    """Found by the queue fuzz checked against the local sink: the group of a key appended a
+    moment ago did not exist yet in this process (its rows waited in a buffer), and set_attrs
+    refused it there while queue mode accepted it."""
+    with Hdf5Sink(h5_path, "w", sharing=sharing) as sink:
+        sink.append("run/frames", 1)
+        sink.append("elsewhere", 1)
+        sink.set_attrs("run", subject="m1")
+        with pytest.raises(SinkKeyError, match="'ru'"):
+            sink.set_attrs("ru", subject="m1")  # a prefix of a name is not a group
+    with open_sink(h5_path) as reader:
+        assert reader.attrs("run") == {"subject": "m1"}
+        assert reader.load("run/frames").tolist() == [1]
 
 
 def test_close_leaves_no_thread_behind(h5_path: Path) -> None:

@@ -303,7 +303,7 @@ class Store:
         if schema.text == "bytes":
             with self.structural() as handle:
                 if old is not None:
-                    del handle[schema.key]
+                    self._delete(handle, schema.key)
                 dataset = handle.create_dataset(schema.key, shape=schema.shape,
                                                 dtype=schema.h5_dtype)  # fmt: skip
                 write_objects(dataset, tuple(0 for _ in schema.shape), to_h5(schema, array))
@@ -317,7 +317,7 @@ class Store:
             attributes: dict[str, Any] = {}
             if old is not None:
                 attributes = dict(handle[schema.key].attrs)
-                del handle[schema.key]
+                self._delete(handle, schema.key)
                 group, name = handle, schema.key
             else:
                 group, name = self._parent_group(handle, schema.key)
@@ -325,6 +325,16 @@ class Store:
             dataset = group.create_dataset(name, data=array, dtype=schema.h5_dtype, **options)
             dataset.attrs.update(attributes)
             self.schemas[schema.key] = schema
+
+    def _delete(self, handle: h5py.File, key: str) -> None:
+        """Unlink ``key`` and forget its open dataset: a batch may write the key again in the
+        same window, and the old handle still reaches the unlinked dataset (a write through it
+        went nowhere, or failed on the old shape)."""
+        dataset = self._datasets.pop(key, None)
+        self._chunk_rows_direct.pop(key, None)
+        if dataset is not None:
+            dataset.id.close()
+        del handle[key]
 
     def set_attrs(self, key: str, attributes: dict[str, Any]) -> None:
         """Set attributes of a dataset or group ("" or "/" is the file's root)."""

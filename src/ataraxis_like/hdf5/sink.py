@@ -250,9 +250,12 @@ class Hdf5Sink(SinkReading, SinkLifetime):
         check_attributes(name, attributes)
         with self._mutex:
             self._require_writer()
-            buffer = self._buffers.get(name)
-            if buffer is not None:
-                self._drain(buffer)
+            # The key's rows, or those of the keys in the group, may still wait in buffers: the
+            # dataset or group is made when they are written (queue mode makes it the same way).
+            inside = f"{name}/"
+            for buffer in list(self._buffers.values()):
+                if name and (buffer.schema.key == name or buffer.schema.key.startswith(inside)):
+                    self._drain(buffer)
             self._apply(lambda store: store.set_attrs(name, attributes))
 
     @contextmanager

@@ -69,6 +69,10 @@ class KeyTree:
     def is_group(self, name: str) -> bool:
         return name in self._groups
 
+    def key_under(self, group: str) -> str | None:
+        """The first key added under ``group`` (making that key makes the group), or None."""
+        return self._groups.get(group)
+
     def clash(self, key: str) -> str | None:
         """Another key that ``key`` would nest in or hold, or None."""
         if key in self._keys:

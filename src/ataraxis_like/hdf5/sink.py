@@ -250,12 +250,13 @@ class Hdf5Sink(SinkReading, SinkLifetime):
         check_attributes(name, attributes)
         with self._mutex:
             self._require_writer()
-            # The key's rows, or those of the keys in the group, may still wait in buffers: the
-            # dataset or group is made when they are written (queue mode makes it the same way).
-            inside = f"{name}/"
-            for buffer in list(self._buffers.values()):
-                if name and (buffer.schema.key == name or buffer.schema.key.startswith(inside)):
-                    self._drain(buffer)
+            # The key's rows, or those of a key in the group, may still wait in a buffer: the
+            # dataset and its groups are made when they are written (as in queue mode).
+            waiting = self._buffers.get(name)
+            if waiting is None:
+                waiting = self._buffers.get(self._tree.key_under(name) or "")
+            if waiting is not None:
+                self._drain(waiting)
             self._apply(lambda store: store.set_attrs(name, attributes))
 
     @contextmanager

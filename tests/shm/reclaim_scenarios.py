@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -289,4 +291,68 @@ def shm_ls_and_clean_commands() -> None:
     assert segment_path("cli_dead").exists()
     cleaned = subprocess.run([*command, "clean"], capture_output=True, text=True, check=True)
     assert cleaned.stdout.startswith("removed cli_dead\n1 stale segment(s) removed")
+    assert _files() == {}
+
+
+def _leave_stale(name: str) -> None:
+    """Create ``name`` in a forked child that is then SIGKILLed: a dead creator's leftover."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies inside
+        SharedMemoryArray.create_array(name, [1.0])
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _judge_repeatedly(name: str, start: Any, rounds: int, verdicts: Any) -> None:
+    start.wait(30)
+    path = segment_path(name)
+    verdicts.put([_census.inspect_segment(path).state for _ in range(rounds)].count("stale"))
+
+
+def concurrent_judges_never_take_each_other_for_the_creator() -> None:
+    """Judging probes the creator's lifetime lock; an exclusive probe failed while another process
+    probed the same segment, and a dead creator was then judged alive (its leftover refused to
+    create_array(exist_ok=True) under `pytest -n 2`: the other worker was reclaiming)."""
+    _leave_stale("judged")
+    context = mp.get_context("fork")
+    start, verdicts = context.Barrier(3), context.Queue()
+    judges = [context.Process(target=_judge_repeatedly, args=("judged", start, 3000, verdicts))
+              for _ in range(3)]  # fmt: skip
+    for judge in judges:
+        judge.start()
+    stale = [verdicts.get(timeout=60) for _ in judges]
+    for judge in judges:
+        judge.join(30)
+    assert stale == [3000] * 3, f"judged stale in {stale} of 3000 rounds per process"
+    assert cleanup_stale() == ["judged"]
+
+
+def _reclaim_until(stop: Any) -> None:
+    while not stop.is_set():
+        _census.reclaim_stale(force=True)
+
+
+def leftover_replaced_while_others_reclaim() -> None:
+    """create_array(exist_ok=True) over a dead creator's leftover while two other processes
+    reclaim stale segments: the leftover may vanish at any point of the replacement (between the
+    check and the open, or the open and the unlink); the name is then free, never "in use"."""
+    context = mp.get_context("fork")
+    stop = context.Event()
+    reclaimers = [context.Process(target=_reclaim_until, args=(stop,)) for _ in range(2)]
+    for reclaimer in reclaimers:
+        reclaimer.start()
+    refused = []
+    try:
+        for index in range(300):
+            name = f"replaced_{index % 4}"
+            _leave_stale(name)
+            try:
+                SharedMemoryArray.create_array(name, [2.0], exist_ok=True).destroy()
+            except SegmentExistsError as error:
+                refused.append(str(error))
+    finally:
+        stop.set()
+        for reclaimer in reclaimers:
+            reclaimer.join(30)
+    assert not refused, f"{len(refused)} of 300 replacements refused, e.g. {refused[0]}"
     assert _files() == {}

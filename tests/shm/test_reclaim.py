@@ -27,6 +27,14 @@ def test_killed_sink_owner_segments_are_reclaimed_by_the_next_call() -> None:
     run_private(reclaim_scenarios.killed_sink_owner_segments_are_reclaimed)
 
 
+def test_concurrent_judges_never_take_each_other_for_the_creator() -> None:
+    run_private(reclaim_scenarios.concurrent_judges_never_take_each_other_for_the_creator)
+
+
+def test_a_leftover_is_replaced_while_other_processes_reclaim() -> None:
+    run_private(reclaim_scenarios.leftover_replaced_while_others_reclaim)
+
+
 def test_killed_creator_is_stale_and_cleaned_but_live_one_kept() -> None:
     run_private(reclaim_scenarios.killed_creator_is_stale_and_cleaned_but_live_one_kept)
 

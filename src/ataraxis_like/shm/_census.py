@@ -65,6 +65,8 @@ def inspect_segment(path: Path) -> SegmentInfo:
     base = SegmentInfo(name, path, status.st_size, UNREADABLE, owner_uid=status.st_uid)
     try:
         descriptor = open_segment_file(path)
+    except FileNotFoundError:  # removed between the two calls (another process reclaimed it)
+        return _replace(base, reason=VANISHED)
     except OSError as error:
         return _replace(base, reason=error.strerror or str(error))
     try:

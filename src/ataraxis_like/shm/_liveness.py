@@ -70,11 +70,13 @@ def hold_lifetime_lock(descriptor: int) -> None:
 def lifetime_lock_free(descriptor: int) -> bool:
     """True when nobody holds the lifetime lock of the segment open at ``descriptor``.
 
-    Takes the lock for an instant to find out: ``descriptor`` must be our own open file
+    Takes a shared lock for an instant to find out: it fails only while the creator holds its
+    exclusive one. (An exclusive probe failed while another process probed the same segment,
+    and the creator was then taken for alive.) ``descriptor`` must be our own open file
     description, never the creator's.
     """
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as error:
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             return False

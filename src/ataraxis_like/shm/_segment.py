@@ -236,11 +236,13 @@ def _publish(descriptor: int, name: str, exist_ok: bool) -> None:
 
 
 def _remove_if_stale(name: str) -> bool:
-    """True when ``name`` is free now: it was ours with a dead creator (removed) or vanished."""
-    info = _census.inspect_segment(segment_path(name))
+    """True when ``name`` is free now: it was ours with a dead creator (removed, here or by
+    another process's reclamation in the meantime) or it vanished."""
+    path = segment_path(name)
+    info = _census.inspect_segment(path)
     if info.state == _census.UNREADABLE and info.reason == _census.VANISHED:
         return True
-    return _census.remove_if_stale(info)
+    return _census.remove_if_stale(info) or (info.state == _liveness.STALE and not path.exists())
 
 
 def _exists_error(name: str, exist_ok: bool) -> SegmentExistsError:

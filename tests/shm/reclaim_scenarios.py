@@ -297,10 +297,14 @@ def shm_ls_and_clean_commands() -> None:
 def _leave_stale(name: str) -> None:
     """Create ``name`` in a forked child that is then SIGKILLed: a dead creator's leftover."""
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child dies inside
-        SharedMemoryArray.create_array(name, [1.0])
-        os.kill(os.getpid(), signal.SIGKILL)
-    os.waitpid(pid, 0)
+    if pid == 0:  # pragma: no cover - the child dies inside, never returns into the caller
+        try:
+            SharedMemoryArray.create_array(name, [1.0])
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL, f"the creator of {name} failed"
 
 
 def _judge_repeatedly(name: str, start: Any, rounds: int, verdicts: Any) -> None:

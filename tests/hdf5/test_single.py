@@ -416,6 +416,25 @@ def test_attrs_of_a_group_whose_rows_wait_in_buffers(h5_path: Path, sharing: str
         assert reader.load("run/frames").tolist() == [1]
 
 
+@pytest.mark.parametrize("sharing", [None, "lock", "queue"])
+@pytest.mark.parametrize("target", ["run/frames", "run"])
+def test_attrs_of_a_key_declared_by_an_empty_extend(
+    h5_path: Path, sharing: str | None, target: str
+) -> None:
+    """Found by the loaded runs' queue fuzz: an empty typed extend declares a key with no rows.
+    set_attrs on it was refused by local and lock sinks ("not in the file") but accepted by a
+    queue client; on its group, the queue writer then failed and stopped for every client."""
+    with Hdf5Sink(h5_path, "w", sharing=sharing) as sink:
+        writer = sink.client() if sharing == "queue" else sink
+        writer.extend("run/frames", np.empty((0, 2), dtype=np.int8))
+        writer.set_attrs(target, subject="m1")
+        writer.flush()
+    with open_sink(h5_path) as reader:
+        assert reader.attrs(target) == {"subject": "m1"}
+        frames = reader.load("run/frames")
+        assert (frames.dtype, frames.shape) == (np.dtype(np.int8), (0, 2))
+
+
 def test_close_leaves_no_thread_behind(h5_path: Path) -> None:
     """A sink's flush thread is gone when close() returns (a fork right after copies none)."""
     before = set(threading.enumerate())

@@ -284,11 +284,14 @@ class Writer:
                 self.store.set_attrs(key, pickle.loads(payload))
 
     def _ensure(self, key: str) -> None:
-        """A key registered by a client whose first rows have not arrived yet still exists."""
+        """A key registered by a client whose first rows have not arrived yet still exists, and
+        so does a group of such keys (its first key is made, as a local sink does)."""
         if not key or key in self.store.schemas:
             return
         found = self.registry.lookup(key)
         if found is None:
+            if self.registry.is_group(key):
+                self._ensure(self.registry.tree.key_under(key) or "")
             return
         schema = found[1]
         if schema.kind == ROWS:

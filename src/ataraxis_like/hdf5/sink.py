@@ -251,12 +251,16 @@ class Hdf5Sink(SinkReading, SinkLifetime):
         with self._mutex:
             self._require_writer()
             # The key's rows, or those of a key in the group, may still wait in a buffer: the
-            # dataset and its groups are made when they are written (as in queue mode).
+            # dataset and its groups are made when they are written (as in queue mode). A key
+            # declared by an empty extend has no rows: its dataset is made empty.
             waiting = self._buffers.get(name)
             if waiting is None:
                 waiting = self._buffers.get(self._tree.key_under(name) or "")
             if waiting is not None:
-                self._drain(waiting)
+                if waiting.count:
+                    self._drain(waiting)
+                elif self._store is None or waiting.schema.key not in self._store.schemas:
+                    self._write_block(waiting.schema, waiting.array[:0])
             self._apply(lambda store: store.set_attrs(name, attributes))
 
     @contextmanager

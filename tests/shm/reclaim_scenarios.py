@@ -48,6 +48,30 @@ def _python(code: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _leave_stale(name: str, values: tuple[float, ...] = (1.0,), *, fork: bool = False) -> None:
+    """Create ``name`` in a process that is then SIGKILLed: a dead creator's leftover. The creator
+    is a fresh interpreter, or with ``fork`` a child of this process (a millisecond instead of
+    about 0.3 s, for scenarios that need hundreds of leftovers)."""
+    if not fork:
+        creator = _python(f"""
+            import os, signal
+            from ataraxis_like import SharedMemoryArray
+            SharedMemoryArray.create_array({name!r}, {list(values)!r})
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+        assert creator.wait(60) == -signal.SIGKILL, f"the creator of {name} failed"
+        return
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies inside, never returns into the caller
+        try:
+            SharedMemoryArray.create_array(name, list(values))
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL, f"the creator of {name} failed"
+
+
 def _library_call_elsewhere() -> None:
     """What any other program of ours does: create (and destroy) a segment."""
     code = "from ataraxis_like import SharedMemoryArray\n"
@@ -118,13 +142,7 @@ def killed_sink_owner_segments_are_reclaimed() -> None:
 
 
 def killed_creator_is_stale_and_cleaned_but_live_one_kept() -> None:
-    creator = _python("""
-        import os, signal
-        from ataraxis_like import SharedMemoryArray
-        SharedMemoryArray.create_array("dead", [1, 2, 3])
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    assert creator.wait(60) == -signal.SIGKILL
+    _leave_stale("dead", (1, 2, 3))
     _census._next_reclaim = math.inf  # as if this process had just scanned: no automatic removal
     with SharedMemoryArray.create_array("live", [1]) as live:
         assert _states() == {"dead": "stale", "live": "live"}
@@ -133,13 +151,7 @@ def killed_creator_is_stale_and_cleaned_but_live_one_kept() -> None:
         assert cleanup_stale() == ["dead"]
         assert _states() == {"live": "live"}
         assert live.read_data(0) == 1
-    creator = _python("""
-        import os, signal
-        from ataraxis_like import SharedMemoryArray
-        SharedMemoryArray.create_array("dead", [1, 2, 3])
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    assert creator.wait(60) == -signal.SIGKILL
+    _leave_stale("dead", (1, 2, 3))
     with SharedMemoryArray.create_array("dead", [7, 8], exist_ok=True) as replaced:
         assert replaced.read_data((0,), convert_output=True) == [7, 8]
     assert _files() == {}
@@ -269,13 +281,7 @@ def _cli_as_nobody(*arguments: str) -> tuple[int, str]:
 
 
 def shm_ls_and_clean_commands() -> None:
-    creator = _python("""
-        import os, signal
-        from ataraxis_like import SharedMemoryArray
-        SharedMemoryArray.create_array("cli_dead", [1.5, 2.5])
-        os.kill(os.getpid(), signal.SIGKILL)
-    """)
-    assert creator.wait(60) == -signal.SIGKILL
+    _leave_stale("cli_dead", (1.5, 2.5))
     command = [sys.executable, "-m", "ataraxis_like", "shm"]
     listing = subprocess.run([*command, "ls", "--json"], capture_output=True, text=True,
                              timeout=60, check=True)  # fmt: skip
@@ -294,19 +300,6 @@ def shm_ls_and_clean_commands() -> None:
     assert _files() == {}
 
 
-def _leave_stale(name: str) -> None:
-    """Create ``name`` in a forked child that is then SIGKILLed: a dead creator's leftover."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child dies inside, never returns into the caller
-        try:
-            SharedMemoryArray.create_array(name, [1.0])
-            os.kill(os.getpid(), signal.SIGKILL)
-        finally:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL, f"the creator of {name} failed"
-
-
 def _judge_repeatedly(name: str, start: Any, rounds: int, verdicts: Any) -> None:
     start.wait(30)
     path = segment_path(name)
@@ -317,7 +310,7 @@ def concurrent_judges_never_take_each_other_for_the_creator() -> None:
     """Judging probes the creator's lifetime lock; an exclusive probe failed while another process
     probed the same segment, and a dead creator was then judged alive (its leftover refused to
     create_array(exist_ok=True) under `pytest -n 2`: the other worker was reclaiming)."""
-    _leave_stale("judged")
+    _leave_stale("judged", fork=True)
     context = mp.get_context("fork")
     start, verdicts = context.Barrier(3), context.Queue()
     judges = [context.Process(target=_judge_repeatedly, args=("judged", start, 3000, verdicts))
@@ -349,7 +342,7 @@ def leftover_replaced_while_others_reclaim() -> None:
     try:
         for index in range(300):
             name = f"replaced_{index % 4}"
-            _leave_stale(name)
+            _leave_stale(name, fork=True)
             try:
                 SharedMemoryArray.create_array(name, [2.0], exist_ok=True).destroy()
             except SegmentExistsError as error:

@@ -289,9 +289,10 @@ class Writer:
         if not key or key in self.store.schemas:
             return
         found = self.registry.lookup(key)
-        if found is None:
-            if self.registry.is_group(key):
-                self._ensure(self.registry.tree.key_under(key) or "")
+        if found is None:  # lookup has just read new registrations: the tree is current
+            first = self.registry.tree.key_under(key)
+            if first is not None:
+                self._ensure(first)
             return
         schema = found[1]
         if schema.kind == ROWS:
